@@ -1,0 +1,199 @@
+"""Turns text into search terms, the same way for the measures and for the questions.
+
+Terms are jieba words (`w:` prefix, search mode, so 服务型制造示范企业 also yields 示范企业) and
+character bigrams (`b:`), which the literature finds about equal for Chinese retrieval and best
+combined. At query time jieba runs on a trimmed dictionary made at build time (the corpus vocabulary,
+the lexicon and jieba's most frequent words), which loads in milliseconds instead of jieba's ~1 s.
+
+Questions additionally get: traditional → simplified, colloquial synonyms from knowledge/lexicon.yaml,
+and typo repair: a window of the question that the corpus does not contain but that sounds like a
+domain term (pinyin, for the homophone slips of pinyin input: 被案 → 备案) or is one character away
+from a long one (rapidfuzz) is replaced by the term.
+"""
+from __future__ import annotations
+
+import io
+import itertools
+import math
+import re
+from dataclasses import dataclass, field
+
+import jieba
+from rapidfuzz import process
+from rapidfuzz.distance import Levenshtein
+
+from knowledge.textnorm import CJK_RUN_RE, WORD_RE, char_bigrams, normalize
+
+jieba.setLogLevel(60)
+
+BIGRAM_WEIGHT = 0.5
+
+
+@dataclass
+class QueryTerms:
+    text: str  # normalised question after synonyms and typo repair
+    terms: dict[str, float]  # search term -> query weight
+    content_words: list[tuple[str, tuple[str, ...]]]  # meaningful words with their synonyms, for coverage
+    corrections: list[tuple[str, str]] = field(default_factory=list)
+
+
+def make_tokenizer(dict_words: list[tuple[str, int]]) -> jieba.Tokenizer:
+    """A jieba Tokenizer over our own word list, built in memory (no dictionary file, no cache)."""
+    tok = jieba.Tokenizer()
+    data = "\n".join(f"{w} {f}" for w, f in dict_words).encode("utf-8")
+    tok.FREQ, tok.total = tok.gen_pfdict(io.BytesIO(data))
+    tok.initialized = True
+    return tok
+
+
+class Analyzer:
+    def __init__(self, dict_words: list[tuple[str, int]], lexicon: dict, t2s: dict[str, str],
+                 pinyin: dict[str, tuple[str, ...]]):
+        self.tokenizer = make_tokenizer(dict_words)
+        self.t2s = t2s
+        self.pinyin = pinyin
+        self.stopwords = set(lexicon.get("stopwords", []))
+        # keys and values read the way questions are normalised (多久一次 → 多久1次)
+        synonyms = {normalize(str(k)): normalize(str(v)) for k, v in (lexicon.get("synonyms") or {}).items()}
+        self.synonyms = sorted(synonyms.items(), key=lambda kv: -len(kv[0]))
+        self._synonym_re = re.compile("|".join(re.escape(k) for k, _ in self.synonyms)) if self.synonyms else None
+        self._synonym_map = dict(synonyms)
+        self.domain_terms = sorted({t for t in lexicon.get("domain_terms", []) if len(t) >= 2}, key=len, reverse=True)
+        self._sound_index: dict[tuple[str, ...], str] = {}
+        for term in self.domain_terms:
+            for key in self._sound_keys(term):
+                self._sound_index.setdefault(key, term)
+        self._long_terms: dict[int, list[str]] = {}
+        for term in self.domain_terms:
+            if len(term) >= 4:
+                self._long_terms.setdefault(len(term), []).append(term)
+        self.vocabulary: set[str] = set()  # index terms, set by the knowledge base after loading
+        self.places: set[str] = set()  # place names, not content (they choose the city); set likewise
+
+    # ---- tokens -------------------------------------------------------------------------------
+    def words(self, text: str) -> list[str]:
+        return [w for w in self.tokenizer.cut_for_search(text, HMM=False) if w.strip()]
+
+    def index_terms(self, text: str) -> list[str]:
+        """Terms of a passage of a measure (normalised first)."""
+        text = normalize(text, self.t2s)
+        terms = [f"w:{w}" for w in self.words(text) if self._is_content(w)]
+        terms += [f"w:{w}" for w in WORD_RE.findall(text)]
+        terms += [f"b:{g}" for g in char_bigrams(text) if g not in self.stopwords]
+        return terms
+
+    def information(self, word: str) -> float:
+        """How much a word says, from its frequency in general Chinese (jieba's counts): 企业 little, 奖金 much."""
+        freq = self.tokenizer.FREQ.get(word) or 1
+        return max(1.0, math.log(self.tokenizer.total / freq))
+
+    @staticmethod
+    def contains(terms: set[str], phrase: str) -> bool:
+        """Does a passage (its term set) contain a phrase: as a word, or every bigram of its Chinese runs?"""
+        if f"w:{phrase}" in terms:
+            return True
+        parts = CJK_RUN_RE.findall(phrase)
+        numbers = WORD_RE.findall(phrase)
+        if not parts and not numbers:
+            return False
+        for run in parts:
+            if len(run) == 1:
+                continue
+            if not all(f"b:{run[i:i + 2]}" in terms for i in range(len(run) - 1)):
+                return False
+        return all(f"w:{n}" in terms for n in numbers)
+
+    def unknown_words(self, q: "QueryTerms") -> list[str]:
+        """Content words of a question that the whole corpus lacks, synonyms included."""
+        return [w for w, alts in q.content_words if not any(self.contains(self.vocabulary, a) for a in alts)]
+
+    def _is_content(self, word: str) -> bool:
+        return len(word) >= 2 and word not in self.stopwords and bool(CJK_RUN_RE.fullmatch(word))
+
+    # ---- questions ----------------------------------------------------------------------------
+    def query(self, question: str) -> QueryTerms:
+        text = normalize(question, self.t2s)
+        text, corrections = self.repair_typos(text)
+        expanded = self.expand_synonyms(text)
+        terms: dict[str, float] = {}
+        for w in self.words(expanded):
+            if self._is_content(w):
+                terms[f"w:{w}"] = 1.0
+        content: list[tuple[str, tuple[str, ...]]] = []
+        for w in dict.fromkeys(self.tokenizer.lcut(text, HMM=False)):
+            if self._is_content(w) and w not in self.places:
+                alts = [w]
+                for key, canon in self._synonym_map.items():
+                    if key in w or (len(w) >= 2 and w in key and key in text):
+                        alts.extend(canon.split())
+                content.append((w, tuple(dict.fromkeys(alts))))
+        for w in WORD_RE.findall(expanded):
+            terms[f"w:{w}"] = 1.0
+        for g in char_bigrams(expanded):
+            if g not in self.stopwords:
+                terms.setdefault(f"b:{g}", BIGRAM_WEIGHT)
+        return QueryTerms(text, terms, content, corrections)
+
+    def expand_synonyms(self, text: str) -> str:
+        """Append the measures' term after each colloquial one (改名 → 改名 更名)."""
+        if not self._synonym_re:
+            return text
+        return self._synonym_re.sub(lambda m: f"{m.group(0)} {self._synonym_map[m.group(0)]} ", text)
+
+    # ---- typo repair --------------------------------------------------------------------------
+    def _sound_keys(self, text: str, limit: int = 16) -> list[tuple[str, ...]]:
+        readings = [self.pinyin.get(ch) for ch in text]
+        if any(r is None for r in readings):
+            return []
+        keys = []
+        for combo in itertools.product(*readings):
+            keys.append(combo)
+            if len(keys) >= limit:
+                break
+        return keys
+
+    def _known(self, window: str) -> bool:
+        """Does the corpus contain this window (as a word, or all of its bigrams)?"""
+        if f"w:{window}" in self.vocabulary:
+            return True
+        return all(f"b:{window[i:i + 2]}" in self.vocabulary for i in range(len(window) - 1))
+
+    def repair_typos(self, text: str) -> tuple[str, list[tuple[str, str]]]:
+        if not self.domain_terms or not self.vocabulary:
+            return text, []
+        corrections: list[tuple[str, str]] = []
+        max_len = len(self.domain_terms[0])
+        for run in CJK_RUN_RE.findall(text):
+            fixed, i = run, 0
+            while i < len(fixed):
+                replaced = False
+                for size in range(min(max_len, len(fixed) - i), 1, -1):
+                    window = fixed[i:i + size]
+                    if window in self.stopwords or window in self._synonym_map or self._known(window):
+                        continue
+                    term = self._by_sound(window) or self._by_spelling(window)
+                    if term and term != window:
+                        corrections.append((window, term))
+                        fixed = fixed[:i] + term + fixed[i + size:]
+                        i += size
+                        replaced = True
+                        break
+                if not replaced:
+                    i += 1
+            if fixed != run:
+                text = text.replace(run, fixed, 1)
+        return text, corrections
+
+    def _by_sound(self, window: str) -> str | None:
+        for key in self._sound_keys(window, limit=8):
+            term = self._sound_index.get(key)
+            if term:
+                return term
+        return None
+
+    def _by_spelling(self, window: str) -> str | None:
+        candidates = self._long_terms.get(len(window))
+        if not candidates:
+            return None
+        best = process.extractOne(window, candidates, scorer=Levenshtein.distance, score_cutoff=1)
+        return best[0] if best else None

@@ -1,0 +1,359 @@
+"""The knowledge base: measures (text + metadata YAML) parsed, indexed and saved as one file.
+
+`build()` reads a source folder laid out like knowledge/ (measures/<id>.txt + measures/<id>.yaml,
+lexicon.yaml, gazetteer.yaml) and writes a pickle; `load()` reads it back in milliseconds and rebuilds
+it when it is missing or stale (its sources or this code changed). A third city is a new pair of files
+in measures/ and `policybot kb build`: nothing here knows any city by name.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import pickle
+import re
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from knowledge.analyzer import Analyzer
+from knowledge.index import BM25Index
+from knowledge.numerals import NUMERAL_CHARS, cn_to_int
+from knowledge.parser import Article, ParseError, parse_measure
+
+SOURCE_DIR = Path(__file__).resolve().parent
+FORMAT_VERSION = 3
+_CODE_FILES = ("kb.py", "analyzer.py", "index.py", "parser.py", "textnorm.py", "numerals.py")
+COMMON_WORDS = 40_000  # jieba's most frequent words kept in the trimmed query-time dictionary
+PLACE_SUFFIXES = ("市", "省", "地区", "州", "盟", "县", "区")
+
+
+class KnowledgeBaseError(RuntimeError):
+    """The knowledge base cannot be built or read; the message says why, in plain words."""
+
+
+@dataclass
+class Measure:
+    id: str
+    title: str
+    meta: dict
+    articles: dict[int, Article]
+
+    @property
+    def city_short(self) -> str:
+        city = self.meta.get("city") or {}
+        return city.get("short") or city.get("name") or self.id
+
+    @property
+    def citation_title(self) -> str:
+        return f"《{self.title}》"
+
+    def cite(self, article: int) -> str:
+        return f"《{self.title}》第{to_cn_number(article)}条"
+
+    def status(self, as_of: dt.date) -> str:
+        """in_force, expired or unknown at a date (CONTRACT.md's measure_status)."""
+        start, end = self.meta.get("in_force_from"), self.meta.get("in_force_until")
+        if end and as_of > end:
+            return "expired"
+        if start and end and start <= as_of <= end:
+            return "in_force"
+        return "unknown"
+
+
+@dataclass
+class Unit:
+    """A searchable passage: a whole article (para is None) or one of its items."""
+    measure: str
+    article: int
+    para: int | None
+
+
+@dataclass
+class KnowledgeBase:
+    measures: dict[str, Measure]
+    units: list[Unit]
+    unit_measure: np.ndarray  # measure position of each unit, for city scoping
+    measure_ids: list[str]
+    index: BM25Index
+    analyzer: Analyzer
+    places: dict[str, list[str]]  # a covered city's name, district or zone -> measure ids
+    other_places: list[str]  # places of cities the base does not cover
+    lexicon: dict
+    fingerprint: str
+    stats: dict = field(default_factory=dict)
+
+    def measure_mask(self, measure_ids: list[str]) -> np.ndarray:
+        positions = [self.measure_ids.index(m) for m in measure_ids]
+        return np.isin(self.unit_measure, positions)
+
+    def article_terms(self, measure: str, number: int) -> set[str]:
+        """The search terms of a whole article (cached: computed on first use)."""
+        cache = self.__dict__.setdefault("_terms_cache", {})
+        key = (measure, number)
+        if key not in cache:
+            cache[key] = set(self.analyzer.index_terms(self.measures[measure].articles[number].text))
+        return cache[key]
+
+    def article(self, measure: str, number: int) -> Article | None:
+        m = self.measures.get(measure)
+        return m.articles.get(number) if m else None
+
+
+# ---- numbers --------------------------------------------------------------------------------------
+_CN = "零一二三四五六七八九"
+
+
+def to_cn_number(n: int) -> str:
+    """12 → 十二, 20 → 二十, 105 → 一百零五 (article numbers as the measures write them)."""
+    if n < 10:
+        return _CN[n]
+    if n < 20:
+        return "十" + (_CN[n % 10] if n % 10 else "")
+    if n < 100:
+        return _CN[n // 10] + "十" + (_CN[n % 10] if n % 10 else "")
+    rest = n % 100
+    return _CN[n // 100] + "百" + ("" if rest == 0 else ("零" + _CN[rest] if rest < 10 else
+                                                       (_CN[1] if rest < 20 else "") + to_cn_number(rest)))
+
+
+ARTICLE_REF_RE = re.compile(rf"第\s*([{NUMERAL_CHARS}0-9]+)\s*条")
+
+
+def article_refs(text: str) -> list[int]:
+    return [n for n in (cn_to_int(m.group(1)) for m in ARTICLE_REF_RE.finditer(text)) if n]
+
+
+# ---- sources --------------------------------------------------------------------------------------
+def _source_files(source: Path) -> list[Path]:
+    files = sorted((source / "measures").glob("*.txt")) + sorted((source / "measures").glob("*.yaml"))
+    files += [source / name for name in ("lexicon.yaml", "gazetteer.yaml") if (source / name).exists()]
+    return files
+
+
+def fingerprint(source: Path) -> str:
+    h = hashlib.sha256(f"format {FORMAT_VERSION}".encode())
+    for path in _source_files(source) + [SOURCE_DIR / name for name in _CODE_FILES]:
+        h.update(path.name.encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def _read_yaml(path: Path) -> dict:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise KnowledgeBaseError(f"{path.name}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise KnowledgeBaseError(f"{path.name}: expected a mapping at the top")
+    return data
+
+
+def _read_measures(source: Path) -> dict[str, Measure]:
+    measures: dict[str, Measure] = {}
+    for meta_path in sorted((source / "measures").glob("*.yaml")):
+        meta = _read_yaml(meta_path)
+        mid = str(meta.get("id") or meta_path.stem)
+        if mid != meta_path.stem:
+            raise KnowledgeBaseError(f"{meta_path.name}: id {mid!r} does not match the file name")
+        text_path = meta_path.with_suffix(".txt")
+        if not text_path.exists():
+            raise KnowledgeBaseError(f"{meta_path.name}: no text file {text_path.name} beside it")
+        for key in ("in_force_from", "in_force_until", "issued_on"):
+            if meta.get(key) is not None and not isinstance(meta[key], dt.date):
+                raise KnowledgeBaseError(f"{meta_path.name}: {key} must be a date (YYYY-MM-DD) or null")
+        try:
+            parsed = parse_measure(text_path.read_text(encoding="utf-8"))
+        except ParseError as exc:
+            raise KnowledgeBaseError(f"{text_path.name}: {exc}") from exc
+        title = meta.get("title") or parsed.title
+        measures[mid] = Measure(mid, title, meta, {a.number: a for a in parsed.articles})
+    if not measures:
+        raise KnowledgeBaseError(f"no measure found in {source / 'measures'}")
+    return measures
+
+
+def _provinces(measures: dict[str, Measure]) -> set[str]:
+    names = set()
+    for m in measures.values():
+        province = str((m.meta.get("city") or {}).get("province") or "")
+        if province:
+            names.add(province)
+            for suffix in ("维吾尔自治区", "壮族自治区", "回族自治区", "自治区", "省", "市"):
+                if province.endswith(suffix):
+                    names.add(province.removesuffix(suffix))
+                    break
+    return names
+
+
+def _places(measures: dict[str, Measure], gazetteer: dict) -> tuple[dict[str, list[str]], list[str]]:
+    places: dict[str, list[str]] = {}
+    for m in measures.values():
+        city = m.meta.get("city") or {}
+        names = [city.get("name"), city.get("short"), *(city.get("aliases") or []), *(city.get("districts") or [])]
+        for name in filter(None, names):
+            ids = places.setdefault(str(name), [])
+            if m.id not in ids:
+                ids.append(m.id)
+    # the provinces of covered cities are neutral: 内蒙古 may be asked about in a 包头 question
+    covered = set(places) | _provinces(measures)
+    needs_suffix = set(gazetteer.get("needs_suffix") or [])
+    others: set[str] = set()
+    for key in ("provinces", "cities", "county_cities"):
+        for name in gazetteer.get(key) or []:
+            name = str(name)
+            if name in covered:
+                continue
+            if name in needs_suffix:
+                others.update(name + s for s in PLACE_SUFFIXES[:4])
+            else:
+                others.add(name)
+    return places, sorted(others, key=len, reverse=True)
+
+
+def _char_tables() -> tuple[dict[str, str], dict[str, tuple[str, ...]]]:
+    """Traditional→simplified character map (zhconv) and toneless pinyin readings (pypinyin)."""
+    import zhconv.zhconv as zc
+    from pypinyin import Style, pinyin
+    from pypinyin.pinyin_dict import pinyin_dict
+
+    t2s = {k: v for k, v in zc.getdict("zh-cn").items() if len(k) == 1 and len(v) == 1}
+    readings: dict[str, tuple[str, ...]] = {}
+    for code in pinyin_dict:
+        ch = chr(code)
+        if "\u4e00" <= ch <= "\u9fff":
+            readings[ch] = tuple(dict.fromkeys(pinyin(ch, style=Style.NORMAL, heteronym=True)[0]))
+    return t2s, readings
+
+
+def _dictionary(texts: list[str], lexicon: dict, places: list[str]) -> list[tuple[str, int]]:
+    """The trimmed jieba dictionary: corpus vocabulary, lexicon and place words, common words."""
+    import jieba
+
+    jieba.setLogLevel(60)
+    full = jieba.Tokenizer()
+    full.initialize()
+    domain = list(lexicon.get("domain_terms") or [])
+    for term in domain:
+        full.add_word(term, max(full.FREQ.get(term) or 0, 20000))
+    vocab: dict[str, int] = {}
+    for text in texts:
+        for w in full.cut_for_search(text, HMM=False):
+            if len(w) >= 2 and w.strip():
+                vocab[w] = full.FREQ.get(w) or 1
+    extra = domain + list(lexicon.get("stopwords") or []) + places
+    for key, value in (lexicon.get("synonyms") or {}).items():
+        extra.append(key)
+        extra.extend(str(value).split())
+    for w in extra:
+        vocab[w] = max(vocab.get(w) or 0, full.FREQ.get(w) or 0, 20000 if w in domain else 500)
+    common = sorted(((w, f) for w, f in full.FREQ.items() if f > 0 and len(w) >= 2), key=lambda wf: -wf[1])
+    for w, f in common[:COMMON_WORDS]:
+        vocab.setdefault(w, f)
+    return sorted(vocab.items())
+
+
+def build(source: Path = SOURCE_DIR, out: Path | None = None) -> KnowledgeBase:
+    """Parse and index every measure in `source`; save to `out` when given."""
+    t0 = time.perf_counter()
+    source = Path(source)
+    measures = _read_measures(source)
+    lexicon = _read_yaml(source / "lexicon.yaml") if (source / "lexicon.yaml").exists() else {}
+    gazetteer = _read_yaml(source / "gazetteer.yaml") if (source / "gazetteer.yaml").exists() else {}
+    places, others = _places(measures, gazetteer)
+    units: list[Unit] = []
+    texts: list[str] = []
+    measure_ids = list(measures)
+    unit_measure: list[int] = []
+    for pos, m in enumerate(measures.values()):
+        for art in m.articles.values():
+            units.append(Unit(m.id, art.number, None))
+            texts.append(art.text)
+            unit_measure.append(pos)
+            parent = ""
+            for i, p in enumerate(art.paragraphs):
+                if p.label is None:
+                    continue
+                if p.level == 1:
+                    parent = p.text
+                units.append(Unit(m.id, art.number, i))
+                texts.append(p.text if p.level == 1 else f"{parent}\n{p.text}")
+                unit_measure.append(pos)
+    t2s, readings = _char_tables()
+    dict_words = _dictionary(texts, lexicon, list(places) + others)
+    analyzer = Analyzer(dict_words, lexicon, t2s, readings)
+    index = BM25Index.build([analyzer.index_terms(t) for t in texts])
+    analyzer.vocabulary = set(index.postings)
+    analyzer.places = set(places) | set(others) | _provinces(measures)
+    kb = KnowledgeBase(measures, units, np.asarray(unit_measure, dtype=np.int32), measure_ids, index, analyzer,
+                       places, others, lexicon, fingerprint(source))
+    kb.stats = {"measures": len(measures), "articles": sum(len(m.articles) for m in measures.values()),
+                "units": len(units), "terms": len(index.postings), "build_seconds": time.perf_counter() - t0}
+    if out is not None:
+        save(kb, dict_words, Path(out))
+    return kb
+
+
+def save(kb: KnowledgeBase, dict_words: list[tuple[str, int]], out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    analyzer = kb.analyzer
+    payload = {
+        "format": FORMAT_VERSION, "fingerprint": kb.fingerprint, "stats": kb.stats,
+        "measures": kb.measures, "units": kb.units, "unit_measure": kb.unit_measure, "measure_ids": kb.measure_ids,
+        "index": (kb.index.n_docs, kb.index.postings, kb.index.idf), "places": kb.places, "others": kb.other_places,
+        "lexicon": kb.lexicon, "dict_words": dict_words, "t2s": analyzer.t2s, "pinyin": analyzer.pinyin,
+    }
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=".kb-", suffix=".tmp")
+    with os.fdopen(fd, "wb") as fh:
+        pickle.dump(payload, fh, protocol=pickle.HIGHEST_PROTOCOL)
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, out)  # atomic: a reader never sees half a file
+
+
+def read(path: Path) -> KnowledgeBase:
+    try:
+        with open(path, "rb") as fh:
+            p = pickle.load(fh)
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError) as exc:
+        raise KnowledgeBaseError(f"cannot read {path}: {exc}") from exc
+    if not isinstance(p, dict) or p.get("format") != FORMAT_VERSION:
+        raise KnowledgeBaseError(f"{path} was built by another version; run `policybot kb build`")
+    analyzer = Analyzer(p["dict_words"], p["lexicon"], p["t2s"], p["pinyin"])
+    index = BM25Index(*p["index"])
+    analyzer.vocabulary = set(index.postings)
+    analyzer.places = set(p["places"]) | set(p["others"]) | _provinces(p["measures"])
+    return KnowledgeBase(p["measures"], p["units"], p["unit_measure"], p["measure_ids"], index, analyzer,
+                         p["places"], p["others"], p["lexicon"], p["fingerprint"], p["stats"])
+
+
+def is_stale(path: Path, source: Path = SOURCE_DIR) -> bool:
+    if not path.exists():
+        return True
+    try:
+        return read_fingerprint(path) != fingerprint(source)
+    except KnowledgeBaseError:
+        return True
+
+
+def read_fingerprint(path: Path) -> str:
+    return read(path).fingerprint
+
+
+def load(path: Path, source: Path = SOURCE_DIR, rebuild: bool = True) -> KnowledgeBase:
+    """The knowledge base at `path`, (re)built from `source` when missing or stale."""
+    path = Path(path)
+    if path.exists():
+        try:
+            kb = read(path)
+            if not rebuild or kb.fingerprint == fingerprint(source):
+                return kb
+        except KnowledgeBaseError:
+            if not rebuild:
+                raise
+    elif not rebuild:
+        raise KnowledgeBaseError(f"no knowledge base at {path}; run `policybot kb build`")
+    return build(source, path)

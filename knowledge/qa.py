@@ -1,0 +1,326 @@
+"""Answers a policy question from the knowledge base: city scoping, retrieval, abstention, the reply.
+
+Pure: the date (`as_of`) and the conversation's city come in as arguments; nothing here reads the clock,
+the environment or the database.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+import unicodedata
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from knowledge.kb import KnowledgeBase, Measure, Unit, article_refs, to_cn_number
+from knowledge.textnorm import CJK_RE, normalize, strip_controls
+
+MAX_QUESTION_CHARS = 500
+# Abstention: answer only when the best passage is a real match for the question. Calibrated on
+# tests/data/qa_dev.yaml (see tests/bench.py for the figures on qa_eval.yaml).
+MIN_SCORE = 3.0  # BM25 of the best passage
+MIN_COVERAGE = 0.5  # share of the question's meaning the article must contain
+FOREIGN_INFORMATION = 10.5  # a word this informative that the measures never use (奖金, 所得税) …
+MIN_COVERAGE_WITH_FOREIGN = 0.75  # … needs this much coverage to still answer
+COVERAGE_FLOOR = 0.25  # re-ranking: final = BM25 × (floor + coverage)
+SECOND_CITY_RATIO = 0.75  # a second city is answered alongside when its best match is this close
+SNIPPET_CHARS = 160
+
+
+@dataclass
+class Citation:
+    measure: str
+    article: int
+    title: str
+
+    def as_dict(self) -> dict:
+        return {"measure": self.measure, "article": self.article, "title": self.title}
+
+
+@dataclass
+class Answer:
+    question: str
+    city: str | None
+    abstained: bool
+    answer: str
+    citations: list[Citation] = field(default_factory=list)
+    followups: list[str] = field(default_factory=list)
+    reason: str | None = None  # why it abstained: empty, too_long, not_chinese, uncovered_city, out_of_scope, no_article
+    corrections: list[tuple[str, str]] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {"question": self.question, "city": self.city, "abstained": self.abstained, "answer": self.answer,
+                "citations": [c.as_dict() for c in self.citations], "followups": self.followups,
+                "reason": self.reason, "corrections": [list(c) for c in self.corrections]}
+
+
+# ---- places ---------------------------------------------------------------------------------------
+def _find(names, text: str) -> list[str]:
+    """Names found in text, longest first, each span used once."""
+    found, taken = [], [False] * len(text)
+    for name in names:
+        start = text.find(name)
+        while start >= 0:
+            span = range(start, start + len(name))
+            if not any(taken[i] for i in span):
+                for i in span:
+                    taken[i] = True
+                found.append(name)
+            start = text.find(name, start + 1)
+    return found
+
+
+def resolve_city(kb: KnowledgeBase, text: str) -> str | None:
+    """The measure id a place name points to (威海, 威海市, 荣成市, weihai), or None."""
+    text = strip_controls(unicodedata.normalize("NFKC", text or "")).lower()
+    if not text:
+        return None
+    if text in kb.measures:
+        return text
+    ids = kb.places.get(text) or kb.places.get(text.removesuffix("市"))
+    if ids:
+        return ids[0]
+    found = cities_in(kb, text)
+    return found[0] if len(found) == 1 else None
+
+
+def cities_in(kb: KnowledgeBase, text: str) -> list[str]:
+    names = sorted(kb.places, key=len, reverse=True)
+    ids: list[str] = []
+    for name in _find(names, text):
+        for mid in kb.places[name]:
+            if mid not in ids:
+                ids.append(mid)
+    return ids
+
+
+def covered_cities(kb: KnowledgeBase) -> str:
+    return "、".join(m.meta.get("city", {}).get("name", m.id) for m in kb.measures.values())
+
+
+# ---- the answer -----------------------------------------------------------------------------------
+def _meaningful(text: str) -> bool:
+    return any(unicodedata.category(ch)[0] in "LN" for ch in text)
+
+
+def _status_note(m: Measure, as_of: dt.date) -> str:
+    status = m.status(as_of)
+    if status == "expired":
+        end = m.meta["in_force_until"]
+        return (f"注：该办法有效期至{end.year}年{end.month}月{end.day}日，已到期，以上为原办法规定。"
+                + (m.meta.get("successor_hint") or ""))
+    if status == "unknown":
+        return "注：" + (m.meta.get("validity_note") or "该办法的有效期无法确定，请向主管部门确认。")
+    return ""
+
+
+def _sentences(text: str) -> list[str]:
+    parts = re.split(r"(?<=[。；;！？])|\n", text)
+    return [p.strip() for p in parts if p.strip()]
+
+
+def _snippet(kb: KnowledgeBase, m: Measure, article: int, para: int | None, terms: dict[str, float]) -> str:
+    art = m.articles[article]
+    if para is not None:
+        p = art.paragraphs[para]
+        parts = []
+        lead = art.paragraphs[0].text
+        if lead and len(lead) <= 60:
+            parts.append(lead)
+        if p.level == 2:  # a sub-item: show its item first
+            parent = next((q for q in reversed(art.paragraphs[:para]) if q.level == 1), None)
+            if parent:
+                parts.append(f"{parent.label}{parent.text}")
+        parts.append(f"{p.label}{p.text}")
+        return "\n".join(parts)
+    full = art.text
+    if len(full) <= SNIPPET_CHARS:
+        return full
+    sentences = _sentences(full)
+    wanted = {t[2:] for t in terms if t.startswith("w:")}
+    scored = []
+    for i, s in enumerate(sentences):
+        ns = normalize(s, kb.analyzer.t2s)
+        hit = sum(kb.index.idf.get(f"w:{w}", 0) for w in wanted if w in ns)
+        scored.append((hit, -i, i))
+    best = sorted(scored, reverse=True)
+    chosen = sorted({best[0][2]} | ({best[1][2]} if len(best) > 1 and best[1][0] > 0.6 * best[0][0] else set()))
+    out = "".join(sentences[i] if sentences[i][-1] in "。；：" else sentences[i] + "\n" for i in chosen).strip()
+    return out if len(out) <= 2 * SNIPPET_CHARS else out[: 2 * SNIPPET_CHARS] + "……"
+
+
+def _topic(lexicon: dict, text: str) -> str | None:
+    best, hits = None, 0
+    for name, topic in (lexicon.get("topics") or {}).items():
+        n = sum(text.count(k) for k in topic.get("keywords") or [])
+        if n > hits:
+            best, hits = name, n
+    return best
+
+
+def followups(kb: KnowledgeBase, m: Measure, article: int) -> list[str]:
+    topics = kb.lexicon.get("topics") or {}
+    current = _topic(kb.lexicon, m.articles[article].text)
+    if not current:
+        return []
+    covered = {_topic(kb.lexicon, a.text) for a in m.articles.values()}
+    out = []
+    for name in topics[current].get("related") or []:
+        if name in covered and name in topics:
+            out.append(topics[name]["question"].format(city=m.city_short))
+    return out[:2]
+
+
+def _coverage(kb: KnowledgeBase, content, unit_terms: set[str]) -> float:
+    """Share of the question's meaning (information-weighted words) that the passage contains."""
+    total = matched = 0.0
+    for word, alts in content:
+        weight = kb.analyzer.information(word)
+        total += weight
+        if any(kb.analyzer.contains(unit_terms, w) for w in alts):
+            matched += weight
+    return matched / total if total else 0.0
+
+
+def _abstain(question: str, city: str | None, reason: str, text: str, corrections=()) -> Answer:
+    return Answer(question, city, True, text, [], [], reason, list(corrections))
+
+
+HINT = "例如：“威海申报示范企业需要什么条件？”“更名后多久内要备案？”"
+
+
+def answer(kb: KnowledgeBase, question: str, as_of: dt.date, city: str | None = None) -> Answer:
+    """Answer one question. `city` is the measure id chosen earlier (CLI --city, the conversation)."""
+    raw = strip_controls(question or "")
+    if not _meaningful(raw):
+        return _abstain(question, city, "empty", "请输入您想咨询的问题，" + HINT)
+    if len(raw) > MAX_QUESTION_CHARS:
+        return _abstain(question, city, "too_long", f"问题有{len(raw)}字，太长了。请用一两句话（{MAX_QUESTION_CHARS}字以内）描述您的问题，" + HINT)
+    text = normalize(raw, kb.analyzer.t2s)
+    if not CJK_RE.search(text) and not article_refs(text):
+        return _abstain(question, city, "not_chinese", "请用中文提问，" + HINT)
+
+    named = cities_in(kb, text)
+    if named:
+        scope = named
+    else:
+        others = _find(kb.other_places, text)
+        if others:
+            return _abstain(question, None, "uncovered_city",
+                            f"抱歉，目前只收录了{covered_cities(kb)}的服务型制造示范企业认定管理办法，"
+                            f"暂不涵盖“{others[0]}”的政策，请向当地工业和信息化主管部门咨询。")
+        scope = [city] if city in kb.measures else list(kb.measures)
+    scope_city = scope[0] if len(scope) == 1 else None
+
+    refs = article_refs(text)
+    if refs:
+        return _by_reference(kb, question, refs, scope, scope_city, as_of)
+
+    q = kb.analyzer.query(raw)
+    ranked = rank(kb, q, scope)
+    unknown = max((kb.analyzer.information(w) for w in kb.analyzer.unknown_words(q)), default=0.0)
+    chosen: list[Candidate] = []
+    for c in _best_per_measure(ranked):
+        if chosen and c.final < chosen[0].final * SECOND_CITY_RATIO:
+            break
+        if not _confident(c, unknown):
+            break
+        chosen.append(c)
+    if not chosen:
+        return _decline(kb, question, scope_city, q)
+
+    parts, citations, follow = [], [], []
+    labelled = len(chosen) > 1
+    for c in chosen:
+        u = c.unit
+        m = kb.measures[u.measure]
+        body = _snippet(kb, m, u.article, u.para, q.terms)
+        head = f"【{m.city_short}】" if labelled else ""
+        lines = [head + body, f"——{m.cite(u.article)}"]
+        note = _status_note(m, as_of)
+        if note:
+            lines.append(note)
+        parts.append("\n".join(lines))
+        citations.append(Citation(m.id, u.article, m.cite(u.article)))
+        follow.extend(f for f in followups(kb, m, u.article) if f not in follow)
+    answer_city = chosen[0].unit.measure if len(chosen) == 1 else None
+    return Answer(question, answer_city, False, "\n\n".join(parts), citations, follow[:2], None, q.corrections)
+
+
+@dataclass
+class Candidate:
+    unit: Unit  # the best passage of the article
+    score: float  # BM25 of that passage
+    coverage: float  # share of the question's meaning that the article contains
+    final: float
+
+
+def rank(kb: KnowledgeBase, q, scope: list[str], depth: int = 30) -> list[Candidate]:
+    """Articles in scope, best first: BM25 finds the candidates, coverage of the question re-ranks them."""
+    scores = kb.index.scores(q.terms)
+    if len(scope) < len(kb.measures):
+        scores = np.where(kb.measure_mask(scope), scores, 0.0)
+    depth = min(depth, len(scores))
+    top = np.argpartition(-scores, depth - 1)[:depth] if depth < len(scores) else np.arange(len(scores))
+    best: dict[tuple[str, int], tuple[float, Unit]] = {}
+    for i in top:
+        score = float(scores[i])
+        if score <= 0:
+            continue
+        u = kb.units[int(i)]
+        key = (u.measure, u.article)
+        if key not in best or score > best[key][0]:
+            best[key] = (score, u)
+    out = []
+    for (mid, art), (score, u) in best.items():
+        coverage = _coverage(kb, q.content_words, kb.article_terms(mid, art))
+        out.append(Candidate(u, score, coverage, score * (COVERAGE_FLOOR + coverage)))
+    out.sort(key=lambda c: -c.final)
+    return out
+
+
+def _best_per_measure(ranked: list[Candidate]) -> list[Candidate]:
+    seen, out = set(), []
+    for c in ranked:
+        if c.unit.measure not in seen:
+            seen.add(c.unit.measure)
+            out.append(c)
+    return out
+
+
+def _confident(c: Candidate, unknown_information: float) -> bool:
+    if c.score < MIN_SCORE or c.coverage < MIN_COVERAGE:
+        return False
+    return not (unknown_information >= FOREIGN_INFORMATION and c.coverage < MIN_COVERAGE_WITH_FOREIGN)
+
+
+def _decline(kb: KnowledgeBase, question: str, city: str | None, q) -> Answer:
+    return _abstain(question, city, "out_of_scope",
+                    f"抱歉，这个问题不在{covered_cities(kb)}服务型制造示范企业认定管理办法的范围内，我无法回答。"
+                    "可以问我申报条件、申报材料、认定程序、复核、撤销、更名备案等问题，" + HINT, q.corrections)
+
+
+def _by_reference(kb: KnowledgeBase, question: str, refs: list[int], scope: list[str], scope_city: str | None,
+                  as_of: dt.date) -> Answer:
+    parts, citations, missing = [], [], []
+    labelled = len(scope) > 1
+    for mid in scope:
+        m = kb.measures[mid]
+        for n in refs[:3]:
+            art = m.articles.get(n)
+            if art is None:
+                missing.append(f"{m.citation_title}共{len(m.articles)}条，没有第{to_cn_number(n)}条。")
+                continue
+            head = f"【{m.city_short}】" if labelled else ""
+            lines = [head + art.text, f"——{m.cite(n)}"]
+            note = _status_note(m, as_of)
+            if note:
+                lines.append(note)
+            parts.append("\n".join(lines))
+            citations.append(Citation(mid, n, m.cite(n)))
+    if not citations:
+        return _abstain(question, scope_city, "no_article", "".join(missing))
+    text = "\n\n".join(parts + ([" ".join(missing)] if missing and not labelled else []))
+    city = citations[0].measure if len({c.measure for c in citations}) == 1 else None
+    return Answer(question, city, False, text, citations, [], None)
