@@ -194,7 +194,7 @@ def _places(measures: dict[str, Measure], gazetteer: dict) -> tuple[dict[str, li
     places: dict[str, list[str]] = {}
     for m in measures.values():
         city = m.meta.get("city") or {}
-        names = [city.get("name"), city.get("short"), *(city.get("aliases") or []), *(city.get("districts") or [])]
+        names = [m.id, city.get("name"), city.get("short"), *(city.get("aliases") or []), *(city.get("districts") or [])]
         for name in filter(None, names):
             ids = places.setdefault(str(name), [])
             if m.id not in ids:
@@ -245,9 +245,13 @@ def _dictionary(texts: list[str], lexicon: dict, places: list[str]) -> list[tupl
         for w in full.cut_for_search(text, HMM=False):
             if len(w) >= 2 and w.strip():
                 vocab[w] = full.FREQ.get(w) or 1
-    extra = domain + list(lexicon.get("stopwords") or []) + places
+    stopwords = list(lexicon.get("stopwords") or [])
+    extra = domain + stopwords + places
     for key, value in (lexicon.get("synonyms") or {}).items():
-        extra.append(key)
+        # a colloquial key is a word of its own (改名字), unless it is a phrase with a question word in it
+        # (哪些材料): then it would hide its parts from the coverage check
+        if not any(len(sw) >= 2 and sw in key for sw in stopwords):
+            extra.append(key)
         extra.extend(str(value).split())
     for w in extra:
         vocab[w] = max(vocab.get(w) or 0, full.FREQ.get(w) or 0, 20000 if w in domain else 500)

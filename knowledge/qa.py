@@ -137,7 +137,9 @@ def _snippet(kb: KnowledgeBase, m: Measure, article: int, para: int | None, term
     full = art.text
     if len(full) <= SNIPPET_CHARS:
         return full
-    sentences = _sentences(full)
+    items = [p for p in art.paragraphs if p.label]
+    lead = art.paragraphs[0].text
+    sentences = _sentences("\n".join(p.text for p in art.paragraphs if not p.label))
     wanted = {t[2:] for t in terms if t.startswith("w:")}
     scored = []
     for i, s in enumerate(sentences):
@@ -146,8 +148,20 @@ def _snippet(kb: KnowledgeBase, m: Measure, article: int, para: int | None, term
         scored.append((hit, -i, i))
     best = sorted(scored, reverse=True)
     chosen = sorted({best[0][2]} | ({best[1][2]} if len(best) > 1 and best[1][0] > 0.6 * best[0][0] else set()))
-    out = "".join(sentences[i] if sentences[i][-1] in "。；：" else sentences[i] + "\n" for i in chosen).strip()
-    return out if len(out) <= 2 * SNIPPET_CHARS else out[: 2 * SNIPPET_CHARS] + "……"
+    out = "".join(sentences[i] for i in chosen).strip()
+    if items and (out.endswith("：") or lead.endswith("：") and best[0][2] == 0):
+        # the answer is the list itself: the lead, then each item (long items shortened)
+        listed = [f"{p.label}{_shorten(p.text, 90)}" for p in items]
+        out = "\n".join([lead] + listed)
+        return out if len(out) <= 4 * SNIPPET_CHARS else out[: 4 * SNIPPET_CHARS] + "……"
+    return _shorten(out, 2 * SNIPPET_CHARS)
+
+
+def _shorten(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    cut = max(text.rfind(p, 0, limit) for p in "。；，")
+    return (text[: cut + 1] if cut > limit // 2 else text[:limit]) + "……"
 
 
 def _topic(lexicon: dict, text: str) -> str | None:

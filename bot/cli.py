@@ -1,0 +1,184 @@
+"""The `policybot` command (CONTRACT.md): chat, ask, kb …
+
+Bad arguments or input exit with status 2 and one line on stderr, never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import sys
+from pathlib import Path
+
+from bot.config import ConfigError, Settings
+
+
+class UsageError(Exception):
+    """Bad arguments or input: one line on stderr, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, not argparse's usage block
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def _parse_date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="policybot", description="服务型制造示范企业政策助手")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    chat = sub.add_parser("chat", help="interactive chat in the terminal")
+    chat.add_argument("--user", help="user id for this chat (default: your login name)")
+
+    ask = sub.add_parser("ask", help="one policy question, one answer ('-' reads one per line from stdin)")
+    ask.add_argument("--city", help="city id or name (baotou, 威海, 荣成市 …)")
+    ask.add_argument("--json", action="store_true", help="JSON output")
+    ask.add_argument("--as-of", type=_parse_date, help="answer as on this date (default: today, Asia/Shanghai)")
+    ask.add_argument("question", nargs="+", help="the question, or - for stdin")
+
+    kb = sub.add_parser("kb", help="the knowledge base")
+    kb_sub = kb.add_subparsers(dest="kb_command", required=True, parser_class=_Parser)
+    build = kb_sub.add_parser("build", help="build the knowledge base from knowledge/")
+    build.add_argument("--source", type=Path, help="a folder laid out like knowledge/ (default: the package's)")
+    build.add_argument("--out", type=Path, help="where to write it (default: beside POLICYBOT_DB)")
+    build.add_argument("--if-stale", action="store_true", help="only when missing or out of date")
+    kb_sub.add_parser("list", help="list the measures")
+    show = kb_sub.add_parser("show", help="print one article")
+    show.add_argument("measure")
+    show.add_argument("article")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    for stream in (sys.stdin, sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(encoding="utf-8", errors="replace")
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        args = build_parser().parse_args(argv)
+        settings = Settings.load()
+        return COMMANDS[args.command](args, settings)
+    except UsageError as exc:
+        print(str(exc).splitlines()[0], file=sys.stderr)
+        return 2
+    except ConfigError as exc:
+        print(f"policybot: configuration: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+# ---- commands -------------------------------------------------------------------------------------
+def _kb(settings: Settings):
+    from knowledge.kb import KnowledgeBaseError, load
+    try:
+        return load(settings.kb_path)
+    except KnowledgeBaseError as exc:
+        raise UsageError(f"policybot: knowledge base: {exc}") from None
+
+
+def _store(settings: Settings):
+    from bot.storage import Store
+    try:
+        return Store(settings.db)
+    except Exception as exc:  # noqa: BLE001 - sqlite3 and OS errors alike: say which file
+        raise UsageError(f"policybot: cannot open the database {settings.db}: {exc}") from None
+
+
+def _city(kb, text: str | None) -> str | None:
+    if text is None:
+        return None
+    from knowledge.qa import resolve_city
+    mid = resolve_city(kb, text)
+    if not mid:
+        known = ", ".join(f"{m.id} ({m.city_short})" for m in kb.measures.values())
+        raise UsageError(f"policybot: unknown city {text!r}; known: {known}")
+    return mid
+
+
+def cmd_chat(args, settings: Settings) -> int:
+    from bot.channels.console import ConsoleChannel
+    from bot.runtime import Dispatcher
+    dispatcher = Dispatcher(settings, _store(settings), _kb(settings))
+    return ConsoleChannel(dispatcher, args.user).run()
+
+
+def cmd_ask(args, settings: Settings) -> int:
+    from bot.clock import today_shanghai
+    from handlers.ask import render
+    from knowledge.qa import answer
+    kb = _kb(settings)
+    city = _city(kb, args.city)
+    as_of = args.as_of or today_shanghai()
+    store = _store(settings)
+    if args.question == ["-"]:
+        questions = (line.rstrip("\r\n") for line in sys.stdin)
+    else:
+        questions = iter([" ".join(args.question)])
+    for q in questions:
+        a = answer(kb, q, as_of, city)
+        store.log_question("cli", None, q, a.city, a.abstained, a.reason,
+                           a.citations[0].title if a.citations else None)
+        if args.json:
+            print(json.dumps(a.as_dict(), ensure_ascii=False), flush=True)
+        else:
+            text = render(a)
+            if a.followups:
+                text += "\n您还可以问：" + " / ".join(a.followups)
+            print(text + "\n", flush=True)
+    return 0
+
+
+def cmd_kb(args, settings: Settings) -> int:
+    from knowledge import kb as kbmod
+    if args.kb_command == "build":
+        source = args.source or kbmod.SOURCE_DIR
+        out = args.out or settings.kb_path
+        if args.if_stale and not kbmod.is_stale(out, source):
+            print(f"knowledge base up to date: {out}", file=sys.stderr)
+            return 0
+        try:
+            built = kbmod.build(source, out)
+        except kbmod.KnowledgeBaseError as exc:
+            raise UsageError(f"policybot: kb build: {exc}") from None
+        s = built.stats
+        print(f"built {out}: {s['measures']} measures, {s['articles']} articles, {s['units']} passages, "
+              f"{s['terms']} terms in {s['build_seconds']:.1f} s")
+        return 0
+    kb = _kb(settings)
+    if args.kb_command == "list":
+        from bot.clock import today_shanghai
+        today = today_shanghai()
+        for m in kb.measures.values():
+            meta = m.meta
+            span = f"{meta.get('in_force_from') or '?'} – {meta.get('in_force_until') or '?'}"
+            print(f"{m.id}\t{m.citation_title}\t{meta.get('document_number') or '-'}\t{len(m.articles)}条\t"
+                  f"{span}\t{m.status(today)}")
+        return 0
+    # show
+    mid = _city(kb, args.measure)
+    from knowledge.numerals import cn_to_int
+    raw = args.article.strip().removeprefix("第").removesuffix("条")
+    number = cn_to_int(raw)
+    m = kb.measures[mid]
+    if number is None or number not in m.articles:
+        raise UsageError(f"policybot: {mid} has articles 1-{max(m.articles)}, not {args.article!r}")
+    art = m.articles[number]
+    chapter = f"第{kbmod.to_cn_number(art.chapter_number)}章 {art.chapter_title}\n" if art.chapter_number else ""
+    print(f"{m.cite(number)}\n{chapter}{art.text}")
+    return 0
+
+
+COMMANDS = {"chat": cmd_chat, "ask": cmd_ask, "kb": cmd_kb}
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,23 @@
+"""Greeting and help."""
+from __future__ import annotations
+
+from handlers.context import Context
+from handlers.message import Reply, Result
+
+
+def help_text(ctx: Context) -> str:
+    cities = "、".join(m.meta.get("city", {}).get("name", m.id) for m in ctx.kb.measures.values())
+    return (
+        f"您好！我是服务型制造示范企业政策助手，目前收录{cities}的认定管理办法。\n"
+        "直接输入问题即可，例如：\n"
+        "· 威海申报示范企业需要什么条件？\n"
+        "· 包头申报要提交哪些材料？\n"
+        "· 示范企业更名后多久内要备案？\n"
+        "· 威海办法第十八条\n"
+        "命令：/help 帮助  /ask 问题  /city 城市（切换城市）  /forget 删除我的数据\n"
+        "说明：回答摘自办法原文并注明条款，仅供参考，以主管部门解释为准。"
+    )
+
+
+def show_help(state: dict, ctx: Context) -> Result:
+    return Result([Reply(help_text(ctx))], state)

@@ -1,0 +1,88 @@
+"""Behaviour of answers: citations, city scoping, references, validity notes, declines, bad input."""
+import datetime as dt
+
+import pytest
+
+from knowledge.qa import answer, resolve_city
+
+TODAY = dt.date(2026, 11, 22)
+
+
+def cited(a):
+    return [(c.measure, c.article) for c in a.citations]
+
+
+def test_answer_cites_article_in_text_and_json(kb):
+    a = answer(kb, "威海的示范企业多久复核一次？", TODAY)
+    assert not a.abstained and cited(a)[0] == ("weihai", 18)
+    assert "每两年组织一次复核" in a.answer
+    assert "《威海市服务型制造示范企业认定管理办法》第十八条" in a.answer
+    d = a.as_dict()
+    assert d["citations"][0] == {"measure": "weihai", "article": 18,
+                                 "title": "《威海市服务型制造示范企业认定管理办法》第十八条"}
+    assert d["city"] == "weihai" and d["abstained"] is False
+
+
+def test_expired_measure_is_flagged_and_in_force_is_not(kb):
+    assert "已到期" in answer(kb, "威海复核多久一次", TODAY).answer
+    assert "已到期" not in answer(kb, "威海复核多久一次", dt.date(2025, 1, 1)).answer
+    assert "发布日期不详" in answer(kb, "包头申报材料有哪些", TODAY).answer
+
+
+@pytest.mark.parametrize("place,city", [("荣成市", "weihai"), ("我们在文登", "weihai"), ("稀土高新区", "baotou"),
+                                        ("昆都仑区", "baotou"), ("威海市", "weihai"), ("weihai", "weihai")])
+def test_districts_choose_the_city(kb, place, city):
+    assert resolve_city(kb, place) == city
+    a = answer(kb, f"{place}的企业申报需要什么条件", TODAY)
+    assert not a.abstained and a.citations[0].measure == city
+
+
+def test_no_city_answers_both_side_by_side(kb):
+    a = answer(kb, "示范企业更名后多久内要备案", TODAY)
+    assert set(cited(a)) == {("baotou", 13), ("weihai", 21)}
+    assert "【包头】" in a.answer and "【威海】" in a.answer and a.city is None
+
+
+def test_context_city_scopes_an_unnamed_question(kb):
+    a = answer(kb, "更名后多久内要备案", TODAY, city="baotou")
+    assert cited(a) == [("baotou", 13)] and a.city == "baotou"
+
+
+def test_explicit_article_references(kb):
+    assert cited(answer(kb, "威海办法第20条讲的什么", TODAY)) == [("weihai", 20)]
+    assert cited(answer(kb, "包头第十三条", TODAY)) == [("baotou", 13)]
+    both = answer(kb, "第十二条", TODAY)
+    assert set(cited(both)) == {("baotou", 12), ("weihai", 12)}
+    missing = answer(kb, "包头办法第二十条", TODAY)
+    assert missing.abstained and "共16条" in missing.answer
+
+
+def test_uncovered_city_is_declined_naming_the_covered_ones(kb):
+    a = answer(kb, "济南市服务型制造示范企业怎么申报", TODAY)
+    assert a.abstained and a.reason == "uncovered_city" and a.citations == []
+    assert "包头" in a.answer and "威海" in a.answer
+
+
+@pytest.mark.parametrize("q", ["今天天气怎么样", "讲个笑话", "高新技术企业认定需要什么条件", "研发费用加计扣除比例是多少"])
+def test_out_of_scope_is_declined(kb, q):
+    a = answer(kb, q, TODAY)
+    assert a.abstained and a.citations == []
+
+
+def test_typos_traditional_and_colloquial(kb):
+    assert cited(answer(kb, "威海示范企业多久复合一次", TODAY))[0] == ("weihai", 18)
+    assert cited(answer(kb, "威海改名字了要报被吗", TODAY))[0] == ("weihai", 21)
+    assert cited(answer(kb, "威海示範企業複審多久一次", TODAY))[0] == ("weihai", 18)
+
+
+@pytest.mark.parametrize("q", ["", "   ", "😀😀😀", "？？？！！", "\x00\x07\x1b[31m", "啊" * 10_000, "hello there",
+                               "威海 申报 conditions 是什么？？", "\u202e第十二条"])
+def test_bad_input_gets_a_short_chinese_reply(kb, q):
+    a = answer(kb, q, TODAY)
+    assert a.answer and len(a.answer) < 2000
+    assert any("\u4e00" <= ch <= "\u9fff" for ch in a.answer)
+
+
+def test_followups_are_offered_and_exist_in_that_measure(kb):
+    a = answer(kb, "包头哪些情况会撤销称号", TODAY)
+    assert a.followups and all("复核" not in f for f in a.followups)  # 包头 has no re-review

@@ -1,0 +1,50 @@
+"""Dialog transcripts (tests/data/transcripts/*.yaml) replayed through the console channel."""
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bot.channels.console import ConsoleChannel
+
+TRANSCRIPTS = sorted((Path(__file__).parent / "data" / "transcripts").glob("*.yaml"))
+STEP_KEYS = {"user", "say", "not"}
+
+
+@pytest.mark.parametrize("path", TRANSCRIPTS, ids=[p.stem for p in TRANSCRIPTS])
+def test_transcript(path, dispatcher, store):
+    script = yaml.safe_load(path.read_text(encoding="utf-8"))
+    assert set(script) <= {"name", "steps", "check_db_empty"}, f"unknown keys in {path.name}"
+    console = ConsoleChannel(dispatcher, user_id="tester")
+    for i, step in enumerate(script["steps"]):
+        assert set(step) <= STEP_KEYS, f"{path.name} step {i}: unknown keys {set(step) - STEP_KEYS}"
+        out = console.send(str(step["user"]))
+        for text in step.get("say") or []:
+            assert text in out, f"{path.name} step {i} ({step['user']!r}): {text!r} not in\n{out}"
+        for text in step.get("not") or []:
+            assert text not in out, f"{path.name} step {i} ({step['user']!r}): {text!r} in\n{out}"
+    if script.get("check_db_empty"):
+        for table in ("dialog_state", "questions"):
+            rows = list(store.db.query(f"select * from {table} where user_id = 'tester'"))
+            assert rows == [], f"{table} still holds {rows}"
+
+
+def test_state_survives_a_restart(kb, tmp_path):
+    """A new process (new Store, new Dispatcher) on the same database resumes the conversation's city."""
+    import datetime as dt
+
+    from bot.config import Settings
+    from bot.runtime import Dispatcher
+    from bot.storage import Store
+    db = tmp_path / "restart.db"
+    first = ConsoleChannel(Dispatcher(Settings(db=db), Store(db), kb, today=lambda: dt.date(2026, 11, 22)), "u1")
+    assert "包头" in first.send("/city 包头")
+    second = ConsoleChannel(Dispatcher(Settings(db=db), Store(db), kb, today=lambda: dt.date(2026, 11, 22)), "u1")
+    out = second.send("更名后多久要备案")
+    assert "第十三条" in out and "第二十一条" not in out
+
+
+def test_a_failing_handler_gives_a_chinese_apology_not_a_traceback(dispatcher, monkeypatch):
+    import bot.runtime
+    monkeypatch.setattr(bot.runtime, "handle", lambda *a: 1 / 0)
+    out = ConsoleChannel(dispatcher, "u2").send("你好")
+    assert "抱歉" in out and "Traceback" not in out
