@@ -27,6 +27,9 @@ from knowledge.textnorm import CJK_RUN_RE, WORD_RE, char_bigrams, normalize
 jieba.setLogLevel(60)
 
 BIGRAM_WEIGHT = 0.5
+EVERYDAY_INFORMATION = 7.5  # -log(p) of an everyday word in jieba's counts; information above it is what counts
+MIN_INFORMATION = 0.3
+UNKNOWN_INFORMATION = 11.0  # for a word not in the dictionary at all
 
 
 @dataclass
@@ -83,9 +86,13 @@ class Analyzer:
         return terms
 
     def information(self, word: str) -> float:
-        """How much a word says, from its frequency in general Chinese (jieba's counts): 企业 little, 奖金 much."""
-        freq = self.tokenizer.FREQ.get(word) or 1
-        return max(1.0, math.log(self.tokenizer.total / freq))
+        """How much a word says, from its frequency in general Chinese (jieba's counts): 企业 little, 奖金 much.
+
+        Only what exceeds an everyday word's information counts (去年, 知道 say next to nothing about the
+        topic); a word the dictionary lacks (a run of lone characters) is capped, as it may be a mis-cut."""
+        freq = self.tokenizer.FREQ.get(word) or 0
+        info = math.log(self.tokenizer.total / freq) if freq else UNKNOWN_INFORMATION
+        return max(MIN_INFORMATION, info - EVERYDAY_INFORMATION)
 
     @staticmethod
     def contains(terms: set[str], phrase: str) -> bool:
@@ -120,7 +127,7 @@ class Analyzer:
             if self._is_content(w):
                 terms[f"w:{w}"] = 1.0
         content: list[tuple[str, tuple[str, ...]]] = []
-        for w in dict.fromkeys(self.tokenizer.lcut(text, HMM=False)):
+        for w in dict.fromkeys(self._merge_unknown_runs(self.tokenizer.lcut(text, HMM=False))):
             if self._is_content(w) and w not in self.places:
                 alts = [w]
                 for key, canon in self._synonym_map.items():
@@ -133,6 +140,22 @@ class Analyzer:
             if g not in self.stopwords:
                 terms.setdefault(f"b:{g}", BIGRAM_WEIGHT)
         return QueryTerms(text, terms, content, corrections)
+
+    def _merge_unknown_runs(self, words: list[str]) -> list[str]:
+        """Join runs of lone characters the corpus does not know (瞪|羚 → 瞪羚): a word our trimmed
+        dictionary lacks is still a word of the question, and often the one that says it is off-topic."""
+        out: list[str] = []
+        run = ""
+        for w in words + [""]:
+            if len(w) == 1 and CJK_RUN_RE.fullmatch(w) and w not in self.stopwords:
+                run += w
+                continue
+            if len(run) >= 2 and not self.contains(self.vocabulary, run):
+                out.append(run)
+            run = ""
+            if w:
+                out.append(w)
+        return out
 
     def expand_synonyms(self, text: str) -> str:
         """Append the measures' term after each colloquial one (改名 → 改名 更名)."""

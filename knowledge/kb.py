@@ -258,6 +258,11 @@ def _dictionary(texts: list[str], lexicon: dict, places: list[str]) -> list[tupl
     common = sorted(((w, f) for w, f in full.FREQ.items() if f > 0 and len(w) >= 2), key=lambda wf: -wf[1])
     for w, f in common[:COMMON_WORDS]:
         vocab.setdefault(w, f)
+    # every single character too: jieba only falls back to a lone character where no word starts, so
+    # without them 说服务型制造 could only be cut as 说服|务|型|制造
+    for w, f in full.FREQ.items():
+        if len(w) == 1 and f > 0:
+            vocab.setdefault(w, f)
     return sorted(vocab.items())
 
 
@@ -278,6 +283,9 @@ def build(source: Path = SOURCE_DIR, out: Path | None = None) -> KnowledgeBase:
             units.append(Unit(m.id, art.number, None))
             texts.append(art.text)
             unit_measure.append(pos)
+            # an item is indexed with its article's lead (and a sub-item with its item too), so that
+            # 撤销 in 第十二条's lead counts for its item （四） and a question about conditions does not land there
+            lead = art.paragraphs[0].text
             parent = ""
             for i, p in enumerate(art.paragraphs):
                 if p.label is None:
@@ -285,7 +293,7 @@ def build(source: Path = SOURCE_DIR, out: Path | None = None) -> KnowledgeBase:
                 if p.level == 1:
                     parent = p.text
                 units.append(Unit(m.id, art.number, i))
-                texts.append(p.text if p.level == 1 else f"{parent}\n{p.text}")
+                texts.append(f"{lead}\n{p.text}" if p.level == 1 else f"{lead}\n{parent}\n{p.text}")
                 unit_measure.append(pos)
     t2s, readings = _char_tables()
     dict_words = _dictionary(texts, lexicon, list(places) + others)

@@ -1,0 +1,148 @@
+"""`make bench`: the performance figures of issue 2, with their targets.
+
+Real base: top-1 and decline rate on tests/data/qa_eval.yaml, warm latency per question (p50, p99),
+cold start of one `policybot ask` (a new process), peak memory. Synthetic base of 500 measures
+(~12,000 articles, generated from the real ones): build time, warm latency, peak memory.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import os
+import random
+import re
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from qa_harness import AS_OF, evaluate, load_cases  # noqa: E402
+
+from bot.config import Settings  # noqa: E402
+from knowledge import kb as kbmod  # noqa: E402
+from knowledge.qa import answer  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def pct(values: list[float], p: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
+
+
+def latency(kb, questions: list[str], rounds: int = 3) -> tuple[float, float]:
+    for q in questions:  # warm-up: caches filled, as in a running bot
+        answer(kb, q, AS_OF)
+    times = []
+    for _ in range(rounds):
+        for q in questions:
+            t = time.perf_counter()
+            answer(kb, q, AS_OF)
+            times.append((time.perf_counter() - t) * 1000)
+    return pct(times, 50), pct(times, 99)
+
+
+def line(name: str, value: str, target: str = "", ok: bool | None = None) -> None:
+    mark = "" if ok is None else ("  ok" if ok else "  MISSED")
+    print(f"  {name:<38} {value:>14}   {target}{mark}")
+
+
+def cold_start(env: dict) -> tuple[float, float]:
+    runs, peak = [], 0.0
+    for _ in range(5):
+        t = time.perf_counter()
+        subprocess.run([str(ROOT / ".venv/bin/policybot"), "ask", "威海示范企业多久复核一次"], env=env,
+                       capture_output=True, check=True)
+        runs.append(time.perf_counter() - t)
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return statistics.median(runs), peak
+
+
+def synthetic_source(dest: Path, n: int = 500, seed: int = 7) -> None:
+    """n measures made from the real ones: another city's name, other numbers, 4 extra articles each."""
+    rng = random.Random(seed)
+    src = kbmod.SOURCE_DIR
+    (dest / "measures").mkdir(parents=True)
+    for name in ("lexicon.yaml", "gazetteer.yaml"):
+        shutil.copy(src / name, dest / name)
+    real = [(p.stem, p.read_text(encoding="utf-8"), yaml.safe_load(p.with_suffix(".yaml").read_text(encoding="utf-8")))
+            for p in sorted((src / "measures").glob("*.txt"))]
+    for i in range(n):
+        mid, text, meta = real[i % len(real)]
+        city = f"合成{i:03d}"
+        short = (meta["city"]["short"])
+        body = text.replace(short, city)
+        body = re.sub(r"\d+", lambda m: str(int(m.group()) + rng.randint(0, 9)), body)
+        lines = body.splitlines()
+        articles = [ln for ln in lines if re.match(r"^第[一二三四五六七八九十百]+条", ln)]
+        count = len(articles)
+        extra = []
+        for k in range(4):
+            sample = rng.choice(articles).split(" ", 1)[-1]
+            parts = re.split(r"(?<=[，。；])", sample)
+            rng.shuffle(parts)
+            extra.append(f"第{kbmod.to_cn_number(count + k + 1)}条 {''.join(parts)}")
+        new_id = f"syn{i:03d}"
+        (dest / "measures" / f"{new_id}.txt").write_text("\n".join(lines + extra) + "\n", encoding="utf-8")
+        m = dict(meta, id=new_id, title=meta["title"].replace(short, city))
+        m["city"] = {"name": city + "市", "short": city, "aliases": [city + "市", city], "districts": []}
+        (dest / "measures" / f"{new_id}.yaml").write_text(yaml.safe_dump(m, allow_unicode=True), encoding="utf-8")
+
+
+def main() -> int:
+    settings = Settings.load()
+    kb = kbmod.load(settings.kb_path)
+    cases = load_cases("qa_eval.yaml")
+    questions = [c["q"] for c in cases] + [c["q"] for c in load_cases("qa_dev.yaml")]
+
+    print("Real knowledge base (2 measures)")
+    t = time.perf_counter()
+    built = kbmod.build(kbmod.SOURCE_DIR)
+    build_s = time.perf_counter() - t
+    score = evaluate(kb, cases)
+    line("top-1 accuracy (qa_eval.yaml)", f"{score.top1_rate:.1%} ({score.top1}/{score.answerable})", "target ≥ 95%",
+         score.top1_rate >= 0.95)
+    line("decline rate (qa_eval.yaml)", f"{score.decline_rate:.1%} ({score.declined}/{score.declinable})",
+         "target ≥ 90%", score.decline_rate >= 0.90)
+    p50, p99 = latency(kb, questions)
+    line("warm latency p50", f"{p50:.2f} ms")
+    line("warm latency p99", f"{p99:.2f} ms", "target ≤ 10 ms", p99 <= 10)
+    env = dict(os.environ, POLICYBOT_DB=str(Path(tempfile.mkdtemp()) / "bench.db"), POLICYBOT_KB=str(settings.kb_path))
+    cold, cold_peak = cold_start(env)
+    line("cold start of `policybot ask`", f"{cold:.2f} s", "target ≤ 1.5 s", cold <= 1.5)
+    line("peak memory of `policybot ask`", f"{cold_peak:.0f} MiB")
+    line("knowledge-base build", f"{build_s:.1f} s")
+    del built
+
+    print("Synthetic knowledge base (500 measures)")
+    with tempfile.TemporaryDirectory() as tmp:
+        source = Path(tmp) / "knowledge"
+        synthetic_source(source)
+        t = time.perf_counter()
+        big = kbmod.build(source, Path(tmp) / "kb.pickle")
+        build_s = time.perf_counter() - t
+        line("measures / articles / passages", f"{big.stats['measures']} / {big.stats['articles']} / {big.stats['units']}")
+        line("knowledge-base build", f"{build_s:.1f} s", "target ≤ 60 s", build_s <= 60)
+        t = time.perf_counter()
+        kbmod.read(Path(tmp) / "kb.pickle")
+        line("load time", f"{time.perf_counter() - t:.2f} s")
+        scoped = [f"合成{i % 500:03d}{q}" for i, q in enumerate(questions)]
+        p50, p99 = latency(big, questions, rounds=1)
+        line("warm latency p50 (no city: all 500)", f"{p50:.2f} ms")
+        line("warm latency p99 (no city: all 500)", f"{p99:.2f} ms", "target ≤ 50 ms", p99 <= 50)
+        p50, p99 = latency(big, scoped, rounds=1)
+        line("warm latency p50 (one city named)", f"{p50:.2f} ms")
+        line("warm latency p99 (one city named)", f"{p99:.2f} ms", "target ≤ 50 ms", p99 <= 50)
+    line("peak memory of this benchmark", f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
