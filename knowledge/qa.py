@@ -25,6 +25,7 @@ MAX_FOREIGN_SHARE = 0.5  # share of the question's meaning in words the measures
 FOREIGN_INFORMATION = 3.0  # one such word this informative (奖金, 所得税) …
 MIN_COVERAGE_WITH_FOREIGN = 0.8  # … needs this much coverage to still answer
 ITEM_WEIGHT = 0.85  # an item's match counts a little less than its whole article's
+WHOLE_ARTICLE_RATIO = 0.8
 COVERAGE_FLOOR = 0.25  # re-ranking: final = BM25 × (floor + coverage)
 SECOND_CITY_RATIO = 0.75  # a second city is answered alongside when its best match is this close
 SNIPPET_CHARS = 160
@@ -285,18 +286,23 @@ def rank(kb: KnowledgeBase, q, scope: list[str], depth: int = 30) -> list[Candid
     depth = min(depth, len(scores))
     top = np.argpartition(-scores, depth - 1)[:depth] if depth < len(scores) else np.arange(len(scores))
     best: dict[tuple[str, int], tuple[float, Unit]] = {}
+    whole: dict[tuple[str, int], tuple[float, Unit]] = {}
     for i in top:
         score = float(scores[i])
         if score <= 0:
             continue
         u = kb.units[int(i)]
-        if u.para is not None:
-            score *= ITEM_WEIGHT
         key = (u.measure, u.article)
+        if u.para is None:
+            whole[key] = (score, u)
+        else:
+            score *= ITEM_WEIGHT
         if key not in best or score > best[key][0]:
             best[key] = (score, u)
     out = []
     for (mid, art), (score, u) in best.items():
+        if u.para is not None and (mid, art) in whole and whole[(mid, art)][0] >= WHOLE_ARTICLE_RATIO * score:
+            u = whole[(mid, art)][1]  # the item barely beats its article: the question is about the whole list
         coverage = _coverage(kb, q.content_words, kb.article_terms(mid, art))
         out.append(Candidate(u, score, coverage, score * (COVERAGE_FLOOR + coverage)))
     out.sort(key=lambda c: -c.final)
