@@ -346,13 +346,9 @@ def is_stale(path: Path, source: Path = SOURCE_DIR) -> bool:
     if not path.exists():
         return True
     try:
-        return read_fingerprint(path) != fingerprint(source)
+        return read(path).fingerprint != fingerprint(source)
     except KnowledgeBaseError:
         return True
-
-
-def read_fingerprint(path: Path) -> str:
-    return read(path).fingerprint
 
 
 def load(path: Path, source: Path = SOURCE_DIR, rebuild: bool = True) -> KnowledgeBase:

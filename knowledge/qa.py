@@ -6,7 +6,6 @@ the environment or the database.
 from __future__ import annotations
 
 import datetime as dt
-import math
 import re
 import unicodedata
 from dataclasses import dataclass, field

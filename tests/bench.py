@@ -6,7 +6,6 @@ cold start of one `policybot ask` (a new process), peak memory. Synthetic base o
 """
 from __future__ import annotations
 
-import datetime as dt
 import os
 import random
 import re

@@ -11,10 +11,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory, kb):
+def env(tmp_path_factory):
     d = tmp_path_factory.mktemp("cli")
-    from knowledge import kb as kbmod
-    kbmod.save(kb, [], d / "unused")  # make sure saving works; the CLI builds its own below
     e = dict(os.environ, POLICYBOT_DB=str(d / "p.db"))
     subprocess.run([sys.executable, "-m", "bot.cli", "kb", "build"], env=e, check=True, capture_output=True, cwd=ROOT)
     return e
