@@ -38,6 +38,7 @@ class QueryTerms:
     terms: dict[str, float]  # search term -> query weight
     content_words: list[tuple[str, tuple[str, ...]]]  # meaningful words with their synonyms, for coverage
     corrections: list[tuple[str, str]] = field(default_factory=list)
+    unknown_runs: list[str] = field(default_factory=list)  # lone characters the corpus lacks, joined (瞪羚)
 
 
 def make_tokenizer(dict_words: list[tuple[str, int]]) -> jieba.Tokenizer:
@@ -51,8 +52,9 @@ def make_tokenizer(dict_words: list[tuple[str, int]]) -> jieba.Tokenizer:
 
 class Analyzer:
     def __init__(self, dict_words: list[tuple[str, int]], lexicon: dict, t2s: dict[str, str],
-                 pinyin: dict[str, tuple[str, ...]]):
+                 pinyin: dict[str, tuple[str, ...]], general: dict[str, int] | None = None):
         self.tokenizer = make_tokenizer(dict_words)
+        self.general = general or {}  # general-language frequency where the dictionary's differs
         self.t2s = t2s
         self.pinyin = pinyin
         self.stopwords = set(lexicon.get("stopwords", []))
@@ -90,7 +92,7 @@ class Analyzer:
 
         Only what exceeds an everyday word's information counts (去年, 知道 say next to nothing about the
         topic); a word the dictionary lacks (a run of lone characters) is capped, as it may be a mis-cut."""
-        freq = self.tokenizer.FREQ.get(word) or 0
+        freq = self.general[word] if word in self.general else (self.tokenizer.FREQ.get(word) or 0)
         info = math.log(self.tokenizer.total / freq) if freq else UNKNOWN_INFORMATION
         return max(MIN_INFORMATION, info - EVERYDAY_INFORMATION)
 
@@ -121,13 +123,17 @@ class Analyzer:
     def query(self, question: str) -> QueryTerms:
         text = normalize(question, self.t2s)
         text, corrections = self.repair_typos(text)
-        expanded = self.expand_synonyms(text)
+        # place names choose the city (knowledge/qa.py); as search terms they would only favour the
+        # articles that happen to spell the city out (威海市服务型制造示范企业……)
+        expanded = self.expand_synonyms(self.strip_places(text))
         terms: dict[str, float] = {}
         for w in self.words(expanded):
             if self._is_content(w):
                 terms[f"w:{w}"] = 1.0
         content: list[tuple[str, tuple[str, ...]]] = []
-        for w in dict.fromkeys(self._merge_unknown_runs(self.tokenizer.lcut(text, HMM=False))):
+        words = self.tokenizer.lcut(text, HMM=False)
+        runs = self._unknown_runs(words)
+        for w in dict.fromkeys(words):
             if self._is_content(w) and w not in self.places:
                 alts = [w]
                 for key, canon in self._synonym_map.items():
@@ -139,11 +145,12 @@ class Analyzer:
         for g in char_bigrams(expanded):
             if g not in self.stopwords:
                 terms.setdefault(f"b:{g}", BIGRAM_WEIGHT)
-        return QueryTerms(text, terms, content, corrections)
+        return QueryTerms(text, terms, content, corrections, runs)
 
-    def _merge_unknown_runs(self, words: list[str]) -> list[str]:
-        """Join runs of lone characters the corpus does not know (瞪|羚 → 瞪羚): a word our trimmed
-        dictionary lacks is still a word of the question, and often the one that says it is off-topic."""
+    def _unknown_runs(self, words: list[str]) -> list[str]:
+        """Runs of lone characters that the corpus does not know (瞪|羚 → 瞪羚). Often a mis-cut
+        (一年半 → 一|年半), so they do not count as words of the question; but one that names a kind of
+        enterprise (瞪羚企业) says the question is about another policy."""
         out: list[str] = []
         run = ""
         for w in words + [""]:
@@ -153,9 +160,16 @@ class Analyzer:
             if len(run) >= 2 and not self.contains(self.vocabulary, run):
                 out.append(run)
             run = ""
-            if w:
-                out.append(w)
         return out
+
+    def strip_places(self, text: str) -> str:
+        if not self.places:
+            return text
+        if getattr(self, "_places_key", None) is not self.places:
+            names = sorted(self.places, key=len, reverse=True)
+            self._places_re = re.compile("|".join(re.escape(n) for n in names))
+            self._places_key = self.places
+        return self._places_re.sub(" ", text)
 
     def expand_synonyms(self, text: str) -> str:
         """Append the measures' term after each colloquial one (改名 → 改名 更名)."""

@@ -24,9 +24,10 @@ from knowledge.analyzer import Analyzer
 from knowledge.index import BM25Index
 from knowledge.numerals import NUMERAL_CHARS, cn_to_int
 from knowledge.parser import Article, ParseError, parse_measure
+from knowledge.textnorm import normalize
 
 SOURCE_DIR = Path(__file__).resolve().parent
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 _CODE_FILES = ("kb.py", "analyzer.py", "index.py", "parser.py", "textnorm.py", "numerals.py")
 COMMON_WORDS = 40_000  # jieba's most frequent words kept in the trimmed query-time dictionary
 PLACE_SUFFIXES = ("市", "省", "地区", "州", "盟", "县", "区")
@@ -97,6 +98,14 @@ class KnowledgeBase:
         key = (measure, number)
         if key not in cache:
             cache[key] = set(self.analyzer.index_terms(self.measures[measure].articles[number].text))
+        return cache[key]
+
+    def article_normalized(self, measure: str, number: int) -> str:
+        """An article's text normalised like a question (cached)."""
+        cache = self.__dict__.setdefault("_norm_cache", {})
+        key = (measure, number)
+        if key not in cache:
+            cache[key] = normalize(self.measures[measure].articles[number].text, self.analyzer.t2s)
         return cache[key]
 
     def article(self, measure: str, number: int) -> Article | None:
@@ -230,13 +239,16 @@ def _char_tables() -> tuple[dict[str, str], dict[str, tuple[str, ...]]]:
     return t2s, readings
 
 
-def _dictionary(texts: list[str], lexicon: dict, places: list[str]) -> list[tuple[str, int]]:
-    """The trimmed jieba dictionary: corpus vocabulary, lexicon and place words, common words."""
+def _dictionary(texts: list[str], lexicon: dict, places: list[str]) -> tuple[list[tuple[str, int]], dict[str, int]]:
+    """The trimmed jieba dictionary (corpus vocabulary, lexicon and place words, common words), and the
+    general-language frequency of the words whose dictionary frequency we raised or invented, so that
+    the information of a word (knowledge/analyzer.py) stays that of everyday Chinese."""
     import jieba
 
     jieba.setLogLevel(60)
     full = jieba.Tokenizer()
     full.initialize()
+    general = dict(full.FREQ)  # before our words are added
     domain = list(lexicon.get("domain_terms") or [])
     for term in domain:
         full.add_word(term, max(full.FREQ.get(term) or 0, 20000))
@@ -255,15 +267,16 @@ def _dictionary(texts: list[str], lexicon: dict, places: list[str]) -> list[tupl
         extra.extend(str(value).split())
     for w in extra:
         vocab[w] = max(vocab.get(w) or 0, full.FREQ.get(w) or 0, 20000 if w in domain else 500)
-    common = sorted(((w, f) for w, f in full.FREQ.items() if f > 0 and len(w) >= 2), key=lambda wf: -wf[1])
+    common = sorted(((w, f) for w, f in general.items() if f > 0 and len(w) >= 2), key=lambda wf: -wf[1])
     for w, f in common[:COMMON_WORDS]:
         vocab.setdefault(w, f)
     # every single character too: jieba only falls back to a lone character where no word starts, so
     # without them 说服务型制造 could only be cut as 说服|务|型|制造
-    for w, f in full.FREQ.items():
+    for w, f in general.items():
         if len(w) == 1 and f > 0:
             vocab.setdefault(w, f)
-    return sorted(vocab.items())
+    changed = {w: general.get(w) or 0 for w, f in vocab.items() if f != (general.get(w) or 0)}
+    return sorted(vocab.items()), changed
 
 
 def build(source: Path = SOURCE_DIR, out: Path | None = None) -> KnowledgeBase:
@@ -296,8 +309,8 @@ def build(source: Path = SOURCE_DIR, out: Path | None = None) -> KnowledgeBase:
                 texts.append(f"{lead}\n{p.text}" if p.level == 1 else f"{lead}\n{parent}\n{p.text}")
                 unit_measure.append(pos)
     t2s, readings = _char_tables()
-    dict_words = _dictionary(texts, lexicon, list(places) + others)
-    analyzer = Analyzer(dict_words, lexicon, t2s, readings)
+    dict_words, general = _dictionary(texts, lexicon, list(places) + others)
+    analyzer = Analyzer(dict_words, lexicon, t2s, readings, general)
     index = BM25Index.build([analyzer.index_terms(t) for t in texts])
     analyzer.vocabulary = set(index.postings)
     analyzer.places = set(places) | set(others) | _provinces(measures)
@@ -306,18 +319,18 @@ def build(source: Path = SOURCE_DIR, out: Path | None = None) -> KnowledgeBase:
     kb.stats = {"measures": len(measures), "articles": sum(len(m.articles) for m in measures.values()),
                 "units": len(units), "terms": len(index.postings), "build_seconds": time.perf_counter() - t0}
     if out is not None:
-        save(kb, dict_words, Path(out))
+        save(kb, dict_words, general, Path(out))
     return kb
 
 
-def save(kb: KnowledgeBase, dict_words: list[tuple[str, int]], out: Path) -> None:
+def save(kb: KnowledgeBase, dict_words: list[tuple[str, int]], general: dict[str, int], out: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     analyzer = kb.analyzer
     payload = {
         "format": FORMAT_VERSION, "fingerprint": kb.fingerprint, "stats": kb.stats,
         "measures": kb.measures, "units": kb.units, "unit_measure": kb.unit_measure, "measure_ids": kb.measure_ids,
         "index": (kb.index.n_docs, kb.index.postings, kb.index.idf), "places": kb.places, "others": kb.other_places,
-        "lexicon": kb.lexicon, "dict_words": dict_words, "t2s": analyzer.t2s, "pinyin": analyzer.pinyin,
+        "lexicon": kb.lexicon, "dict_words": dict_words, "general": general, "t2s": analyzer.t2s, "pinyin": analyzer.pinyin,
     }
     fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=".kb-", suffix=".tmp")
     with os.fdopen(fd, "wb") as fh:
@@ -334,7 +347,7 @@ def read(path: Path) -> KnowledgeBase:
         raise KnowledgeBaseError(f"cannot read {path}: {exc}") from exc
     if not isinstance(p, dict) or p.get("format") != FORMAT_VERSION:
         raise KnowledgeBaseError(f"{path} was built by another version; run `policybot kb build`")
-    analyzer = Analyzer(p["dict_words"], p["lexicon"], p["t2s"], p["pinyin"])
+    analyzer = Analyzer(p["dict_words"], p["lexicon"], p["t2s"], p["pinyin"], p["general"])
     index = BM25Index(*p["index"])
     analyzer.vocabulary = set(index.postings)
     analyzer.places = set(p["places"]) | set(p["others"]) | _provinces(p["measures"])
