@@ -52,9 +52,11 @@ def make_tokenizer(dict_words: list[tuple[str, int]]) -> jieba.Tokenizer:
 
 class Analyzer:
     def __init__(self, dict_words: list[tuple[str, int]], lexicon: dict, t2s: dict[str, str],
-                 pinyin: dict[str, tuple[str, ...]], general: dict[str, int] | None = None):
+                 pinyin: dict[str, tuple[str, ...]], general: dict[str, int] | None = None,
+                 tags: dict[str, str] | None = None):
         self.tokenizer = make_tokenizer(dict_words)
         self.general = general or {}  # general-language frequency where the dictionary's differs
+        self.tags = tags or {}  # jieba's part of speech; a word without one (ours, 复核) counts as a noun
         self.t2s = t2s
         self.pinyin = pinyin
         self.stopwords = set(lexicon.get("stopwords", []))
@@ -113,8 +115,15 @@ class Analyzer:
         return all(f"w:{n}" in terms for n in numbers)
 
     def unknown_words(self, q: "QueryTerms") -> list[str]:
-        """Content words of a question that the whole corpus lacks, synonyms included."""
-        return [w for w, alts in q.content_words if not any(self.contains(self.vocabulary, a) for a in alts)]
+        """Things a question is about that the whole corpus lacks (nouns; synonyms included): 奖金, 所得税.
+        Verbs are left out: 出过, 查出 frame a question the measures can still answer."""
+        return [w for w, alts in q.content_words
+                if self.is_noun(w) and not any(self.contains(self.vocabulary, a) for a in alts)]
+
+    def is_noun(self, word: str, verbal: bool = False) -> bool:
+        """A noun (n…), or with `verbal` also a verbal noun (vn: 复核, 评审): what a question is about."""
+        tag = self.tags.get(word, "n")
+        return tag.startswith("n") or (verbal and tag == "vn")
 
     def _is_content(self, word: str) -> bool:
         return len(word) >= 2 and word not in self.stopwords and bool(CJK_RUN_RE.fullmatch(word))
@@ -201,11 +210,18 @@ class Analyzer:
         corrections: list[tuple[str, str]] = []
         max_len = len(self.domain_terms[0])
         for run in CJK_RUN_RE.findall(text):
+            # a window starts and ends where jieba cuts: 设备按 must not yield 备按 → 备案
+            bounds, at = {0}, 0
+            for w in self.tokenizer.lcut(run, HMM=False):
+                at += len(w)
+                bounds.add(at)
             fixed, i = run, 0
             while i < len(fixed):
                 replaced = False
                 for size in range(min(max_len, len(fixed) - i), 1, -1):
                     window = fixed[i:i + size]
+                    if i not in bounds or i + size not in bounds:
+                        continue
                     if window in self.stopwords or window in self._synonym_map or self._known(window):
                         continue
                     term = self._by_sound(window) or self._by_spelling(window)

@@ -27,7 +27,7 @@ from knowledge.parser import Article, ParseError, parse_measure
 from knowledge.textnorm import normalize
 
 SOURCE_DIR = Path(__file__).resolve().parent
-FORMAT_VERSION = 4
+FORMAT_VERSION = 6
 _CODE_FILES = ("kb.py", "analyzer.py", "index.py", "parser.py", "textnorm.py", "numerals.py")
 COMMON_WORDS = 40_000  # jieba's most frequent words kept in the trimmed query-time dictionary
 PLACE_SUFFIXES = ("市", "省", "地区", "州", "盟", "县", "区")
@@ -239,7 +239,7 @@ def _char_tables() -> tuple[dict[str, str], dict[str, tuple[str, ...]]]:
     return t2s, readings
 
 
-def _dictionary(texts: list[str], lexicon: dict, places: list[str]) -> tuple[list[tuple[str, int]], dict[str, int]]:
+def _dictionary(texts: list[str], lexicon: dict, places: list[str]) -> tuple[list[tuple[str, int]], dict[str, int], dict[str, str]]:
     """The trimmed jieba dictionary (corpus vocabulary, lexicon and place words, common words), and the
     general-language frequency of the words whose dictionary frequency we raised or invented, so that
     the information of a word (knowledge/analyzer.py) stays that of everyday Chinese."""
@@ -276,7 +276,20 @@ def _dictionary(texts: list[str], lexicon: dict, places: list[str]) -> tuple[lis
         if len(w) == 1 and f > 0:
             vocab.setdefault(w, f)
     changed = {w: general.get(w) or 0 for w, f in vocab.items() if f != (general.get(w) or 0)}
-    return sorted(vocab.items()), changed
+    return sorted(vocab.items()), changed, _tags(vocab)
+
+
+def _tags(vocab: dict[str, int]) -> dict[str, str]:
+    """jieba's part-of-speech tag of each dictionary word (n noun, vn verbal noun, v verb …)."""
+    import jieba
+
+    out = {}
+    with jieba.get_dict_file() as fh:
+        for line in fh:
+            parts = line.decode("utf-8").split()
+            if len(parts) >= 3 and len(parts[0]) >= 2 and parts[0] in vocab:
+                out[parts[0]] = parts[2]
+    return out
 
 
 def build(source: Path = SOURCE_DIR, out: Path | None = None) -> KnowledgeBase:
@@ -309,8 +322,8 @@ def build(source: Path = SOURCE_DIR, out: Path | None = None) -> KnowledgeBase:
                 texts.append(f"{lead}\n{p.text}" if p.level == 1 else f"{lead}\n{parent}\n{p.text}")
                 unit_measure.append(pos)
     t2s, readings = _char_tables()
-    dict_words, general = _dictionary(texts, lexicon, list(places) + others)
-    analyzer = Analyzer(dict_words, lexicon, t2s, readings, general)
+    dict_words, general, tags = _dictionary(texts, lexicon, list(places) + others)
+    analyzer = Analyzer(dict_words, lexicon, t2s, readings, general, tags)
     index = BM25Index.build([analyzer.index_terms(t) for t in texts])
     analyzer.vocabulary = set(index.postings)
     analyzer.places = set(places) | set(others) | _provinces(measures)
@@ -319,18 +332,19 @@ def build(source: Path = SOURCE_DIR, out: Path | None = None) -> KnowledgeBase:
     kb.stats = {"measures": len(measures), "articles": sum(len(m.articles) for m in measures.values()),
                 "units": len(units), "terms": len(index.postings), "build_seconds": time.perf_counter() - t0}
     if out is not None:
-        save(kb, dict_words, general, Path(out))
+        save(kb, dict_words, general, tags, Path(out))
     return kb
 
 
-def save(kb: KnowledgeBase, dict_words: list[tuple[str, int]], general: dict[str, int], out: Path) -> None:
+def save(kb: KnowledgeBase, dict_words: list[tuple[str, int]], general: dict[str, int], tags: dict[str, str],
+         out: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     analyzer = kb.analyzer
     payload = {
         "format": FORMAT_VERSION, "fingerprint": kb.fingerprint, "stats": kb.stats,
         "measures": kb.measures, "units": kb.units, "unit_measure": kb.unit_measure, "measure_ids": kb.measure_ids,
         "index": (kb.index.n_docs, kb.index.postings, kb.index.idf), "places": kb.places, "others": kb.other_places,
-        "lexicon": kb.lexicon, "dict_words": dict_words, "general": general, "t2s": analyzer.t2s, "pinyin": analyzer.pinyin,
+        "lexicon": kb.lexicon, "dict_words": dict_words, "general": general, "tags": tags, "t2s": analyzer.t2s, "pinyin": analyzer.pinyin,
     }
     fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=".kb-", suffix=".tmp")
     with os.fdopen(fd, "wb") as fh:
@@ -347,7 +361,7 @@ def read(path: Path) -> KnowledgeBase:
         raise KnowledgeBaseError(f"cannot read {path}: {exc}") from exc
     if not isinstance(p, dict) or p.get("format") != FORMAT_VERSION:
         raise KnowledgeBaseError(f"{path} was built by another version; run `policybot kb build`")
-    analyzer = Analyzer(p["dict_words"], p["lexicon"], p["t2s"], p["pinyin"], p["general"])
+    analyzer = Analyzer(p["dict_words"], p["lexicon"], p["t2s"], p["pinyin"], p["general"], p["tags"])
     index = BM25Index(*p["index"])
     analyzer.vocabulary = set(index.postings)
     analyzer.places = set(p["places"]) | set(p["others"]) | _provinces(p["measures"])

@@ -248,13 +248,14 @@ def answer(kb: KnowledgeBase, question: str, as_of: dt.date, city: str | None = 
         # another programme, or another category of enterprise (瞪羚企业): another policy
         return _decline(kb, question, scope_city, q)
     ranked = rank(kb, q, scope)
-    foreign = [kb.analyzer.information(w) for w in unknown]
+    foreign = [kb.analyzer.information(w) for w in _foreign(kb, q, unknown)]
     meaning = sum(_weight(kb, w) for w, _ in q.content_words) or 1.0
     chosen: list[Candidate] = []
     for c in _best_per_measure(ranked):
         if chosen and c.final < chosen[0].final * SECOND_CITY_RATIO:
             break
-        if not _confident(c, max(foreign, default=0.0), sum(foreign) / meaning) or _lacks_required_fact(kb, q.text, c):
+        if (not _confident(c, max(foreign, default=0.0), sum(foreign) / meaning) or _lacks_required_fact(kb, q.text, c)
+                or _off_topic(kb, q.text, c)):
             break
         chosen.append(c)
     if not chosen:
@@ -336,6 +337,25 @@ def _lacks_required_fact(kb: KnowledgeBase, text: str, c: Candidate) -> bool:
     article = kb.article_normalized(c.unit.measure, c.unit.article)
     return any(not any(normalize(str(w)) in article for w in i.get("article_has") or [])
                for i in _intents(kb.lexicon, text) if i.get("required"))
+
+
+def _foreign(kb: KnowledgeBase, q, unknown: list[str]) -> list[str]:
+    """Unknown words that make a question foreign: not those of the enterprise introducing itself, nor
+    the words of a kind of question (怎么界定 asks for a definition)."""
+    intro = tuple(kb.lexicon.get("self_introduction") or [])
+    context = "".join(c for c in re.split(r"[,，。;；!！?？\s]", q.text) if any(m in c for m in intro))
+    framing = "".join(p for i in _intents(kb.lexicon, q.text) for p in i.get("patterns") or [] if p in q.text)
+    return [w for w in unknown if w not in context and w not in framing]
+
+
+def _off_topic(kb: KnowledgeBase, text: str, c: Candidate) -> bool:
+    """The question names topics of the measures (复核, 公示 … from lexicon.yaml `topics`) and the article
+    touches none of them: it would answer another question (公示期几天 → the 30 days of 备案)."""
+    named = {k for t in (kb.lexicon.get("topics") or {}).values() for k in t.get("keywords") or [] if k in text}
+    if not named:
+        return False
+    article = kb.article_normalized(c.unit.measure, c.unit.article)
+    return not any(k in article for k in named)
 
 
 def other_programme(lexicon: dict, text: str) -> str | None:
