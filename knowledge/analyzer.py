@@ -68,13 +68,15 @@ class Analyzer:
         self.domain_terms = sorted({t for t in lexicon.get("domain_terms", []) if len(t) >= 2}, key=len, reverse=True)
         self._sound_index: dict[tuple[str, ...], str] = {}
         for term in self.domain_terms:
-            for key in self._sound_keys(term):
+            key = self._sound_key(term)
+            if key:
                 self._sound_index.setdefault(key, term)
         self._long_terms: dict[int, list[str]] = {}
         for term in self.domain_terms:
             if len(term) >= 4:
                 self._long_terms.setdefault(len(term), []).append(term)
-        self.vocabulary: set[str] = set()  # index terms, set by the knowledge base after loading
+        self.vocabulary: set[str] = set()  # index terms: set_vocabulary() after the index is built or read
+        self._corpus_sounds: dict[tuple[str, ...], str] = {}
         self.places: set[str] = set()  # place names, not content (they choose the city); set likewise
 
     # ---- tokens -------------------------------------------------------------------------------
@@ -151,6 +153,9 @@ class Analyzer:
                 content.append((w, tuple(dict.fromkeys(alts))))
         for w in WORD_RE.findall(expanded):
             terms[f"w:{w}"] = 1.0
+        for w in dict.fromkeys(WORD_RE.findall(text)):
+            if w in self._synonym_map:  # review, criteria: English words people mix in
+                content.append((w, tuple(self._synonym_map[w].split())))
         for g in char_bigrams(expanded):
             if g not in self.stopwords:
                 terms.setdefault(f"b:{g}", BIGRAM_WEIGHT)
@@ -187,22 +192,31 @@ class Analyzer:
         return self._synonym_re.sub(lambda m: f"{m.group(0)} {self._synonym_map[m.group(0)]} ", text)
 
     # ---- typo repair --------------------------------------------------------------------------
-    def _sound_keys(self, text: str, limit: int = 16) -> list[tuple[str, ...]]:
+    def _sound_key(self, text: str) -> tuple[str, ...] | None:
+        """The pinyin of a text, each character in its usual reading: what one types to write it (a typo
+        typed from the right pinyin picks a wrong character of that sound: 被案 for 备案)."""
         readings = [self.pinyin.get(ch) for ch in text]
-        if any(r is None for r in readings):
-            return []
-        keys = []
-        for combo in itertools.product(*readings):
-            keys.append(combo)
-            if len(keys) >= limit:
-                break
-        return keys
+        if any(not r for r in readings):
+            return None
+        return tuple(r[0] for r in readings)
+
+    def set_vocabulary(self, terms: set[str]) -> None:
+        """The index's terms; also indexes the sound of the corpus words, for typo repair."""
+        self.vocabulary = terms
+        self._corpus_sounds = {}
+        for t in sorted(terms):
+            word = t[2:]
+            if t.startswith("w:") and 2 <= len(word) <= 4 and CJK_RUN_RE.fullmatch(word):
+                key = self._sound_key(word)
+                if key:
+                    self._corpus_sounds.setdefault(key, word)
 
     def _known(self, window: str) -> bool:
-        """Does the corpus contain this window (as a word, or all of its bigrams)?"""
+        """Does the corpus contain this window: as a word, or (three characters or more) all its bigrams?
+        Two characters must be a word of it: 出审 stands in 提出审核 but is no word there."""
         if f"w:{window}" in self.vocabulary:
             return True
-        return all(f"b:{window[i:i + 2]}" in self.vocabulary for i in range(len(window) - 1))
+        return len(window) > 2 and all(f"b:{window[i:i + 2]}" in self.vocabulary for i in range(len(window) - 1))
 
     def repair_typos(self, text: str) -> tuple[str, list[tuple[str, str]]]:
         if not self.domain_terms or not self.vocabulary:
@@ -222,7 +236,8 @@ class Analyzer:
                     window = fixed[i:i + size]
                     if i not in bounds or i + size not in bounds:
                         continue
-                    if window in self.stopwords or window in self._synonym_map or self._known(window):
+                    if (window in self.stopwords or all(ch in self.stopwords for ch in window)
+                            or window in self._synonym_map or self._known(window)):
                         continue
                     term = self._by_sound(window) or self._by_spelling(window)
                     if term and term != window:
@@ -238,10 +253,16 @@ class Analyzer:
         return text, corrections
 
     def _by_sound(self, window: str) -> str | None:
-        for key in self._sound_keys(window, limit=8):
-            term = self._sound_index.get(key)
-            if term:
-                return term
+        """A domain term that sounds like the window (its characters read in their usual way: 覆盖 is not
+        复核); or, where the window is no word at all (才料), any word of the measures that sounds like it."""
+        key = self._sound_key(window)
+        if not key:
+            return None
+        term = self._sound_index.get(key)
+        if term:
+            return term
+        if not self.tokenizer.FREQ.get(window):
+            return self._corpus_sounds.get(key)
         return None
 
     def _by_spelling(self, window: str) -> str | None:

@@ -264,7 +264,8 @@ def _dictionary(texts: list[str], lexicon: dict, places: list[str]) -> tuple[lis
         # (哪些材料): then it would hide its parts from the coverage check
         if not any(len(sw) >= 2 and sw in key for sw in stopwords):
             extra.append(key)
-        extra.extend(str(value).split())
+        # a canonical term is a word only where the measures use it as one (not 主营业务收入增长)
+        extra.extend(v for v in str(value).split() if any(v in t for t in texts))
     for w in extra:
         vocab[w] = max(vocab.get(w) or 0, full.FREQ.get(w) or 0, 20000 if w in domain else 500)
     common = sorted(((w, f) for w, f in general.items() if f > 0 and len(w) >= 2), key=lambda wf: -wf[1])
@@ -325,7 +326,7 @@ def build(source: Path = SOURCE_DIR, out: Path | None = None) -> KnowledgeBase:
     dict_words, general, tags = _dictionary(texts, lexicon, list(places) + others)
     analyzer = Analyzer(dict_words, lexicon, t2s, readings, general, tags)
     index = BM25Index.build([analyzer.index_terms(t) for t in texts])
-    analyzer.vocabulary = set(index.postings)
+    analyzer.set_vocabulary(set(index.postings))
     analyzer.places = set(places) | set(others) | _provinces(measures)
     kb = KnowledgeBase(measures, units, np.asarray(unit_measure, dtype=np.int32), measure_ids, index, analyzer,
                        places, others, lexicon, fingerprint(source))
@@ -363,7 +364,7 @@ def read(path: Path) -> KnowledgeBase:
         raise KnowledgeBaseError(f"{path} was built by another version; run `policybot kb build`")
     analyzer = Analyzer(p["dict_words"], p["lexicon"], p["t2s"], p["pinyin"], p["general"], p["tags"])
     index = BM25Index(*p["index"])
-    analyzer.vocabulary = set(index.postings)
+    analyzer.set_vocabulary(set(index.postings))
     analyzer.places = set(p["places"]) | set(p["others"]) | _provinces(p["measures"])
     return KnowledgeBase(p["measures"], p["units"], p["unit_measure"], p["measure_ids"], index, analyzer,
                          p["places"], p["others"], p["lexicon"], p["fingerprint"], p["stats"])

@@ -248,7 +248,8 @@ def answer(kb: KnowledgeBase, question: str, as_of: dt.date, city: str | None = 
         # another programme, or another category of enterprise (瞪羚企业): another policy
         return _decline(kb, question, scope_city, q)
     ranked = rank(kb, q, scope)
-    foreign = [kb.analyzer.information(w) for w in _foreign(kb, q, unknown)]
+    situational = any(i.get("situational") for i in _intents(kb.lexicon, q.text))
+    foreign = [] if situational else [kb.analyzer.information(w) for w in _foreign(kb, q, unknown)]
     meaning = sum(_weight(kb, w) for w, _ in q.content_words) or 1.0
     chosen: list[Candidate] = []
     for c in _best_per_measure(ranked):
