@@ -247,8 +247,9 @@ def answer(kb: KnowledgeBase, question: str, as_of: dt.date, city: str | None = 
     if other_programme(kb.lexicon, q.text) or any(f"{w}企业" in q.text for w in unknown + q.unknown_runs):
         # another programme, or another category of enterprise (瞪羚企业): another policy
         return _decline(kb, question, scope_city, q)
-    ranked = rank(kb, q, scope)
     situational = any(i.get("situational") for i in _intents(kb.lexicon, q.text))
+    # a situation's own words (厂里, 废水) neither make the question foreign nor count against coverage
+    ranked = rank(kb, q, scope, skip=set(unknown) if situational else set())
     foreign = [] if situational else [kb.analyzer.information(w) for w in _foreign(kb, q, unknown)]
     meaning = sum(_weight(kb, w) for w, _ in q.content_words) or 1.0
     chosen: list[Candidate] = []
@@ -288,8 +289,10 @@ class Candidate:
     final: float
 
 
-def rank(kb: KnowledgeBase, q, scope: list[str], depth: int = 30) -> list[Candidate]:
-    """Articles in scope, best first: BM25 finds the candidates, coverage of the question re-ranks them."""
+def rank(kb: KnowledgeBase, q, scope: list[str], depth: int = 30, skip: set[str] = frozenset()) -> list[Candidate]:
+    """Articles in scope, best first: BM25 finds the candidates, coverage of the question (less the words
+    in `skip`) re-ranks them."""
+    content = [(w, alts) for w, alts in q.content_words if w not in skip]
     scores = kb.index.scores(q.terms)
     if len(scope) < len(kb.measures):
         scores = np.where(kb.measure_mask(scope), scores, 0.0)
@@ -310,13 +313,20 @@ def rank(kb: KnowledgeBase, q, scope: list[str], depth: int = 30) -> list[Candid
         if key not in best or score > best[key][0]:
             best[key] = (score, u)
     wanted = _intent_wordings(kb.lexicon, q.text)
+    defined = _defined_subject(kb, q.text)
+    if defined and not any(defined.search(kb.article_normalized(m, a)) for m, a in best):
+        defined = None  # no candidate defines it: favour definitions in general
     out = []
     for (mid, art), (score, u) in best.items():
         if u.para is not None and (mid, art) in whole and whole[(mid, art)][0] >= WHOLE_ARTICLE_RATIO * score:
             u = whole[(mid, art)][1]  # the item barely beats its article: the question is about the whole list
-        coverage = _coverage(kb, q.content_words, kb.article_terms(mid, art))
+        coverage = _coverage(kb, content, kb.article_terms(mid, art))
         final = score * (COVERAGE_FLOOR + coverage)
-        if wanted and any(w in kb.article_normalized(mid, art) for w in wanted):
+        article = kb.article_normalized(mid, art)
+        if defined is not None:
+            if defined.search(article):
+                final *= INTENT_BOOST
+        elif wanted and any(w in article for w in wanted):
             final *= INTENT_BOOST
         out.append(Candidate(u, score, coverage, final))
     out.sort(key=lambda c: -c.final)
@@ -326,6 +336,17 @@ def rank(kb: KnowledgeBase, q, scope: list[str], depth: int = 30) -> list[Candid
 def _intents(lexicon: dict, text: str) -> list[dict]:
     """The kinds of answer `text` asks for (lexicon.yaml `intents`)."""
     return [i for i in (lexicon.get("intents") or {}).values() if any(p in text for p in i.get("patterns") or [])]
+
+
+def _defined_subject(kb: KnowledgeBase, text: str) -> re.Pattern | None:
+    """For a question asking what a term is: a pattern for the sentence defining it ("服务型制造是",
+    "所称的服务型制造,是")."""
+    if not any(i.get("subject") for i in _intents(kb.lexicon, text)):
+        return None
+    terms = [t for t in kb.analyzer.domain_terms if t in text]  # longest first
+    if not terms:
+        return None
+    return re.compile(re.escape(normalize(terms[0])) + r"[,，]?(是|指)")
 
 
 def _intent_wordings(lexicon: dict, text: str) -> set[str]:
