@@ -19,10 +19,8 @@ def ask(msg: Incoming, question: str, state: dict, ctx: Context) -> Result:
     a = answer(ctx.kb, question, ctx.today, state.get("city"))
     new_state = dict(state)
     named = cities_in(ctx.kb, question)
-    if len(named) == 1:
+    if len(named) == 1:  # the conversation's city is the one the user names, not one an answer happens to be about
         new_state["city"] = named[0]
-    elif a.city and not a.abstained:
-        new_state["city"] = a.city
     new_state["followups"] = a.followups
     buttons = [Button(f"💬 {f}", f"q:{i}") for i, f in enumerate(a.followups)]
     event = Event("question", {"question": question, "city": a.city, "abstained": a.abstained, "reason": a.reason,

@@ -41,20 +41,25 @@ class QueryTerms:
     unknown_runs: list[str] = field(default_factory=list)  # lone characters the corpus lacks, joined (瞪羚)
 
 
-def make_tokenizer(dict_words: list[tuple[str, int]]) -> jieba.Tokenizer:
-    """A jieba Tokenizer over our own word list, built in memory (no dictionary file, no cache)."""
-    tok = jieba.Tokenizer()
+def prefix_dict(dict_words: list[tuple[str, int]]) -> tuple[dict[str, int], int]:
+    """jieba's prefix dictionary (every word and each of its prefixes) and total count, for our word list."""
     data = "\n".join(f"{w} {f}" for w, f in dict_words).encode("utf-8")
-    tok.FREQ, tok.total = tok.gen_pfdict(io.BytesIO(data))
+    return jieba.Tokenizer().gen_pfdict(io.BytesIO(data))
+
+
+def make_tokenizer(prefixes: tuple[dict[str, int], int]) -> jieba.Tokenizer:
+    """A jieba Tokenizer over a ready prefix dictionary: no dictionary file, no cache, no rebuilding."""
+    tok = jieba.Tokenizer()
+    tok.FREQ, tok.total = prefixes
     tok.initialized = True
     return tok
 
 
 class Analyzer:
-    def __init__(self, dict_words: list[tuple[str, int]], lexicon: dict, t2s: dict[str, str],
+    def __init__(self, prefixes: tuple[dict[str, int], int], lexicon: dict, t2s: dict[str, str],
                  pinyin: dict[str, tuple[str, ...]], general: dict[str, int] | None = None,
                  tags: dict[str, str] | None = None):
-        self.tokenizer = make_tokenizer(dict_words)
+        self.tokenizer = make_tokenizer(prefixes)
         self.general = general or {}  # general-language frequency where the dictionary's differs
         self.tags = tags or {}  # jieba's part of speech; a word without one (ours, 复核) counts as a noun
         self.t2s = t2s

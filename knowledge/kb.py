@@ -20,14 +20,14 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from knowledge.analyzer import Analyzer
+from knowledge.analyzer import Analyzer, prefix_dict
 from knowledge.index import BM25Index
 from knowledge.numerals import NUMERAL_CHARS, cn_to_int
 from knowledge.parser import Article, ParseError, parse_measure
 from knowledge.textnorm import normalize
 
 SOURCE_DIR = Path(__file__).resolve().parent
-FORMAT_VERSION = 6
+FORMAT_VERSION = 7
 _CODE_FILES = ("kb.py", "analyzer.py", "index.py", "parser.py", "textnorm.py", "numerals.py")
 COMMON_WORDS = 40_000  # jieba's most frequent words kept in the trimmed query-time dictionary
 PLACE_SUFFIXES = ("市", "省", "地区", "州", "盟", "县", "区")
@@ -324,7 +324,8 @@ def build(source: Path = SOURCE_DIR, out: Path | None = None) -> KnowledgeBase:
                 unit_measure.append(pos)
     t2s, readings = _char_tables()
     dict_words, general, tags = _dictionary(texts, lexicon, list(places) + others)
-    analyzer = Analyzer(dict_words, lexicon, t2s, readings, general, tags)
+    prefixes = prefix_dict(dict_words)
+    analyzer = Analyzer(prefixes, lexicon, t2s, readings, general, tags)
     index = BM25Index.build([analyzer.index_terms(t) for t in texts])
     analyzer.set_vocabulary(set(index.postings))
     analyzer.places = set(places) | set(others) | _provinces(measures)
@@ -333,11 +334,11 @@ def build(source: Path = SOURCE_DIR, out: Path | None = None) -> KnowledgeBase:
     kb.stats = {"measures": len(measures), "articles": sum(len(m.articles) for m in measures.values()),
                 "units": len(units), "terms": len(index.postings), "build_seconds": time.perf_counter() - t0}
     if out is not None:
-        save(kb, dict_words, general, tags, Path(out))
+        save(kb, prefixes, general, tags, Path(out))
     return kb
 
 
-def save(kb: KnowledgeBase, dict_words: list[tuple[str, int]], general: dict[str, int], tags: dict[str, str],
+def save(kb: KnowledgeBase, prefixes: tuple[dict[str, int], int], general: dict[str, int], tags: dict[str, str],
          out: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     analyzer = kb.analyzer
@@ -345,7 +346,7 @@ def save(kb: KnowledgeBase, dict_words: list[tuple[str, int]], general: dict[str
         "format": FORMAT_VERSION, "fingerprint": kb.fingerprint, "stats": kb.stats,
         "measures": kb.measures, "units": kb.units, "unit_measure": kb.unit_measure, "measure_ids": kb.measure_ids,
         "index": (kb.index.n_docs, kb.index.postings, kb.index.idf), "places": kb.places, "others": kb.other_places,
-        "lexicon": kb.lexicon, "dict_words": dict_words, "general": general, "tags": tags, "t2s": analyzer.t2s, "pinyin": analyzer.pinyin,
+        "lexicon": kb.lexicon, "prefixes": prefixes, "general": general, "tags": tags, "t2s": analyzer.t2s, "pinyin": analyzer.pinyin,
     }
     fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=".kb-", suffix=".tmp")
     with os.fdopen(fd, "wb") as fh:
@@ -362,7 +363,7 @@ def read(path: Path) -> KnowledgeBase:
         raise KnowledgeBaseError(f"cannot read {path}: {exc}") from exc
     if not isinstance(p, dict) or p.get("format") != FORMAT_VERSION:
         raise KnowledgeBaseError(f"{path} was built by another version; run `policybot kb build`")
-    analyzer = Analyzer(p["dict_words"], p["lexicon"], p["t2s"], p["pinyin"], p["general"], p["tags"])
+    analyzer = Analyzer(p["prefixes"], p["lexicon"], p["t2s"], p["pinyin"], p["general"], p["tags"])
     index = BM25Index(*p["index"])
     analyzer.set_vocabulary(set(index.postings))
     analyzer.places = set(p["places"]) | set(p["others"]) | _provinces(p["measures"])

@@ -247,6 +247,38 @@ def answer(kb: KnowledgeBase, question: str, as_of: dt.date, city: str | None = 
     if other_programme(kb.lexicon, q.text) or any(f"{w}企业" in q.text for w in unknown + q.unknown_runs):
         # another programme, or another category of enterprise (瞪羚企业): another policy
         return _decline(kb, question, scope_city, q)
+    chosen = _select(kb, q, scope, unknown)
+    if not chosen:
+        if len(scope) == 1 and len(kb.measures) > 1:
+            elsewhere = _select(kb, q, [m for m in kb.measures if m != scope[0]], unknown)
+            if elsewhere:  # the city asked about says nothing on it, another city's measure does
+                here, there = kb.measures[scope[0]], kb.measures[elsewhere[0].unit.measure]
+                return _abstain(question, scope[0], "out_of_scope",
+                                f"{here.citation_title}中没有这方面的规定，建议向{here.meta.get('city', {}).get('authority') or '当地主管部门'}咨询。"
+                                f"（供参考：{there.cite(elsewhere[0].unit.article)}对此有规定。）", q.corrections)
+        return _decline(kb, question, scope_city, q)
+    listing = any(w in q.text for w in kb.lexicon.get("list_words") or [])
+
+    parts, citations, follow = [], [], []
+    labelled = len(chosen) > 1
+    for c in chosen:
+        u = c.unit
+        m = kb.measures[u.measure]
+        body = _snippet(kb, m, u.article, None if listing else u.para, q.terms)
+        head = f"【{m.city_short}】" if labelled else ""
+        lines = [head + body, f"——{m.cite(u.article)}"]
+        note = _status_note(m, as_of)
+        if note:
+            lines.append(note)
+        parts.append("\n".join(lines))
+        citations.append(Citation(m.id, u.article, m.cite(u.article)))
+        follow.extend(f for f in followups(kb, m, u.article) if f not in follow)
+    answer_city = chosen[0].unit.measure if len(chosen) == 1 else None
+    return Answer(question, answer_city, False, "\n\n".join(parts), citations, follow[:2], None, q.corrections)
+
+
+def _select(kb: KnowledgeBase, q, scope: list[str], unknown: list[str]) -> list[Candidate]:
+    """The articles that answer the question, one per measure, best first; empty when none really does."""
     situational = any(i.get("situational") for i in _intents(kb.lexicon, q.text))
     # a situation's own words (厂里, 废水) neither make the question foreign nor count against coverage
     ranked = rank(kb, q, scope, skip=set(unknown) if situational else set())
@@ -260,25 +292,7 @@ def answer(kb: KnowledgeBase, question: str, as_of: dt.date, city: str | None = 
                 or _off_topic(kb, q.text, c)):
             break
         chosen.append(c)
-    if not chosen:
-        return _decline(kb, question, scope_city, q)
-
-    parts, citations, follow = [], [], []
-    labelled = len(chosen) > 1
-    for c in chosen:
-        u = c.unit
-        m = kb.measures[u.measure]
-        body = _snippet(kb, m, u.article, u.para, q.terms)
-        head = f"【{m.city_short}】" if labelled else ""
-        lines = [head + body, f"——{m.cite(u.article)}"]
-        note = _status_note(m, as_of)
-        if note:
-            lines.append(note)
-        parts.append("\n".join(lines))
-        citations.append(Citation(m.id, u.article, m.cite(u.article)))
-        follow.extend(f for f in followups(kb, m, u.article) if f not in follow)
-    answer_city = chosen[0].unit.measure if len(chosen) == 1 else None
-    return Answer(question, answer_city, False, "\n\n".join(parts), citations, follow[:2], None, q.corrections)
+    return chosen
 
 
 @dataclass

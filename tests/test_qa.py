@@ -86,3 +86,26 @@ def test_bad_input_gets_a_short_chinese_reply(kb, q):
 def test_followups_are_offered_and_exist_in_that_measure(kb):
     a = answer(kb, "包头哪些情况会撤销称号", TODAY)
     assert a.followups and all("复核" not in f for f in a.followups)  # 包头 has no re-review
+
+
+def test_a_city_whose_measure_is_silent_says_so_and_points_elsewhere(kb):
+    a = answer(kb, "包头的示范企业多久复核一次", TODAY)
+    assert a.abstained and a.citations == [] and a.city == "baotou"
+    assert "没有这方面的规定" in a.answer and "第十八条" in a.answer
+
+
+@pytest.mark.parametrize("q", ["示范企业每年能拿多少奖金", "今年的申报截止日期是几月几号", "威海市工信局的联系电话是多少",
+                               "专精特新企业怎么申报", "国家级服务型制造示范企业怎么申报", "亩产效益评价的评分标准是什么"])
+def test_questions_for_facts_the_measures_do_not_hold_are_declined(kb, q):
+    a = answer(kb, q, TODAY)
+    assert a.abstained and a.citations == [], a.answer
+
+
+def test_situation_words_do_not_make_an_eligibility_question_foreign(kb):
+    a = answer(kb, "我们厂去年因为废水超标被通报过，还能申报威海的示范企业吗", TODAY)
+    assert not a.abstained and a.citations[0].article == 12
+
+
+def test_a_list_question_gets_the_whole_list(kb):
+    a = answer(kb, "包头的申报条件有哪些", TODAY)
+    assert all(label in a.answer for label in ("（一）", "（二）", "（三）"))
