@@ -38,7 +38,7 @@ class QueryTerms:
     terms: dict[str, float]  # search term -> query weight
     content_words: list[tuple[str, tuple[str, ...]]]  # meaningful words with their synonyms, for coverage
     corrections: list[tuple[str, str]] = field(default_factory=list)
-    unknown_runs: list[str] = field(default_factory=list)  # lone characters the corpus lacks, joined (瞪羚)
+    expanded: str = ""  # the text with the measures' terms added after colloquial ones
 
 
 def prefix_dict(dict_words: list[tuple[str, int]]) -> tuple[dict[str, int], int]:
@@ -147,9 +147,7 @@ class Analyzer:
             if self._is_content(w):
                 terms[f"w:{w}"] = 1.0
         content: list[tuple[str, tuple[str, ...]]] = []
-        words = self.tokenizer.lcut(text, HMM=False)
-        runs = self._unknown_runs(words)
-        for w in dict.fromkeys(words):
+        for w in dict.fromkeys(self.tokenizer.lcut(text, HMM=False)):
             if self._is_content(w) and w not in self.places:
                 alts = [w]
                 for key, canon in self._synonym_map.items():
@@ -159,27 +157,12 @@ class Analyzer:
         for w in WORD_RE.findall(expanded):
             terms[f"w:{w}"] = 1.0
         for w in dict.fromkeys(WORD_RE.findall(text)):
-            if w in self._synonym_map:  # review, criteria: English words people mix in
+            if w in self._synonym_map and w not in self.stopwords:  # review, criteria: English words people mix in
                 content.append((w, tuple(self._synonym_map[w].split())))
         for g in char_bigrams(expanded):
             if g not in self.stopwords:
                 terms.setdefault(f"b:{g}", BIGRAM_WEIGHT)
-        return QueryTerms(text, terms, content, corrections, runs)
-
-    def _unknown_runs(self, words: list[str]) -> list[str]:
-        """Runs of lone characters that the corpus does not know (瞪|羚 → 瞪羚). Often a mis-cut
-        (一年半 → 一|年半), so they do not count as words of the question; but one that names a kind of
-        enterprise (瞪羚企业) says the question is about another policy."""
-        out: list[str] = []
-        run = ""
-        for w in words + [""]:
-            if len(w) == 1 and CJK_RUN_RE.fullmatch(w) and w not in self.stopwords:
-                run += w
-                continue
-            if len(run) >= 2 and not self.contains(self.vocabulary, run):
-                out.append(run)
-            run = ""
-        return out
+        return QueryTerms(text, terms, content, corrections, expanded)
 
     def strip_places(self, text: str) -> str:
         if not self.places:
@@ -266,8 +249,8 @@ class Analyzer:
         term = self._sound_index.get(key)
         if term:
             return term
-        if not self.tokenizer.FREQ.get(window):
-            return self._corpus_sounds.get(key)
+        if not self.tokenizer.FREQ.get(window) and window[0] not in self.stopwords and window[-1] not in self.stopwords:
+            return self._corpus_sounds.get(key)  # 才料 → 材料, but 是先 is no 实现
         return None
 
     def _by_spelling(self, window: str) -> str | None:

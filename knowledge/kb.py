@@ -27,9 +27,10 @@ from knowledge.parser import Article, ParseError, parse_measure
 from knowledge.textnorm import normalize
 
 SOURCE_DIR = Path(__file__).resolve().parent
-FORMAT_VERSION = 7
+FORMAT_VERSION = 8
 _CODE_FILES = ("kb.py", "analyzer.py", "index.py", "parser.py", "textnorm.py", "numerals.py")
 COMMON_WORDS = 40_000  # jieba's most frequent words kept in the trimmed query-time dictionary
+QUESTION_PARTICLES = set("吗呢吧啊啥咋么")  # a colloquial phrase with one of these is no word (能报吗)
 PLACE_SUFFIXES = ("市", "省", "地区", "州", "盟", "县", "区")
 
 
@@ -97,7 +98,7 @@ class KnowledgeBase:
         cache = self.__dict__.setdefault("_terms_cache", {})
         key = (measure, number)
         if key not in cache:
-            cache[key] = set(self.analyzer.index_terms(self.measures[measure].articles[number].text))
+            cache[key] = set(self.analyzer.index_terms(_with_chapter(self.measures[measure].articles[number])))
         return cache[key]
 
     def article_normalized(self, measure: str, number: int) -> str:
@@ -111,6 +112,11 @@ class KnowledgeBase:
     def article(self, measure: str, number: int) -> Article | None:
         m = self.measures.get(measure)
         return m.articles.get(number) if m else None
+
+
+def _with_chapter(art: Article) -> str:
+    """An article's text as indexed: with its chapter's title (认定程序, 申报条件), which says what it is about."""
+    return f"{art.chapter_title}\n{art.text}" if art.chapter_title else art.text
 
 
 # ---- numbers --------------------------------------------------------------------------------------
@@ -186,7 +192,7 @@ def _read_measures(source: Path) -> dict[str, Measure]:
     return measures
 
 
-def _provinces(measures: dict[str, Measure]) -> set[str]:
+def provinces(measures: dict[str, Measure]) -> set[str]:
     names = set()
     for m in measures.values():
         province = str((m.meta.get("city") or {}).get("province") or "")
@@ -209,7 +215,7 @@ def _places(measures: dict[str, Measure], gazetteer: dict) -> tuple[dict[str, li
             if m.id not in ids:
                 ids.append(m.id)
     # the provinces of covered cities are neutral: 内蒙古 may be asked about in a 包头 question
-    covered = set(places) | _provinces(measures)
+    covered = set(places) | provinces(measures)
     needs_suffix = set(gazetteer.get("needs_suffix") or [])
     others: set[str] = set()
     for key in ("provinces", "cities", "county_cities"):
@@ -262,7 +268,7 @@ def _dictionary(texts: list[str], lexicon: dict, places: list[str]) -> tuple[lis
     for key, value in (lexicon.get("synonyms") or {}).items():
         # a colloquial key is a word of its own (改名字), unless it is a phrase with a question word in it
         # (哪些材料): then it would hide its parts from the coverage check
-        if not any(len(sw) >= 2 and sw in key for sw in stopwords):
+        if not any(len(sw) >= 2 and sw in key for sw in stopwords) and not any(ch in QUESTION_PARTICLES for ch in key):
             extra.append(key)
         # a canonical term is a word only where the measures use it as one (not 主营业务收入增长)
         extra.extend(v for v in str(value).split() if any(v in t for t in texts))
@@ -308,7 +314,7 @@ def build(source: Path = SOURCE_DIR, out: Path | None = None) -> KnowledgeBase:
     for pos, m in enumerate(measures.values()):
         for art in m.articles.values():
             units.append(Unit(m.id, art.number, None))
-            texts.append(art.text)
+            texts.append(_with_chapter(art))
             unit_measure.append(pos)
             # an item is indexed with its article's lead (and a sub-item with its item too), so that
             # 撤销 in 第十二条's lead counts for its item （四） and a question about conditions does not land there
@@ -328,7 +334,7 @@ def build(source: Path = SOURCE_DIR, out: Path | None = None) -> KnowledgeBase:
     analyzer = Analyzer(prefixes, lexicon, t2s, readings, general, tags)
     index = BM25Index.build([analyzer.index_terms(t) for t in texts])
     analyzer.set_vocabulary(set(index.postings))
-    analyzer.places = set(places) | set(others) | _provinces(measures)
+    analyzer.places = set(places) | set(others) | provinces(measures)
     kb = KnowledgeBase(measures, units, np.asarray(unit_measure, dtype=np.int32), measure_ids, index, analyzer,
                        places, others, lexicon, fingerprint(source))
     kb.stats = {"measures": len(measures), "articles": sum(len(m.articles) for m in measures.values()),
@@ -366,7 +372,7 @@ def read(path: Path) -> KnowledgeBase:
     analyzer = Analyzer(p["prefixes"], p["lexicon"], p["t2s"], p["pinyin"], p["general"], p["tags"])
     index = BM25Index(*p["index"])
     analyzer.set_vocabulary(set(index.postings))
-    analyzer.places = set(p["places"]) | set(p["others"]) | _provinces(p["measures"])
+    analyzer.places = set(p["places"]) | set(p["others"]) | provinces(p["measures"])
     return KnowledgeBase(p["measures"], p["units"], p["unit_measure"], p["measure_ids"], index, analyzer,
                          p["places"], p["others"], p["lexicon"], p["fingerprint"], p["stats"])
 

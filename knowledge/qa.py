@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from knowledge.kb import KnowledgeBase, Measure, Unit, article_refs, to_cn_number
+from knowledge.kb import KnowledgeBase, Measure, Unit, article_refs, provinces, to_cn_number
 from knowledge.textnorm import CJK_RE, normalize, strip_controls
 
 MAX_QUESTION_CHARS = 500
+DOCUMENT_RE = re.compile(r"《[^》]+》|〔\d{4}〕\d+号|\[\d{4}\]\d+号")  # a cited document
 # Abstention: answer only when the best passage is a real match for the question. Thresholds chosen
 # by a grid search on tests/data/qa_dev.yaml; qa_eval.yaml is scored, not tuned on (`make bench`).
 MIN_SCORE = 2.0  # BM25 of the best passage
@@ -96,6 +97,10 @@ def cities_in(kb: KnowledgeBase, text: str) -> list[str]:
             if mid not in ids:
                 ids.append(mid)
     return ids
+
+
+def _provinces_of(kb: KnowledgeBase) -> list[str]:
+    return sorted(provinces(kb.measures), key=len, reverse=True)
 
 
 def covered_cities(kb: KnowledgeBase) -> str:
@@ -227,6 +232,13 @@ def answer(kb: KnowledgeBase, question: str, as_of: dt.date, city: str | None = 
         return _abstain(question, city, "not_chinese", "请用中文提问，" + HINT)
 
     named = cities_in(kb, text)
+    if not named:
+        province = next((p for p in _provinces_of(kb) if p in text), None)
+        if province and not any(w in text for w in (kb.lexicon.get("other_programmes") or {}).get("basis") or []):
+            # a covered city's province named without the city: the province's own programme
+            return _abstain(question, None, "uncovered_city",
+                            f"抱歉，目前只收录了{covered_cities(kb)}的服务型制造示范企业认定管理办法，"
+                            f"不涵盖“{province}”省级（自治区级）的政策，请向省级工业和信息化主管部门咨询。")
     if named:
         scope = named
     else:
@@ -244,8 +256,9 @@ def answer(kb: KnowledgeBase, question: str, as_of: dt.date, city: str | None = 
 
     q = kb.analyzer.query(raw)
     unknown = kb.analyzer.unknown_words(q)
-    if other_programme(kb.lexicon, q.text) or any(f"{w}企业" in q.text for w in unknown + q.unknown_runs):
-        # another programme, or another category of enterprise (瞪羚企业): another policy
+    if other_programme(kb.lexicon, q.text) or other_programme(kb.lexicon, q.expanded) \
+            or any(f"{w}企业" in q.text for w in unknown):
+        # another programme, or another category of enterprise (高新技术企业): another policy
         return _decline(kb, question, scope_city, q)
     chosen = _select(kb, q, scope, unknown)
     if not chosen:
@@ -281,7 +294,8 @@ def _select(kb: KnowledgeBase, q, scope: list[str], unknown: list[str]) -> list[
     """The articles that answer the question, one per measure, best first; empty when none really does."""
     situational = any(i.get("situational") for i in _intents(kb.lexicon, q.text))
     # a situation's own words (厂里, 废水) neither make the question foreign nor count against coverage
-    ranked = rank(kb, q, scope, skip=set(unknown) if situational else set())
+    skip = {w for w, alts in q.content_words if not any(kb.analyzer.contains(kb.analyzer.vocabulary, a) for a in alts)}
+    ranked = rank(kb, q, scope, skip=skip if situational else set())
     foreign = [] if situational else [kb.analyzer.information(w) for w in _foreign(kb, q, unknown)]
     meaning = sum(_weight(kb, w) for w, _ in q.content_words) or 1.0
     chosen: list[Candidate] = []
@@ -340,7 +354,7 @@ def rank(kb: KnowledgeBase, q, scope: list[str], depth: int = 30, skip: set[str]
         if defined is not None:
             if defined.search(article):
                 final *= INTENT_BOOST
-        elif wanted and any(w in article for w in wanted):
+        elif wanted and any(_has_wording(article, w) for w in wanted):
             final *= INTENT_BOOST
         out.append(Candidate(u, score, coverage, final))
     out.sort(key=lambda c: -c.final)
@@ -363,15 +377,23 @@ def _defined_subject(kb: KnowledgeBase, text: str) -> re.Pattern | None:
     return re.compile(re.escape(normalize(terms[0])) + r"[,，]?(是|指)")
 
 
-def _intent_wordings(lexicon: dict, text: str) -> set[str]:
+def _intent_wordings(lexicon: dict, text: str) -> list[str]:
     """The wordings an answer takes for the kinds of question `text` asks."""
-    return {normalize(str(w)) for i in _intents(lexicon, text) for w in i.get("article_has") or []}
+    return [w for i in _intents(lexicon, text) for w in i.get("article_has") or []]
+
+
+def _has_wording(article: str, wording: str) -> bool:
+    r"""An intent's wording: plain text, or a regular expression after `re:` (re:\d+月 for a date)."""
+    wording = str(wording)
+    if wording.startswith("re:"):
+        return re.search(wording[3:], article) is not None
+    return normalize(wording) in article
 
 
 def _lacks_required_fact(kb: KnowledgeBase, text: str, c: Candidate) -> bool:
     """The question demands a kind of fact (an amount, a date …) that the article does not hold."""
     article = kb.article_normalized(c.unit.measure, c.unit.article)
-    return any(not any(normalize(str(w)) in article for w in i.get("article_has") or [])
+    return any(not any(_has_wording(article, w) for w in i.get("article_has") or [])
                for i in _intents(kb.lexicon, text) if i.get("required"))
 
 
@@ -386,20 +408,24 @@ def _foreign(kb: KnowledgeBase, q, unknown: list[str]) -> list[str]:
 
 def _off_topic(kb: KnowledgeBase, text: str, c: Candidate) -> bool:
     """The question names topics of the measures (复核, 公示 … from lexicon.yaml `topics`) and the article
-    touches none of them: it would answer another question (公示期几天 → the 30 days of 备案)."""
-    named = {k for t in (kb.lexicon.get("topics") or {}).values() for k in t.get("keywords") or [] if k in text}
+    has no keyword of any of them: it would answer another question (公示期几天 → the 30 days of 备案)."""
+    named = [t.get("keywords") or [] for t in (kb.lexicon.get("topics") or {}).values()
+             if any(k in text for k in t.get("keywords") or [])]
     if not named:
         return False
     article = kb.article_normalized(c.unit.measure, c.unit.article)
-    return not any(k in article for k in named)
+    return not any(k in article for keywords in named for k in keywords)
 
 
 def other_programme(lexicon: dict, text: str) -> str | None:
-    """Another programme the question is about (专精特新, 国家级示范 …), or None."""
+    """Another programme or document the question is about (专精特新, 国家级示范, what a cited
+    《指南》 contains …), or None."""
     other = lexicon.get("other_programmes") or {}
     for name in other.get("names") or []:
         if name in text:
             return name
+    if DOCUMENT_RE.search(text) and any(p in text for p in other.get("document_content") or []):
+        return "document"
     if not any(u in text for u in other.get("unless") or []):
         for level in other.get("levels") or []:
             if level in text:
