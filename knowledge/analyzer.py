@@ -13,7 +13,6 @@ from a long one (rapidfuzz) is replaced by the term.
 from __future__ import annotations
 
 import io
-import itertools
 import math
 import re
 from dataclasses import dataclass, field
@@ -55,6 +54,18 @@ def make_tokenizer(prefixes: tuple[dict[str, int], int]) -> jieba.Tokenizer:
     return tok
 
 
+def _fuzzy(syllable: str) -> str:
+    """A pinyin syllable with the distinctions pinyin input blurs merged (zh→z, ing→in, l→n …)."""
+    for a, b in (("zh", "z"), ("ch", "c"), ("sh", "s")):
+        if syllable.startswith(a):
+            syllable = b + syllable[2:]
+    if syllable.startswith("l"):
+        syllable = "n" + syllable[1:]
+    if syllable.endswith("ng") and not syllable.endswith("ong"):
+        syllable = syllable[:-1]
+    return syllable
+
+
 class Analyzer:
     def __init__(self, prefixes: tuple[dict[str, int], int], lexicon: dict, t2s: dict[str, str],
                  pinyin: dict[str, tuple[str, ...]], general: dict[str, int] | None = None,
@@ -71,11 +82,12 @@ class Analyzer:
         self._synonym_re = re.compile("|".join(re.escape(k) for k, _ in self.synonyms)) if self.synonyms else None
         self._synonym_map = dict(synonyms)
         self.domain_terms = sorted({t for t in lexicon.get("domain_terms", []) if len(t) >= 2}, key=len, reverse=True)
+        self._rewrites = {normalize(str(k)): str(v) for k, v in (lexicon.get("rewrite") or {}).items()}
+        self._rewrite_re = re.compile("|".join(re.escape(k) for k in sorted(self._rewrites, key=len, reverse=True)))
         self._sound_index: dict[tuple[str, ...], str] = {}
-        for term in self.domain_terms:
-            key = self._sound_key(term)
-            if key:
-                self._sound_index.setdefault(key, term)
+        self._fuzzy_index: dict[tuple[str, ...], str] = {}
+        self.add_sound_targets(self.domain_terms)
+        self.add_sound_targets(lexicon.get("question_words") or [])
         self._long_terms: dict[int, list[str]] = {}
         for term in self.domain_terms:
             if len(term) >= 4:
@@ -137,7 +149,7 @@ class Analyzer:
 
     # ---- questions ----------------------------------------------------------------------------
     def query(self, question: str) -> QueryTerms:
-        text = normalize(question, self.t2s)
+        text = self.rewrite(normalize(question, self.t2s))
         text, corrections = self.repair_typos(text)
         # place names choose the city (knowledge/qa.py); as search terms they would only favour the
         # articles that happen to spell the city out (威海市服务型制造示范企业……)
@@ -164,6 +176,10 @@ class Analyzer:
                 terms.setdefault(f"b:{g}", BIGRAM_WEIGHT)
         return QueryTerms(text, terms, content, corrections, expanded)
 
+    def rewrite(self, text: str) -> str:
+        """Dialect and slang question words in standard form (啥 → 什么)."""
+        return self._rewrite_re.sub(lambda m: self._rewrites[m.group(0)], text) if self._rewrites else text
+
     def strip_places(self, text: str) -> str:
         if not self.places:
             return text
@@ -180,13 +196,22 @@ class Analyzer:
         return self._synonym_re.sub(lambda m: f"{m.group(0)} {self._synonym_map[m.group(0)]} ", text)
 
     # ---- typo repair --------------------------------------------------------------------------
-    def _sound_key(self, text: str) -> tuple[str, ...] | None:
+    def _sound_key(self, text: str, fuzzy: bool = False) -> tuple[str, ...] | None:
         """The pinyin of a text, each character in its usual reading: what one types to write it (a typo
-        typed from the right pinyin picks a wrong character of that sound: 被案 for 备案)."""
+        typed from the right pinyin picks a wrong character of that sound: 被案 for 备案). `fuzzy` also
+        merges the sounds pinyin input methods let one confuse (zh/z, ch/c, sh/s, -ng/-n, l/n)."""
         readings = [self.pinyin.get(ch) for ch in text]
         if any(not r for r in readings):
             return None
-        return tuple(r[0] for r in readings)
+        return tuple(_fuzzy(r[0]) if fuzzy else r[0] for r in readings)
+
+    def add_sound_targets(self, words) -> None:
+        """More words a typo may stand for (the covered cities' names, question words), after the domain terms."""
+        for word in words:
+            for fuzzy in (False, True):
+                key = self._sound_key(word, fuzzy)
+                if key and len(word) >= 2:
+                    (self._fuzzy_index if fuzzy else self._sound_index).setdefault(key, word)
 
     def set_vocabulary(self, terms: set[str]) -> None:
         """The index's terms; also indexes the sound of the corpus words, for typo repair."""
@@ -195,7 +220,7 @@ class Analyzer:
         for t in sorted(terms):
             word = t[2:]
             if t.startswith("w:") and 2 <= len(word) <= 4 and CJK_RUN_RE.fullmatch(word):
-                key = self._sound_key(word)
+                key = self._sound_key(word, fuzzy=True)
                 if key:
                     self._corpus_sounds.setdefault(key, word)
 
@@ -249,8 +274,14 @@ class Analyzer:
         term = self._sound_index.get(key)
         if term:
             return term
-        if not self.tokenizer.FREQ.get(window) and window[0] not in self.stopwords and window[-1] not in self.stopwords:
-            return self._corpus_sounds.get(key)  # 才料 → 材料, but 是先 is no 实现
+        if self.tokenizer.FREQ.get(window):
+            return None  # a real word is only taken for a domain term of exactly its sound (复合 → 复核)
+        fuzzy = self._sound_key(window, fuzzy=True)
+        term = self._fuzzy_index.get(fuzzy)  # 营业执造 → 营业执照
+        if term:
+            return term
+        if window[0] not in self.stopwords and window[-1] not in self.stopwords:
+            return self._corpus_sounds.get(fuzzy)  # 才料 → 材料, but 是先 is no 实现
         return None
 
     def _by_spelling(self, window: str) -> str | None:

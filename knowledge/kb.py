@@ -192,6 +192,11 @@ def _read_measures(source: Path) -> dict[str, Measure]:
     return measures
 
 
+def _covered_names(measures: dict[str, Measure]) -> list[str]:
+    """The covered cities' names, so that a typo in one (包投) is still read as the city."""
+    return [str(n) for m in measures.values() for n in (m.meta.get("city") or {}).get("aliases") or []]
+
+
 def provinces(measures: dict[str, Measure]) -> set[str]:
     names = set()
     for m in measures.values():
@@ -335,6 +340,7 @@ def build(source: Path = SOURCE_DIR, out: Path | None = None) -> KnowledgeBase:
     index = BM25Index.build([analyzer.index_terms(t) for t in texts])
     analyzer.set_vocabulary(set(index.postings))
     analyzer.places = set(places) | set(others) | provinces(measures)
+    analyzer.add_sound_targets(_covered_names(measures))
     kb = KnowledgeBase(measures, units, np.asarray(unit_measure, dtype=np.int32), measure_ids, index, analyzer,
                        places, others, lexicon, fingerprint(source))
     kb.stats = {"measures": len(measures), "articles": sum(len(m.articles) for m in measures.values()),
@@ -373,6 +379,7 @@ def read(path: Path) -> KnowledgeBase:
     index = BM25Index(*p["index"])
     analyzer.set_vocabulary(set(index.postings))
     analyzer.places = set(p["places"]) | set(p["others"]) | provinces(p["measures"])
+    analyzer.add_sound_targets(_covered_names(p["measures"]))
     return KnowledgeBase(p["measures"], p["units"], p["unit_measure"], p["measure_ids"], index, analyzer,
                          p["places"], p["others"], p["lexicon"], p["fingerprint"], p["stats"])
 

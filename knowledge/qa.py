@@ -100,7 +100,10 @@ def cities_in(kb: KnowledgeBase, text: str) -> list[str]:
 
 
 def _provinces_of(kb: KnowledgeBase) -> list[str]:
-    return sorted(provinces(kb.measures), key=len, reverse=True)
+    cache = kb.__dict__.setdefault("_provinces_cache", [])
+    if not cache:
+        cache.extend(sorted(provinces(kb.measures), key=len, reverse=True))
+    return cache
 
 
 def covered_cities(kb: KnowledgeBase) -> str:
@@ -363,7 +366,8 @@ def rank(kb: KnowledgeBase, q, scope: list[str], depth: int = 30, skip: set[str]
 
 def _intents(lexicon: dict, text: str) -> list[dict]:
     """The kinds of answer `text` asks for (lexicon.yaml `intents`)."""
-    return [i for i in (lexicon.get("intents") or {}).values() if any(p in text for p in i.get("patterns") or [])]
+    return [i for i in (lexicon.get("intents") or {}).values()
+            if any(_has_wording(text, p) for p in i.get("patterns") or [])]
 
 
 def _defined_subject(kb: KnowledgeBase, text: str) -> re.Pattern | None:
@@ -402,7 +406,8 @@ def _foreign(kb: KnowledgeBase, q, unknown: list[str]) -> list[str]:
     the words of a kind of question (怎么界定 asks for a definition)."""
     intro = tuple(kb.lexicon.get("self_introduction") or [])
     context = "".join(c for c in re.split(r"[,，。;；!！?？\s]", q.text) if any(m in c for m in intro))
-    framing = "".join(p for i in _intents(kb.lexicon, q.text) for p in i.get("patterns") or [] if p in q.text)
+    framing = "".join(p for i in _intents(kb.lexicon, q.text) for p in i.get("patterns") or []
+                      if not str(p).startswith("re:") and p in q.text)
     return [w for w in unknown if w not in context and w not in framing]
 
 

@@ -22,7 +22,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from qa_harness import AS_OF, evaluate, load_cases  # noqa: E402
+from qa_harness import AS_OF, DATA, evaluate, load_cases  # noqa: E402
 
 from bot.config import Settings  # noqa: E402
 from knowledge import kb as kbmod  # noqa: E402
@@ -98,18 +98,18 @@ def synthetic_source(dest: Path, n: int = 500, seed: int = 7) -> None:
 def main() -> int:
     settings = Settings.load()
     kb = kbmod.load(settings.kb_path)
-    cases = load_cases("qa_eval.yaml")
-    questions = [c["q"] for c in cases] + [c["q"] for c in load_cases("qa_dev.yaml")]
+    questions = [c["q"] for path in sorted(DATA.glob("qa_*.yaml")) for c in load_cases(path.name)]
 
     print("Real knowledge base (2 measures)")
     t = time.perf_counter()
     built = kbmod.build(kbmod.SOURCE_DIR)
     build_s = time.perf_counter() - t
-    score = evaluate(kb, cases)
-    line("top-1 accuracy (qa_eval.yaml)", f"{score.top1_rate:.1%} ({score.top1}/{score.answerable})", "target ≥ 95%",
-         score.top1_rate >= 0.95)
-    line("decline rate (qa_eval.yaml)", f"{score.decline_rate:.1%} ({score.declined}/{score.declinable})",
-         "target ≥ 90%", score.decline_rate >= 0.90)
+    for path in sorted(DATA.glob("qa_*.yaml")):
+        score = evaluate(kb, load_cases(path.name))
+        line(f"top-1 accuracy ({path.name})", f"{score.top1_rate:.1%} ({score.top1}/{score.answerable})",
+             "target ≥ 95%", score.top1_rate >= 0.95)
+        line(f"decline rate ({path.name})", f"{score.decline_rate:.1%} ({score.declined}/{score.declinable})",
+             "target ≥ 90%", score.decline_rate >= 0.90)
     p50, p99 = latency(kb, questions)
     line("warm latency p50", f"{p50:.2f} ms")
     line("warm latency p99", f"{p99:.2f} ms", "target ≤ 10 ms", p99 <= 10)

@@ -1,30 +1,45 @@
-"""Accuracy on the question sets: the issue's targets are top-1 ≥ 95 % and decline ≥ 90 %.
+"""Accuracy on the question sets. The issue's targets: top-1 ≥ 95 %, decline ≥ 90 % on unseen questions.
 
-qa_eval.yaml is the set the issue asks to be asserted. qa_holdout.yaml was written afterwards by
-someone who saw neither the method nor the other sets; qa_final.yaml (when present) later still, and
-was scored once, untuned (figures in `make bench`). Each is asserted so that no change makes answers worse.
+Each set was written by a helper who saw neither the method nor the other sets, in this order:
+qa_dev (tuning), qa_eval, qa_holdout, qa_final, qa_fresh. A set's first score, before anything was
+changed with its failures in view, is the honest estimate for unseen questions; after that it is a
+regression test. First scores (top-1 / decline): qa_holdout 82.9 / 80.7, qa_final 85.8 / 69.7,
+qa_fresh 85.0 / 76.0. The sets tuned on are asserted at the targets; qa_fresh, the latest unseen
+estimate, at the level it reached, so that a change which makes unseen answers worse fails here.
 """
 import pytest
 from qa_harness import DATA, evaluate, load_cases
 
 TARGET_TOP1, TARGET_DECLINE = 0.95, 0.90
+FRESH_FLOOR_TOP1, FRESH_FLOOR_DECLINE = 0.85, 0.75
+
+
+def _score(kb, name):
+    cases = load_cases(name)
+    assert sum(1 for c in cases if not c.get("decline")) >= 80
+    assert sum(1 for c in cases if c.get("decline")) >= 15
+    return evaluate(kb, cases)
 
 
 @pytest.mark.parametrize("name", ["qa_eval.yaml", "qa_holdout.yaml", "qa_final.yaml"])
 def test_question_set_meets_the_targets(kb, name):
-    cases = load_cases(name)
-    assert sum(1 for c in cases if not c.get("decline")) >= 80
-    assert sum(1 for c in cases if c.get("decline")) >= 15
-    score = evaluate(kb, cases)
+    score = _score(kb, name)
     report = "\n".join(score.misses)
     assert score.top1_rate >= TARGET_TOP1, f"{name}: top-1 {score.top1_rate:.3f}\n{report}"
     assert score.decline_rate >= TARGET_DECLINE, f"{name}: decline {score.decline_rate:.3f}\n{report}"
 
 
+def test_latest_unseen_set_does_not_regress(kb):
+    score = _score(kb, "qa_fresh.yaml")
+    report = "\n".join(score.misses)
+    assert score.top1_rate >= FRESH_FLOOR_TOP1, f"top-1 {score.top1_rate:.3f}\n{report}"
+    assert score.decline_rate >= FRESH_FLOOR_DECLINE, f"decline {score.decline_rate:.3f}\n{report}"
+
+
 def test_question_sets_are_separate():
-    names = sorted(p.name for p in DATA.glob("qa_*.yaml"))
     seen: dict[str, str] = {}
-    for name in names:
-        for case in load_cases(name):
-            assert case["q"] not in seen or seen[case["q"]] == name, f"{case['q']!r} in {seen[case['q']]} and {name}"
-            seen[case["q"]] = name
+    for path in sorted(DATA.glob("qa_*.yaml")):
+        for case in load_cases(path.name):
+            assert case["q"] not in seen or seen[case["q"]] == path.name, \
+                f"{case['q']!r} in {seen[case['q']]} and {path.name}"
+            seen[case["q"]] = path.name
