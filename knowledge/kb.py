@@ -27,9 +27,10 @@ from knowledge.parser import Article, ParseError, parse_measure
 from knowledge.textnorm import normalize
 
 SOURCE_DIR = Path(__file__).resolve().parent
-FORMAT_VERSION = 8
+FORMAT_VERSION = 9
 _CODE_FILES = ("kb.py", "analyzer.py", "index.py", "parser.py", "textnorm.py", "numerals.py")
 COMMON_WORDS = 40_000  # jieba's most frequent words kept in the trimmed query-time dictionary
+QUESTIONS_SUFFIX = ".questions.yaml"
 QUESTION_PARTICLES = set("吗呢吧啊啥咋么")  # a colloquial phrase with one of these is no word (能报吗)
 PLACE_SUFFIXES = ("市", "省", "地区", "州", "盟", "县", "区")
 
@@ -76,6 +77,18 @@ class Unit:
 
 
 @dataclass
+class Examples:
+    """Example questions: what users ask that an article answers (measures/<id>.questions.yaml) and what
+    they ask that measures of this kind do not answer (near_misses.yaml), in one BM25 index."""
+    index: BM25Index
+    labels: list[tuple[str, int] | None]  # (measure, article), or None for a question to decline
+    measure_pos: np.ndarray  # the measure's position per example, -1 for one to decline
+
+    def scores(self, terms: dict[str, float]) -> np.ndarray:
+        return self.index.scores(terms)
+
+
+@dataclass
 class KnowledgeBase:
     measures: dict[str, Measure]
     units: list[Unit]
@@ -88,6 +101,7 @@ class KnowledgeBase:
     lexicon: dict
     fingerprint: str
     stats: dict = field(default_factory=dict)
+    examples: "Examples | None" = None  # questions articles answer, and questions to decline
 
     def measure_mask(self, measure_ids: list[str]) -> np.ndarray:
         positions = [self.measure_ids.index(m) for m in measure_ids]
@@ -146,7 +160,7 @@ def article_refs(text: str) -> list[int]:
 # ---- sources --------------------------------------------------------------------------------------
 def _source_files(source: Path) -> list[Path]:
     files = sorted((source / "measures").glob("*.txt")) + sorted((source / "measures").glob("*.yaml"))
-    files += [source / name for name in ("lexicon.yaml", "gazetteer.yaml") if (source / name).exists()]
+    files += [source / name for name in ("lexicon.yaml", "gazetteer.yaml", "near_misses.yaml") if (source / name).exists()]
     return files
 
 
@@ -171,6 +185,8 @@ def _read_yaml(path: Path) -> dict:
 def _read_measures(source: Path) -> dict[str, Measure]:
     measures: dict[str, Measure] = {}
     for meta_path in sorted((source / "measures").glob("*.yaml")):
+        if meta_path.name.endswith(QUESTIONS_SUFFIX):
+            continue  # the questions an article answers, read by _examples()
         meta = _read_yaml(meta_path)
         mid = str(meta.get("id") or meta_path.stem)
         if mid != meta_path.stem:
@@ -343,11 +359,42 @@ def build(source: Path = SOURCE_DIR, out: Path | None = None) -> KnowledgeBase:
     analyzer.add_sound_targets(_covered_names(measures))
     kb = KnowledgeBase(measures, units, np.asarray(unit_measure, dtype=np.int32), measure_ids, index, analyzer,
                        places, others, lexicon, fingerprint(source))
+    kb.examples = _examples(source, measures, measure_ids, analyzer)
     kb.stats = {"measures": len(measures), "articles": sum(len(m.articles) for m in measures.values()),
                 "units": len(units), "terms": len(index.postings), "build_seconds": time.perf_counter() - t0}
     if out is not None:
         save(kb, prefixes, general, tags, Path(out))
     return kb
+
+
+def _examples(source: Path, measures: dict[str, Measure], measure_ids: list[str], analyzer: Analyzer) -> Examples | None:
+    texts: list[str] = []
+    labels: list[tuple[str, int] | None] = []
+    for mid, m in measures.items():
+        path = source / "measures" / f"{mid}{QUESTIONS_SUFFIX}"
+        if not path.exists():
+            continue
+        for number, questions in _read_yaml(path).items():
+            if not isinstance(number, int) or number not in m.articles:
+                raise KnowledgeBaseError(f"{path.name}: {number!r} is no article of {mid}")
+            for q in questions or []:
+                texts.append(str(q))
+                labels.append((mid, number))
+    near = source / "near_misses.yaml"
+    if near.exists():
+        try:
+            items = yaml.safe_load(near.read_text(encoding="utf-8")) or []
+        except yaml.YAMLError as exc:
+            raise KnowledgeBaseError(f"near_misses.yaml: {exc}") from exc
+        for q in items:
+            texts.append(str(q))
+            labels.append(None)
+    if not texts:
+        return None
+    # analysed the way questions are, so that a question meets its look-alikes in the same words
+    docs = [list(analyzer.query(t).terms) for t in texts]
+    pos = np.asarray([measure_ids.index(lab[0]) if lab else -1 for lab in labels], dtype=np.int32)
+    return Examples(BM25Index.build(docs), labels, pos)
 
 
 def save(kb: KnowledgeBase, prefixes: tuple[dict[str, int], int], general: dict[str, int], tags: dict[str, str],
@@ -358,7 +405,7 @@ def save(kb: KnowledgeBase, prefixes: tuple[dict[str, int], int], general: dict[
         "format": FORMAT_VERSION, "fingerprint": kb.fingerprint, "stats": kb.stats,
         "measures": kb.measures, "units": kb.units, "unit_measure": kb.unit_measure, "measure_ids": kb.measure_ids,
         "index": (kb.index.n_docs, kb.index.postings, kb.index.idf), "places": kb.places, "others": kb.other_places,
-        "lexicon": kb.lexicon, "prefixes": prefixes, "general": general, "tags": tags, "t2s": analyzer.t2s, "pinyin": analyzer.pinyin,
+        "examples": kb.examples, "lexicon": kb.lexicon, "prefixes": prefixes, "general": general, "tags": tags, "t2s": analyzer.t2s, "pinyin": analyzer.pinyin,
     }
     fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=".kb-", suffix=".tmp")
     with os.fdopen(fd, "wb") as fh:
@@ -381,7 +428,7 @@ def read(path: Path) -> KnowledgeBase:
     analyzer.places = set(p["places"]) | set(p["others"]) | provinces(p["measures"])
     analyzer.add_sound_targets(_covered_names(p["measures"]))
     return KnowledgeBase(p["measures"], p["units"], p["unit_measure"], p["measure_ids"], index, analyzer,
-                         p["places"], p["others"], p["lexicon"], p["fingerprint"], p["stats"])
+                         p["places"], p["others"], p["lexicon"], p["fingerprint"], p["stats"], p["examples"])
 
 
 def is_stale(path: Path, source: Path = SOURCE_DIR) -> bool:

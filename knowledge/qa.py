@@ -26,7 +26,14 @@ FOREIGN_INFORMATION = 3.0  # one such word this informative (奖金, 所得税) 
 MIN_COVERAGE_WITH_FOREIGN = 0.6  # … needs this much coverage to still answer
 ITEM_WEIGHT = 0.85  # an item's match counts a little less than its whole article's
 WHOLE_ARTICLE_RATIO = 0.8
-INTENT_BOOST = 1.5  # an article worded the way the question's kind of answer is (lexicon.yaml `intents`)
+INTENT_BOOST = 1.5
+# Example questions (measures/<id>.questions.yaml, near_misses.yaml); values chosen by a grid search on
+# the question sets tuned on, checked on qa_fresh.yaml.
+EXAMPLE_WEIGHT = 0.6  # ranking: final += weight × BM25 of the article's best look-alike example question
+EXAMPLE_CANDIDATES = 5
+STRONG_EXAMPLE = 25.0  # an article whose example scores this much is answered despite low coverage
+DECLINE_EXAMPLE_MIN = 16.0  # a near-miss example this close …
+DECLINE_EXAMPLE_RATIO = 1.3  # … and this much closer than any answerable one: decline  # an article worded the way the question's kind of answer is (lexicon.yaml `intents`)
 COVERAGE_FLOOR = 0.25  # re-ranking: final = BM25 × (floor + coverage)
 SECOND_CITY_RATIO = 0.75  # a second city is answered alongside when its best match is this close
 SNIPPET_CHARS = 160
@@ -298,15 +305,19 @@ def _select(kb: KnowledgeBase, q, scope: list[str], unknown: list[str]) -> list[
     situational = any(i.get("situational") for i in _intents(kb.lexicon, q.text))
     # a situation's own words (厂里, 废水) neither make the question foreign nor count against coverage
     skip = {w for w, alts in q.content_words if not any(kb.analyzer.contains(kb.analyzer.vocabulary, a) for a in alts)}
-    ranked = rank(kb, q, scope, skip=skip if situational else set())
+    ev = evidence(kb, q, scope)
+    if ev.decline >= DECLINE_EXAMPLE_MIN and ev.decline > ev.best * DECLINE_EXAMPLE_RATIO:
+        return []  # it reads like a question these measures do not answer
+    ranked = rank(kb, q, scope, skip=skip if situational else set(), ev=ev)
     foreign = [] if situational else [kb.analyzer.information(w) for w in _foreign(kb, q, unknown)]
     meaning = sum(_weight(kb, w) for w, _ in q.content_words) or 1.0
     chosen: list[Candidate] = []
     for c in _best_per_measure(ranked):
         if chosen and c.final < chosen[0].final * SECOND_CITY_RATIO:
             break
-        if (not _confident(c, max(foreign, default=0.0), sum(foreign) / meaning) or _lacks_required_fact(kb, q.text, c)
-                or _off_topic(kb, q.text, c)):
+        vouched = ev.by_article.get((c.unit.measure, c.unit.article), 0.0) >= STRONG_EXAMPLE
+        if ((not vouched and not _confident(c, max(foreign, default=0.0), sum(foreign) / meaning))
+                or _lacks_required_fact(kb, q.text, c) or _off_topic(kb, q.text, c)):
             break
         chosen.append(c)
     return chosen
@@ -320,9 +331,44 @@ class Candidate:
     final: float
 
 
-def rank(kb: KnowledgeBase, q, scope: list[str], depth: int = 30, skip: set[str] = frozenset()) -> list[Candidate]:
+@dataclass
+class Evidence:
+    """How the question compares with the example questions (knowledge/measures/<id>.questions.yaml,
+    knowledge/near_misses.yaml): BM25 of the best look-alike per article, and of the best one to decline."""
+    by_article: dict[tuple[str, int], float]
+    best: float
+    decline: float
+
+
+def evidence(kb: KnowledgeBase, q, scope: list[str]) -> Evidence:
+    ex = kb.examples
+    if ex is None:
+        return Evidence({}, 0.0, 0.0)
+    scores = ex.scores(q.terms)
+    positions = {kb.measure_ids.index(m) for m in scope}
+    by_article: dict[tuple[str, int], float] = {}
+    decline = 0.0
+    for i in np.nonzero(scores > 0)[0]:
+        label, score = ex.labels[int(i)], float(scores[i])
+        if label is None:
+            decline = max(decline, score)
+        elif int(ex.measure_pos[i]) in positions and score > by_article.get(label, 0.0):
+            by_article[label] = score
+    return Evidence(by_article, max(by_article.values(), default=0.0), decline)
+
+
+def _whole_unit(kb: KnowledgeBase, measure: str, article: int) -> int:
+    cache = kb.__dict__.setdefault("_whole_units", {})
+    if not cache:
+        cache.update({(u.measure, u.article): i for i, u in enumerate(kb.units) if u.para is None})
+    return cache[(measure, article)]
+
+
+def rank(kb: KnowledgeBase, q, scope: list[str], depth: int = 30, skip: set[str] = frozenset(),
+         ev: Evidence | None = None) -> list[Candidate]:
     """Articles in scope, best first: BM25 finds the candidates, coverage of the question (less the words
-    in `skip`) re-ranks them."""
+    in `skip`) re-ranks them, and so does how closely the question resembles what each article answers."""
+    ev = ev or Evidence({}, 0.0, 0.0)
     content = [(w, alts) for w, alts in q.content_words if w not in skip]
     scores = kb.index.scores(q.terms)
     if len(scope) < len(kb.measures):
@@ -343,6 +389,10 @@ def rank(kb: KnowledgeBase, q, scope: list[str], depth: int = 30, skip: set[str]
             score *= ITEM_WEIGHT
         if key not in best or score > best[key][0]:
             best[key] = (score, u)
+    for key in sorted(ev.by_article, key=lambda k: -ev.by_article[k])[:EXAMPLE_CANDIDATES]:
+        if key not in best:  # an article only its look-alike questions found
+            i = _whole_unit(kb, *key)
+            best[key] = (float(scores[i]), kb.units[i])
     wanted = _intent_wordings(kb.lexicon, q.text)
     defined = _defined_subject(kb, q.text)
     if defined and not any(defined.search(kb.article_normalized(m, a)) for m, a in best):
@@ -359,6 +409,7 @@ def rank(kb: KnowledgeBase, q, scope: list[str], depth: int = 30, skip: set[str]
                 final *= INTENT_BOOST
         elif wanted and any(_has_wording(article, w) for w in wanted):
             final *= INTENT_BOOST
+        final += EXAMPLE_WEIGHT * ev.by_article.get((mid, art), 0.0)
         out.append(Candidate(u, score, coverage, final))
     out.sort(key=lambda c: -c.final)
     return out
