@@ -12,6 +12,7 @@ from a long one (rapidfuzz) is replaced by the term.
 """
 from __future__ import annotations
 
+import functools
 import io
 import math
 import re
@@ -54,6 +55,7 @@ def make_tokenizer(prefixes: tuple[dict[str, int], int]) -> jieba.Tokenizer:
     return tok
 
 
+@functools.lru_cache(maxsize=4096)
 def _fuzzy(syllable: str) -> str:
     """A pinyin syllable with the distinctions pinyin input blurs merged (zh→z, ing→in, l→n …)."""
     for a, b in (("zh", "z"), ("ch", "c"), ("sh", "s")):
@@ -159,11 +161,12 @@ class Analyzer:
             if self._is_content(w):
                 terms[f"w:{w}"] = 1.0
         content: list[tuple[str, tuple[str, ...]]] = []
+        present = [(key, canon) for key, canon in self._synonym_map.items() if key in text]
         for w in dict.fromkeys(self.tokenizer.lcut(text, HMM=False)):
             if self._is_content(w) and w not in self.places:
                 alts = [w]
-                for key, canon in self._synonym_map.items():
-                    if key in w or (len(w) >= 2 and w in key and key in text):
+                for key, canon in present:
+                    if key in w or (len(w) >= 2 and w in key):
                         alts.extend(canon.split())
                 content.append((w, tuple(dict.fromkeys(alts))))
         for w in WORD_RE.findall(expanded):

@@ -31,6 +31,7 @@ INTENT_BOOST = 1.5
 # the question sets tuned on, checked on qa_fresh.yaml.
 EXAMPLE_WEIGHT = 0.6  # ranking: final += weight × BM25 of the article's best look-alike example question
 EXAMPLE_CANDIDATES = 5
+EXAMPLE_DEPTH = 40  # the best-matching example questions looked at
 STRONG_EXAMPLE = 25.0  # an article whose example scores this much is answered despite low coverage
 DECLINE_EXAMPLE_MIN = 16.0  # a near-miss example this close …
 DECLINE_EXAMPLE_RATIO = 1.3  # … and this much closer than any answerable one: decline  # an article worded the way the question's kind of answer is (lexicon.yaml `intents`)
@@ -191,12 +192,20 @@ def _topic(lexicon: dict, text: str) -> str | None:
     return best
 
 
+def _article_topic(kb: KnowledgeBase, measure: str, article: int) -> str | None:
+    cache = kb.__dict__.setdefault("_topic_cache", {})
+    key = (measure, article)
+    if key not in cache:
+        cache[key] = _topic(kb.lexicon, kb.measures[measure].articles[article].text)
+    return cache[key]
+
+
 def followups(kb: KnowledgeBase, m: Measure, article: int) -> list[str]:
     topics = kb.lexicon.get("topics") or {}
-    current = _topic(kb.lexicon, m.articles[article].text)
+    current = _article_topic(kb, m.id, article)
     if not current:
         return []
-    covered = {_topic(kb.lexicon, a.text) for a in m.articles.values()}
+    covered = {_article_topic(kb, m.id, a) for a in m.articles}
     out = []
     for name in topics[current].get("related") or []:
         if name in covered and name in topics:
@@ -302,7 +311,7 @@ def answer(kb: KnowledgeBase, question: str, as_of: dt.date, city: str | None = 
 
 def _select(kb: KnowledgeBase, q, scope: list[str], unknown: list[str]) -> list[Candidate]:
     """The articles that answer the question, one per measure, best first; empty when none really does."""
-    situational = any(i.get("situational") for i in _intents(kb.lexicon, q.text))
+    situational = any(i.situational for i in _intents(kb, q.text))
     # a situation's own words (厂里, 废水) neither make the question foreign nor count against coverage
     skip = {w for w, alts in q.content_words if not any(kb.analyzer.contains(kb.analyzer.vocabulary, a) for a in alts)}
     ev = evidence(kb, q, scope)
@@ -345,14 +354,16 @@ def evidence(kb: KnowledgeBase, q, scope: list[str]) -> Evidence:
     if ex is None:
         return Evidence({}, 0.0, 0.0)
     scores = ex.scores(q.terms)
-    positions = {kb.measure_ids.index(m) for m in scope}
+    near = ex.measure_pos < 0
+    decline = float(scores[near].max()) if near.any() else 0.0
+    in_scope = np.isin(ex.measure_pos, [kb.measure_ids.index(m) for m in scope]) & (scores > 0)
+    hits = np.nonzero(in_scope)[0]
+    if len(hits) > EXAMPLE_DEPTH:
+        hits = hits[np.argpartition(-scores[hits], EXAMPLE_DEPTH - 1)[:EXAMPLE_DEPTH]]
     by_article: dict[tuple[str, int], float] = {}
-    decline = 0.0
-    for i in np.nonzero(scores > 0)[0]:
+    for i in hits:
         label, score = ex.labels[int(i)], float(scores[i])
-        if label is None:
-            decline = max(decline, score)
-        elif int(ex.measure_pos[i]) in positions and score > by_article.get(label, 0.0):
+        if score > by_article.get(label, 0.0):
             by_article[label] = score
     return Evidence(by_article, max(by_article.values(), default=0.0), decline)
 
@@ -393,7 +404,7 @@ def rank(kb: KnowledgeBase, q, scope: list[str], depth: int = 30, skip: set[str]
         if key not in best:  # an article only its look-alike questions found
             i = _whole_unit(kb, *key)
             best[key] = (float(scores[i]), kb.units[i])
-    wanted = _intent_wordings(kb.lexicon, q.text)
+    wanted = _intent_wordings(kb, q.text)
     defined = _defined_subject(kb, q.text)
     if defined and not any(defined.search(kb.article_normalized(m, a)) for m, a in best):
         defined = None  # no candidate defines it: favour definitions in general
@@ -415,16 +426,51 @@ def rank(kb: KnowledgeBase, q, scope: list[str], depth: int = 30, skip: set[str]
     return out
 
 
-def _intents(lexicon: dict, text: str) -> list[dict]:
-    """The kinds of answer `text` asks for (lexicon.yaml `intents`)."""
-    return [i for i in (lexicon.get("intents") or {}).values()
-            if any(_has_wording(text, p) for p in i.get("patterns") or [])]
+@dataclass
+class Intent:
+    """A kind of question (lexicon.yaml `intents`), its patterns and wordings normalised once."""
+    patterns: list
+    article_has: list
+    plain_patterns: list[str]
+    required: bool
+    situational: bool
+    subject: bool
+
+
+def _wording(w) -> str | re.Pattern:
+    w = str(w)
+    return re.compile(w[3:]) if w.startswith("re:") else normalize(w)
+
+
+def _compiled_intents(kb: KnowledgeBase) -> list[Intent]:
+    cache = kb.__dict__.setdefault("_intents_cache", [])
+    if not cache:
+        for i in (kb.lexicon.get("intents") or {}).values():
+            patterns = i.get("patterns") or []
+            cache.append(Intent([_wording(p) for p in patterns], [_wording(w) for w in i.get("article_has") or []],
+                                [normalize(str(p)) for p in patterns if not str(p).startswith("re:")],
+                                bool(i.get("required")), bool(i.get("situational")), bool(i.get("subject"))))
+    return cache
+
+
+def _has_wording(text: str, wording) -> bool:
+    """A compiled wording: normalised plain text, or a regular expression (`re:\\d+月` in the lexicon)."""
+    return wording.search(text) is not None if isinstance(wording, re.Pattern) else wording in text
+
+
+def _intents(kb: KnowledgeBase, text: str) -> list[Intent]:
+    """The kinds of answer `text` asks for (remembered for the last text: every step of a question asks)."""
+    memo = kb.__dict__.setdefault("_intents_memo", {})
+    if memo.get("text") != text:
+        memo["text"] = text
+        memo["intents"] = [i for i in _compiled_intents(kb) if any(_has_wording(text, p) for p in i.patterns)]
+    return memo["intents"]
 
 
 def _defined_subject(kb: KnowledgeBase, text: str) -> re.Pattern | None:
     """For a question asking what a term is: a pattern for the sentence defining it ("服务型制造是",
     "所称的服务型制造,是")."""
-    if not any(i.get("subject") for i in _intents(kb.lexicon, text)):
+    if not any(i.subject for i in _intents(kb, text)):
         return None
     terms = [t for t in kb.analyzer.domain_terms if t in text]  # longest first
     if not terms:
@@ -432,24 +478,15 @@ def _defined_subject(kb: KnowledgeBase, text: str) -> re.Pattern | None:
     return re.compile(re.escape(normalize(terms[0])) + r"[,，]?(是|指)")
 
 
-def _intent_wordings(lexicon: dict, text: str) -> list[str]:
+def _intent_wordings(kb: KnowledgeBase, text: str) -> list:
     """The wordings an answer takes for the kinds of question `text` asks."""
-    return [w for i in _intents(lexicon, text) for w in i.get("article_has") or []]
-
-
-def _has_wording(article: str, wording: str) -> bool:
-    r"""An intent's wording: plain text, or a regular expression after `re:` (re:\d+月 for a date)."""
-    wording = str(wording)
-    if wording.startswith("re:"):
-        return re.search(wording[3:], article) is not None
-    return normalize(wording) in article
+    return [w for i in _intents(kb, text) for w in i.article_has]
 
 
 def _lacks_required_fact(kb: KnowledgeBase, text: str, c: Candidate) -> bool:
     """The question demands a kind of fact (an amount, a date …) that the article does not hold."""
     article = kb.article_normalized(c.unit.measure, c.unit.article)
-    return any(not any(_has_wording(article, w) for w in i.get("article_has") or [])
-               for i in _intents(kb.lexicon, text) if i.get("required"))
+    return any(not any(_has_wording(article, w) for w in i.article_has) for i in _intents(kb, text) if i.required)
 
 
 def _foreign(kb: KnowledgeBase, q, unknown: list[str]) -> list[str]:
@@ -457,8 +494,7 @@ def _foreign(kb: KnowledgeBase, q, unknown: list[str]) -> list[str]:
     the words of a kind of question (怎么界定 asks for a definition)."""
     intro = tuple(kb.lexicon.get("self_introduction") or [])
     context = "".join(c for c in re.split(r"[,，。;；!！?？\s]", q.text) if any(m in c for m in intro))
-    framing = "".join(p for i in _intents(kb.lexicon, q.text) for p in i.get("patterns") or []
-                      if not str(p).startswith("re:") and p in q.text)
+    framing = "".join(p for i in _intents(kb, q.text) for p in i.plain_patterns if p in q.text)
     return [w for w in unknown if w not in context and w not in framing]
 
 
