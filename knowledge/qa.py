@@ -27,6 +27,7 @@ MIN_COVERAGE_WITH_FOREIGN = 0.6  # … needs this much coverage to still answer
 ITEM_WEIGHT = 0.85  # an item's match counts a little less than its whole article's
 WHOLE_ARTICLE_RATIO = 0.8
 INTENT_BOOST = 1.5
+REQUIRED_NEAR_TOP = 0.4  # an article holding the demanded fact may answer if this close to the best
 # Example questions (measures/<id>.questions.yaml, near_misses.yaml); values chosen by a grid search on
 # the question sets tuned on, checked on qa_fresh.yaml.
 EXAMPLE_WEIGHT = 0.6  # ranking: final += weight × BM25 of the article's best look-alike example question
@@ -229,7 +230,7 @@ def _coverage(kb: KnowledgeBase, content, unit_terms: set[str]) -> float:
         total += weight
         if any(kb.analyzer.contains(unit_terms, w) for w in alts):
             matched += weight
-    return matched / total if total else 0.0
+    return matched / total if total else 1.0  # nothing to cover (一年评几次): the intent and score decide
 
 
 def _abstain(question: str, city: str | None, reason: str, text: str, corrections=()) -> Answer:
@@ -320,13 +321,18 @@ def _select(kb: KnowledgeBase, q, scope: list[str], unknown: list[str]) -> list[
     ranked = rank(kb, q, scope, skip=skip if situational else set(), ev=ev)
     foreign = [] if situational else [kb.analyzer.information(w) for w in _foreign(kb, q, unknown)]
     meaning = sum(_weight(kb, w) for w, _ in q.content_words) or 1.0
+    # a question demanding a kind of fact (重新申请, a date …) is answered by the best article holding one,
+    # if it ranks near the top
+    if ranked and any(i.required for i in _intents(kb, q.text)):
+        top = ranked[0].final
+        ranked = [c for c in ranked if c.final >= REQUIRED_NEAR_TOP * top and not _lacks_required_fact(kb, q.text, c)]
     chosen: list[Candidate] = []
     for c in _best_per_measure(ranked):
         if chosen and c.final < chosen[0].final * SECOND_CITY_RATIO:
             break
         vouched = ev.by_article.get((c.unit.measure, c.unit.article), 0.0) >= STRONG_EXAMPLE
         if ((not vouched and not _confident(c, max(foreign, default=0.0), sum(foreign) / meaning))
-                or _lacks_required_fact(kb, q.text, c) or _off_topic(kb, q.text, c)):
+                or _off_topic(kb, q.text, c)):
             break
         chosen.append(c)
     return chosen
