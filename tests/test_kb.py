@@ -1,0 +1,66 @@
+"""Building the knowledge base from a source folder: a third city is data, bad data is refused clearly."""
+import shutil
+
+import pytest
+import yaml
+
+from knowledge import kb as kbmod
+from knowledge.qa import answer
+from conftest import TODAY
+
+
+def _source(tmp_path, with_examples=True):
+    src = tmp_path / "knowledge"
+    (src / "measures").mkdir(parents=True)
+    for name in ("lexicon.yaml", "gazetteer.yaml") + (("near_misses.yaml",) if with_examples else ()):
+        shutil.copy(kbmod.SOURCE_DIR / name, src / name)
+    for name in ("weihai.txt", "weihai.yaml") + (("weihai.questions.yaml",) if with_examples else ()):
+        shutil.copy(kbmod.SOURCE_DIR / "measures" / name, src / "measures" / name)
+    return src
+
+
+def test_a_third_city_is_a_text_and_a_metadata_file(tmp_path):
+    src = _source(tmp_path)
+    text = (kbmod.SOURCE_DIR / "measures" / "weihai.txt").read_text(encoding="utf-8").replace("威海", "烟台")
+    (src / "measures" / "yantai.txt").write_text(text, encoding="utf-8")
+    meta = yaml.safe_load((kbmod.SOURCE_DIR / "measures" / "weihai.yaml").read_text(encoding="utf-8"))
+    meta.update(id="yantai", title=meta["title"].replace("威海", "烟台"), document_number=None)
+    meta["city"] = {"name": "烟台市", "short": "烟台", "aliases": ["烟台市", "烟台"], "districts": ["芝罘区", "芝罘"]}
+    (src / "measures" / "yantai.yaml").write_text(yaml.safe_dump(meta, allow_unicode=True), encoding="utf-8")
+    kb = kbmod.build(src, tmp_path / "kb.pickle")
+    assert set(kb.measures) == {"weihai", "yantai"}
+    a = answer(kb, "芝罘区的示范企业多久复核一次", TODAY)
+    assert not a.abstained and a.citations[0].measure == "yantai" and a.citations[0].article == 18
+    assert "烟台" not in kb.other_places  # a covered city is never "another city"
+
+
+def test_without_example_questions_it_still_answers(tmp_path):
+    kb = kbmod.build(_source(tmp_path, with_examples=False))
+    assert kb.examples is None
+    a = answer(kb, "威海示范企业多久复核一次", TODAY)
+    assert not a.abstained and a.citations[0].article == 18
+
+
+def test_stale_and_rebuilt(tmp_path):
+    src, out = _source(tmp_path), tmp_path / "kb.pickle"
+    kbmod.build(src, out)
+    assert not kbmod.is_stale(out, src)
+    (src / "lexicon.yaml").write_text((src / "lexicon.yaml").read_text(encoding="utf-8") + "\n# changed\n", encoding="utf-8")
+    assert kbmod.is_stale(out, src)
+    assert kbmod.load(out, src).fingerprint == kbmod.fingerprint(src)
+
+
+@pytest.mark.parametrize("break_it,message", [
+    (lambda s: (s / "measures" / "weihai.txt").unlink(), "no text file"),
+    (lambda s: (s / "measures" / "weihai.yaml").write_text("id: other\n", encoding="utf-8"), "does not match"),
+    (lambda s: (s / "measures" / "weihai.yaml").write_text("id: weihai\nin_force_until: soon\n", encoding="utf-8"),
+     "must be a date"),
+    (lambda s: (s / "measures" / "weihai.txt").write_text("标题\n第一条 甲。\n第三条 乙。\n", encoding="utf-8"),
+     "follows article"),
+    (lambda s: (s / "measures" / "weihai.questions.yaml").write_text("99: [问题]\n", encoding="utf-8"), "no article"),
+])
+def test_bad_sources_are_refused_with_a_reason(tmp_path, break_it, message):
+    src = _source(tmp_path)
+    break_it(src)
+    with pytest.raises(kbmod.KnowledgeBaseError, match=message):
+        kbmod.build(src)
