@@ -316,7 +316,7 @@ def _select(kb: KnowledgeBase, q, scope: list[str], unknown: list[str]) -> list[
     # a situation's own words (厂里, 废水) neither make the question foreign nor count against coverage
     skip = {w for w, alts in q.content_words if not any(kb.analyzer.contains(kb.analyzer.vocabulary, a) for a in alts)}
     ev = evidence(kb, q, scope)
-    if ev.decline >= DECLINE_EXAMPLE_MIN and ev.decline > ev.best * DECLINE_EXAMPLE_RATIO:
+    if ev.covered and ev.decline >= DECLINE_EXAMPLE_MIN and ev.decline > ev.best * DECLINE_EXAMPLE_RATIO:
         return []  # it reads like a question these measures do not answer
     ranked = rank(kb, q, scope, skip=skip if situational else set(), ev=ev)
     foreign = [] if situational else [kb.analyzer.information(w) for w in _foreign(kb, q, unknown)]
@@ -353,6 +353,7 @@ class Evidence:
     by_article: dict[tuple[str, int], float]
     best: float
     decline: float
+    covered: bool = False  # the measures in scope have example questions of their own
 
 
 def evidence(kb: KnowledgeBase, q, scope: list[str]) -> Evidence:
@@ -362,7 +363,8 @@ def evidence(kb: KnowledgeBase, q, scope: list[str]) -> Evidence:
     scores = ex.scores(q.terms)
     near = ex.measure_pos < 0
     decline = float(scores[near].max()) if near.any() else 0.0
-    in_scope = np.isin(ex.measure_pos, [kb.measure_ids.index(m) for m in scope]) & (scores > 0)
+    scoped = np.isin(ex.measure_pos, [kb.measure_ids.index(m) for m in scope])
+    in_scope = scoped & (scores > 0)
     hits = np.nonzero(in_scope)[0]
     if len(hits) > EXAMPLE_DEPTH:
         hits = hits[np.argpartition(-scores[hits], EXAMPLE_DEPTH - 1)[:EXAMPLE_DEPTH]]
@@ -371,7 +373,7 @@ def evidence(kb: KnowledgeBase, q, scope: list[str]) -> Evidence:
         label, score = ex.labels[int(i)], float(scores[i])
         if score > by_article.get(label, 0.0):
             by_article[label] = score
-    return Evidence(by_article, max(by_article.values(), default=0.0), decline)
+    return Evidence(by_article, max(by_article.values(), default=0.0), decline, bool(scoped.any()))
 
 
 def _whole_unit(kb: KnowledgeBase, measure: str, article: int) -> int:

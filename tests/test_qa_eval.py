@@ -4,15 +4,22 @@ Each set was written by a helper who saw neither the method nor the other sets, 
 qa_dev (tuning), qa_eval, qa_holdout, qa_final, qa_fresh, qa_unseen. A set's first score, before
 anything was changed with its failures in view, is the honest estimate for unseen questions; after that
 it is a regression test. First scores (top-1 / decline): qa_holdout 82.9 / 80.7, qa_final 85.8 / 69.7,
-qa_fresh 85.0 / 76.0, qa_unseen 91.5 / 85.3 (the first scored with the example questions). The sets
-tuned on are asserted at the targets; the two latest at the level they reached, so that a change which
-makes answers to unseen questions worse fails here.
+qa_fresh 85.0 / 76.0, qa_unseen 91.5 / 85.3 (the first scored with the example questions).
+
+qa_dev, qa_holdout and qa_final have since become example questions of the knowledge base
+(knowledge/measures/<id>.questions.yaml, knowledge/near_misses.yaml), so they test nothing any more and
+are not asserted here. qa_eval (the issue's set) is asserted at the targets; qa_fresh and qa_unseen,
+never used as examples, at the level they reached, so that a change which makes answers to unseen
+questions worse fails here.
 """
 import pytest
+import yaml
 from qa_harness import DATA, evaluate, load_cases
 
+from knowledge.kb import SOURCE_DIR
+
 TARGET_TOP1, TARGET_DECLINE = 0.95, 0.90
-FLOORS = {"qa_fresh.yaml": (0.89, 0.87), "qa_unseen.yaml": (0.91, 0.87)}  # (top-1, decline)
+FLOORS = {"qa_fresh.yaml": (0.91, 0.91), "qa_unseen.yaml": (0.94, 0.86)}  # (top-1, decline)
 
 
 def _score(kb, name):
@@ -22,7 +29,7 @@ def _score(kb, name):
     return evaluate(kb, cases)
 
 
-@pytest.mark.parametrize("name", ["qa_eval.yaml", "qa_holdout.yaml", "qa_final.yaml"])
+@pytest.mark.parametrize("name", ["qa_eval.yaml"])
 def test_question_set_meets_the_targets(kb, name):
     score = _score(kb, name)
     report = "\n".join(score.misses)
@@ -37,6 +44,17 @@ def test_latest_sets_do_not_regress(kb, name):
     top1, decline = FLOORS[name]
     assert score.top1_rate >= top1, f"{name}: top-1 {score.top1_rate:.3f}\n{report}"
     assert score.decline_rate >= decline, f"{name}: decline {score.decline_rate:.3f}\n{report}"
+
+
+def test_no_tested_question_is_an_example(kb):
+    examples = set()
+    for path in SOURCE_DIR.glob("measures/*.questions.yaml"):
+        for questions in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).values():
+            examples.update(questions or [])
+    examples.update(yaml.safe_load((SOURCE_DIR / "near_misses.yaml").read_text(encoding="utf-8")) or [])
+    for name in ["qa_eval.yaml", *FLOORS]:
+        leaked = [c["q"] for c in load_cases(name) if c["q"] in examples]
+        assert not leaked, f"{name} questions are also example questions: {leaked[:5]}"
 
 
 def test_question_sets_are_separate():
