@@ -18,7 +18,18 @@ import math
 import re
 from dataclasses import dataclass, field
 
-import jieba
+import sys
+
+# jieba imports pkg_resources (~0.3 s) only to find its bundled files, and falls back to a plain path
+# when it cannot; we never read its dictionary at question time, so spare `policybot ask` that import.
+_had = sys.modules.get("pkg_resources")
+if _had is None:
+    sys.modules["pkg_resources"] = None  # type: ignore[assignment]
+try:
+    import jieba
+finally:
+    if _had is None:
+        del sys.modules["pkg_resources"]
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
