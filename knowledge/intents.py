@@ -1,0 +1,76 @@
+"""Kinds of question (lexicon.yaml `intents`) and questions about other programmes or documents.
+
+An intent is recognised by patterns in the question (多久, 后果, 能不能报 …) and says what wording an article
+answering it has (工作日, 撤销其 …); a `required` one means an article without such wording cannot answer.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from knowledge.kb import KnowledgeBase
+from knowledge.textnorm import normalize
+
+DOCUMENT_RE = re.compile(r"《[^》]+》|〔\d{4}〕\d+号|\[\d{4}\]\d+号")  # a cited document
+
+
+@dataclass
+class Intent:
+    """A kind of question (lexicon.yaml `intents`), its patterns and wordings normalised once."""
+    patterns: list
+    article_has: list
+    plain_patterns: list[str]
+    required: bool
+    situational: bool
+    subject: bool
+
+
+def _compile(w) -> str | re.Pattern:
+    w = str(w)
+    return re.compile(w[3:]) if w.startswith("re:") else normalize(w)
+
+
+def compiled(kb: KnowledgeBase) -> list[Intent]:
+    cache = kb.__dict__.setdefault("_intents_cache", [])
+    if not cache:
+        for i in (kb.lexicon.get("intents") or {}).values():
+            patterns = i.get("patterns") or []
+            cache.append(Intent([_compile(p) for p in patterns], [_compile(w) for w in i.get("article_has") or []],
+                                [normalize(str(p)) for p in patterns if not str(p).startswith("re:")],
+                                bool(i.get("required")), bool(i.get("situational")), bool(i.get("subject"))))
+    return cache
+
+
+def has_wording(text: str, wording) -> bool:
+    """A compiled wording: normalised plain text, or a regular expression (`re:\\d+月` in the lexicon)."""
+    return wording.search(text) is not None if isinstance(wording, re.Pattern) else wording in text
+
+
+def detect(kb: KnowledgeBase, text: str) -> list[Intent]:
+    """The kinds of answer `text` asks for (remembered for the last text: every step of a question asks)."""
+    memo = kb.__dict__.setdefault("_intents_memo", {})
+    if memo.get("text") != text:
+        memo["text"] = text
+        memo["intents"] = [i for i in compiled(kb) if any(has_wording(text, p) for p in i.patterns)]
+    return memo["intents"]
+
+
+def wordings(kb: KnowledgeBase, text: str) -> list:
+    """The wordings an answer takes for the kinds of question `text` asks."""
+    return [w for i in detect(kb, text) for w in i.article_has]
+
+
+def other_programme(lexicon: dict, text: str) -> str | None:
+    """Another programme or document the question is about (专精特新, 国家级示范, what a cited
+    《指南》 contains …), or None."""
+    other = lexicon.get("other_programmes") or {}
+    for name in other.get("names") or []:
+        if name in text:
+            return name
+    if DOCUMENT_RE.search(text) and any(p in text for p in other.get("document_content") or []):
+        return "document"
+    if not any(u in text for u in other.get("unless") or []):
+        for level in other.get("levels") or []:
+            if level in text:
+                return level
+    return None
