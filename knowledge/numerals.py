@@ -44,7 +44,7 @@ def cn_to_int(text: str) -> int | None:
     return total + section + (digit or 0)
 
 
-_MEASURED = re.compile(f"(?<![第{NUMERAL_CHARS}])([{NUMERAL_CHARS}]+)(?=个|年|天|日|月|条|家|项|次|%|％|倍|周)")
+_MEASURED = re.compile(f"(?<![第{NUMERAL_CHARS}])([{NUMERAL_CHARS}]+)(?=个|年|天|日|月|条|家|项|次|份|%|％|倍|周)")
 
 
 _PERCENT = re.compile(f"百分之([{NUMERAL_CHARS}0-9]+)(?:点([{NUMERAL_CHARS}0-9]+))?")
