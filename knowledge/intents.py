@@ -31,7 +31,7 @@ def _compile(w) -> str | re.Pattern:
 
 
 def compiled(kb: KnowledgeBase) -> list[Intent]:
-    cache = kb.__dict__.setdefault("_intents_cache", [])
+    cache = kb.cache.setdefault("_intents_cache", [])
     if not cache:
         for i in (kb.lexicon.get("intents") or {}).values():
             patterns = i.get("patterns") or []
@@ -48,7 +48,7 @@ def has_wording(text: str, wording) -> bool:
 
 def detect(kb: KnowledgeBase, text: str) -> list[Intent]:
     """The kinds of answer `text` asks for (remembered for the last text: every step of a question asks)."""
-    memo = kb.__dict__.setdefault("_intents_memo", {})
+    memo = kb.cache.setdefault("_intents_memo", {})
     if memo.get("text") != text:
         memo["text"] = text
         memo["intents"] = [i for i in compiled(kb) if any(has_wording(text, p) for p in i.patterns)]

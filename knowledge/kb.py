@@ -102,6 +102,7 @@ class KnowledgeBase:
     fingerprint: str
     stats: dict = field(default_factory=dict)
     examples: "Examples | None" = None  # questions articles answer, and questions to decline
+    cache: dict = field(default_factory=dict, repr=False)  # derived once per process (terms of articles …)
 
     def measure_mask(self, measure_ids: list[str]) -> np.ndarray:
         positions = [self.measure_ids.index(m) for m in measure_ids]
@@ -109,7 +110,7 @@ class KnowledgeBase:
 
     def article_terms(self, measure: str, number: int) -> set[str]:
         """The search terms of a whole article (cached: computed on first use)."""
-        cache = self.__dict__.setdefault("_terms_cache", {})
+        cache = self.cache.setdefault("_terms_cache", {})
         key = (measure, number)
         if key not in cache:
             cache[key] = set(self.analyzer.index_terms(_with_chapter(self.measures[measure].articles[number])))
@@ -117,7 +118,7 @@ class KnowledgeBase:
 
     def article_normalized(self, measure: str, number: int) -> str:
         """An article's text normalised like a question (cached)."""
-        cache = self.__dict__.setdefault("_norm_cache", {})
+        cache = self.cache.setdefault("_norm_cache", {})
         key = (measure, number)
         if key not in cache:
             cache[key] = normalize(self.measures[measure].articles[number].text, self.analyzer.t2s)

@@ -109,7 +109,7 @@ def cities_in(kb: KnowledgeBase, text: str) -> list[str]:
 
 
 def _provinces_of(kb: KnowledgeBase) -> list[str]:
-    cache = kb.__dict__.setdefault("_provinces_cache", [])
+    cache = kb.cache.setdefault("_provinces_cache", [])
     if not cache:
         cache.extend(sorted(provinces(kb.measures), key=len, reverse=True))
     return cache
@@ -194,7 +194,7 @@ def _topic(lexicon: dict, text: str) -> str | None:
 
 
 def _article_topic(kb: KnowledgeBase, measure: str, article: int) -> str | None:
-    cache = kb.__dict__.setdefault("_topic_cache", {})
+    cache = kb.cache.setdefault("_topic_cache", {})
     key = (measure, article)
     if key not in cache:
         cache[key] = _topic(kb.lexicon, kb.measures[measure].articles[article].text)
@@ -377,7 +377,7 @@ def evidence(kb: KnowledgeBase, q, scope: list[str]) -> Evidence:
 
 
 def _whole_unit(kb: KnowledgeBase, measure: str, article: int) -> int:
-    cache = kb.__dict__.setdefault("_whole_units", {})
+    cache = kb.cache.setdefault("_whole_units", {})
     if not cache:
         cache.update({(u.measure, u.article): i for i, u in enumerate(kb.units) if u.para is None})
     return cache[(measure, article)]
