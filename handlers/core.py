@@ -12,6 +12,8 @@ from handlers.message import Button, Event, Incoming, Reply, Result
 from knowledge.qa import resolve_city
 
 FORGET_WORDS = ("删除我的数据", "删除数据", "清除我的数据")
+GREETINGS = ("你好", "您好", "在吗", "在不在", "hi", "hello", "嗨", "哈喽", "早上好", "下午好", "晚上好", "帮助", "菜单")
+THANKS = ("谢谢", "多谢", "感谢", "谢了", "thanks", "thank you", "好的", "知道了", "明白了", "ok")
 YES = ("是", "确认", "确定", "好", "对", "yes", "y", "删除", "确认删除")
 
 
@@ -29,6 +31,11 @@ def handle(msg: Incoming, state: dict, ctx: Context) -> Result:
         return _command(msg, text, state, ctx)
     if text in FORGET_WORDS:
         return _forget_ask(state)
+    bare = text.strip("!！?？。.~～ ").lower()
+    if bare in GREETINGS:
+        return show_help(state, ctx)
+    if bare in THANKS:
+        return Result([Reply("不客气！还有其他问题可以直接问我。")], state)
     return ask_dialog.ask(msg, text, state, ctx)
 
 
