@@ -109,3 +109,15 @@ def test_situation_words_do_not_make_an_eligibility_question_foreign(kb):
 def test_a_list_question_gets_the_whole_list(kb):
     a = answer(kb, "包头的申报条件有哪些", TODAY)
     assert all(label in a.answer for label in ("（一）", "（二）", "（三）"))
+
+
+def test_random_input_never_raises(kb):
+    import random
+    rng = random.Random(7)
+    alphabet = [chr(c) for c in [*range(0x20, 0x7f), *range(0x4e00, 0x4e80), *range(0x3000, 0x3020),
+                                 0x0, 0x7, 0x1b, 0x202e, 0xfeff, 0xff08, 0x1f600]]
+    for _ in range(400):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 60)))
+        for city in (None, "baotou", "unknown-id"):
+            a = answer(kb, text, TODAY, city)
+            assert a.answer and (not a.abstained or a.citations == [])
