@@ -91,9 +91,9 @@ class Analyzer:
         self.stopwords = set(lexicon.get("stopwords", []))
         # keys and values read the way questions are normalised (多久一次 → 多久1次)
         synonyms = {normalize(str(k)): normalize(str(v)) for k, v in (lexicon.get("synonyms") or {}).items()}
-        self.synonyms = sorted(synonyms.items(), key=lambda kv: -len(kv[0]))
-        self._synonym_re = re.compile("|".join(re.escape(k) for k, _ in self.synonyms)) if self.synonyms else None
-        self._synonym_map = dict(synonyms)
+        longest_first = sorted(synonyms, key=len, reverse=True)
+        self._synonym_re = re.compile("|".join(re.escape(k) for k in longest_first)) if synonyms else None
+        self._synonym_map = synonyms
         self.domain_terms = sorted({t for t in lexicon.get("domain_terms", []) if len(t) >= 2}, key=len, reverse=True)
         self._rewrites = {normalize(str(k)): str(v) for k, v in (lexicon.get("rewrite") or {}).items()}
         self._rewrite_re = re.compile("|".join(re.escape(k) for k in sorted(self._rewrites, key=len, reverse=True)))
