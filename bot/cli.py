@@ -43,6 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--as-of", type=_parse_date, help="answer as on this date (default: today, Asia/Shanghai)")
     ask.add_argument("question", nargs="+", help="the question, or - for stdin")
 
+    check = sub.add_parser("check", help="eligibility pre-judgement from a YAML file of facts")
+    check.add_argument("--city", required=True, help="city id or name (weihai, 包头, 荣成市 …)")
+    check.add_argument("--answers", required=True, type=Path, help="YAML (or JSON) mapping of facts, CONTRACT.md")
+    check.add_argument("--as-of", type=_parse_date, help="judge as on this date (default: today, Asia/Shanghai)")
+    check.add_argument("--json", action="store_true", help="JSON output")
+
     kb = sub.add_parser("kb", help="the knowledge base")
     kb_sub = kb.add_subparsers(dest="kb_command", required=True, parser_class=_Parser)
     build = kb_sub.add_parser("build", help="build the knowledge base from knowledge/")
@@ -138,6 +144,46 @@ def cmd_ask(args, settings: Settings) -> int:
     return 0
 
 
+def cmd_check(args, settings: Settings) -> int:
+    import yaml
+
+    from bot.clock import today_shanghai
+    from handlers.check import render_card
+    from knowledge.qa import resolve_city
+    from rules import engine
+    from rules.facts import AnswerError
+    kb = _kb(settings)
+    city = _city(kb, args.city)
+    if city not in engine.available():
+        raise UsageError(f"policybot: no eligibility rules for {city} (rules/{city}.yaml)")
+    class Loader(yaml.SafeLoader):  # dates stay text, so that 2019-13-01 is reported by the fact reader
+        yaml_implicit_resolvers = {k: [r for r in v if r[0] != "tag:yaml.org,2002:timestamp"]
+                                   for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+    try:
+        raw = yaml.load(args.answers.read_text(encoding="utf-8"), Loader=Loader)  # noqa: S506 - a SafeLoader
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise UsageError(f"policybot: cannot read {args.answers}: {reason}") from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise UsageError(f"policybot: {args.answers} must be a mapping of facts (key: value), not {type(raw).__name__}")
+    as_of = args.as_of or today_shanghai()
+    rules = engine.load(city)
+    try:
+        facts, ignored = engine.read_facts(rules, raw, as_of)
+    except AnswerError as exc:
+        raise UsageError(f"policybot: {args.answers}: {exc}") from None
+    verdict = engine.evaluate(rules, facts, as_of, lambda text: resolve_city(kb, text))
+    if ignored:
+        verdict.notes.append("未使用的字段（不是已知的事实名）：" + "、".join(ignored))
+    if args.json:
+        print(json.dumps(verdict.as_dict(), ensure_ascii=False))
+    else:
+        print(render_card(verdict))
+    return 0
+
+
 def cmd_kb(args, settings: Settings) -> int:
     from knowledge import kb as kbmod
     if args.kb_command == "build":
@@ -178,7 +224,7 @@ def cmd_kb(args, settings: Settings) -> int:
     return 0
 
 
-COMMANDS = {"chat": cmd_chat, "ask": cmd_ask, "kb": cmd_kb}
+COMMANDS = {"chat": cmd_chat, "ask": cmd_ask, "check": cmd_check, "kb": cmd_kb}
 
 if __name__ == "__main__":
     sys.exit(main())

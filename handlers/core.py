@@ -6,6 +6,7 @@ knows which channel it is.
 from __future__ import annotations
 
 from handlers import ask as ask_dialog
+from handlers import check as check_dialog
 from handlers.context import Context
 from handlers.help import show_help
 from handlers.message import Button, Event, Incoming, Reply, Result
@@ -31,6 +32,10 @@ def handle(msg: Incoming, state: dict, ctx: Context) -> Result:
         return _command(msg, text, state, ctx)
     if text in FORGET_WORDS:
         return _forget_ask(state)
+    if check_dialog.is_trigger(text):
+        return check_dialog.start(msg, state, ctx)
+    if check_dialog.active(state):
+        return check_dialog.on_text(msg, text, state, ctx)
     bare = text.strip("!！?？。.~～ ").lower()
     if bare in GREETINGS:
         return show_help(state, ctx)
@@ -53,8 +58,12 @@ def _command(msg: Incoming, text: str, state: dict, ctx: Context) -> Result:
         return _city(arg, state, ctx)
     if name == "forget":
         return _forget_ask(state)
+    if name == "check":
+        return check_dialog.start(msg, state, ctx)
     if name == "cancel":
         state.pop("pending", None)
+        if check_dialog.active(state):
+            return check_dialog.cancel(state)
         return Result([Reply("已取消。")], state)
     return Result([Reply(f"没有 /{name} 这个命令。输入 /help 查看可用命令。")], state)
 
@@ -90,6 +99,8 @@ def _button(msg: Incoming, state: dict, ctx: Context) -> Result:
     kind, _, arg = (msg.callback or "").partition(":")
     if kind == "q":
         return ask_dialog.followup(msg, arg, state, ctx)
+    if kind == "ck":
+        return check_dialog.on_button(msg, arg, state, ctx)
     if kind == "city" and arg in ctx.kb.measures:
         return _city(arg, state, ctx)
     if kind == "forget" and state.get("pending") == "forget":
