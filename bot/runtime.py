@@ -48,5 +48,8 @@ class Dispatcher:
                 d = e.data
                 self.store.log_question(msg.channel, msg.user_id, d["question"], d.get("city"), d["abstained"],
                                         d.get("reason"), d.get("citation"))
+            elif e.kind == "check":
+                self.store.log_check(msg.channel, msg.user_id, e.data["stage"], e.data.get("city"),
+                                     e.data.get("verdict"))
             elif e.kind == "forget":
                 self.store.forget(msg.channel, msg.user_id)

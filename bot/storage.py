@@ -34,6 +34,11 @@ class Store:
             db["questions"].create_index(["abstained", "asked_at"])
             db["questions"].create_index(["channel", "user_id"])
 
+        if "checks" not in db.table_names():
+            db["checks"].create({"id": int, "at": str, "channel": str, "user_id": str, "stage": str, "city": str,
+                                 "verdict": str}, pk="id")
+            db["checks"].create_index(["channel", "user_id"])
+
     # ---- dialog state -----------------------------------------------------------------------------
     def get_state(self, channel: str, user_id: str) -> dict:
         rows = list(self.db.query("select state from dialog_state where channel = ? and user_id = ?",
@@ -69,11 +74,18 @@ class Store:
             "where abstained = 1 and reason in ('out_of_scope', 'uncovered_city', 'no_article') "
             "group by question order by times desc, last_asked desc limit ?", [limit]))
 
+    # ---- self-checks ------------------------------------------------------------------------------
+    def log_check(self, channel: str, user_id: str | None, stage: str, city: str | None, verdict: str | None,
+                  at: dt.datetime | None = None) -> None:
+        """A self-check started or ended with a verdict (counted by /stats; no answers are kept here)."""
+        self.db["checks"].insert({"at": (at or now_shanghai()).isoformat(), "channel": channel, "user_id": user_id,
+                                  "stage": stage, "city": city, "verdict": verdict})
+
     # ---- a user's data ----------------------------------------------------------------------------
     def forget(self, channel: str, user_id: str) -> int:
         """Delete everything stored about one user; returns how many rows went."""
         removed = 0
-        for table in ("dialog_state", "questions"):
+        for table in ("dialog_state", "questions", "checks"):
             cur = self.db.execute(f"delete from {table} where channel = ? and user_id = ?", [channel, user_id])
             removed += cur.rowcount
         self.db.conn.commit()

@@ -24,7 +24,7 @@ from rules import engine
 from rules import facts as factmod
 from rules.facts import AnswerError
 
-TRIGGERS = ("自测", "开始自测", "资格自测", "申报自测", "自我评估", "资格预判", "预判", "我要自测", "能否申报")
+TRIGGERS = ("自测", "开始自测", "重新自测", "资格自测", "申报自测", "自我评估", "资格预判", "预判", "我要自测", "能否申报")
 _TRIGGER_RE = re.compile(r"^(我|我们|我司|我们公司|我们企业|我们厂|我公司|本公司|企业)?(能|可以|能不能|可不可以|是否能|够不够资格)"
                          r"(申报|申请)(吗|么|不|没|嘛)?$")
 BACK = ("返回", "上一步", "上一题", "后退", "back")
@@ -47,6 +47,11 @@ def is_trigger(text: str) -> bool:
 
 def active(state: dict) -> bool:
     return (state.get("check") or {}).get("phase") in ("ask", "summary")
+
+
+def wants_to_correct(state: dict, text: str) -> bool:
+    """重填第N题 after the verdict card reopens the finished self-check."""
+    return (state.get("check") or {}).get("phase") == "done" and bool(_REDO_RE.match(factmod.clean(text)))
 
 
 # ---- entry points ----------------------------------------------------------------------------------
@@ -168,11 +173,14 @@ def _answer(msg: Incoming, text: str, state: dict, ctx: Context) -> Result:
                 prefix = f"注册地在{ctx.kb.measures[city].city_short}，改按{ctx.kb.measures[city].city_short}的办法自测。"
             ck["city"] = city
             state["city"] = city
-        elif city is None and not ck.get("city"):
+        elif city is None:  # registered outside every covered city: no measure here applies to it
             state.pop("check")
             covered = "、".join(m.meta.get("city", {}).get("name", m.id) for m in ctx.kb.measures.values())
-            return Result([Reply(f"目前只能按{covered}的办法自测。注册在“{value}”的企业不在这些城市的市级示范申报范围内，"
-                                 "请关注注册地当地工信部门的政策。")], state)
+            rules = [engine.load(c) for c in engine.available() if c in ctx.kb.measures]
+            basis = "；".join(f"{rs.cite(rs.conditions[0].article)}要求在{rs.city}依法注册" for rs in rules
+                             if rs.conditions and rs.conditions[0].id == "registered")
+            return Result([Reply(f"目前只能按{covered}的办法自测。注册在“{value}”的企业不在这些城市的市级示范申报范围内"
+                                 f"（{basis}），请关注注册地当地工信部门的政策。")], state)
     _set(ck, key, value)
     return _next(state, ctx, prefix)
 
@@ -242,6 +250,8 @@ def _next(state: dict, ctx: Context, prefix: str = "") -> Result:
     v = _evaluate(state, ctx)
     remaining = [k for k in engine.open_facts(v, ck["skipped"]) if k not in ck["facts"]]
     nxt = remaining[0] if ck.get("all") and remaining else v.next_fact
+    if not nxt and v.verdict != "ineligible":  # a fact that only adds a note (a priority) is asked last
+        nxt = next((k for k in v.ruleset.note_facts if k not in ck["facts"]), None)
     if nxt:
         ck["pending"], ck["phase"] = nxt, "ask"
         return _reply(state, ctx, prefix)

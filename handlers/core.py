@@ -34,7 +34,7 @@ def handle(msg: Incoming, state: dict, ctx: Context) -> Result:
         return _forget_ask(state)
     if check_dialog.is_trigger(text):
         return check_dialog.start(msg, state, ctx)
-    if check_dialog.active(state):
+    if check_dialog.active(state) or check_dialog.wants_to_correct(state, text):
         return check_dialog.on_text(msg, text, state, ctx)
     bare = text.strip("!！?？。.~～ ").lower()
     if bare in GREETINGS:
@@ -62,7 +62,7 @@ def _command(msg: Incoming, text: str, state: dict, ctx: Context) -> Result:
         return check_dialog.start(msg, state, ctx)
     if name == "cancel":
         state.pop("pending", None)
-        if check_dialog.active(state):
+        if check_dialog.active(state) or check_dialog.wants_to_correct(state, text):
             return check_dialog.cancel(state)
         return Result([Reply("已取消。")], state)
     return Result([Reply(f"没有 /{name} 这个命令。输入 /help 查看可用命令。")], state)

@@ -30,7 +30,7 @@ class Reply:
 @dataclass
 class Event:
     """Something the runtime records (in SQLite), returned by a handler instead of written by it."""
-    kind: str  # question, forget
+    kind: str  # question, check, forget
     data: dict = field(default_factory=dict)
 
 

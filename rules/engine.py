@@ -77,7 +77,16 @@ class Ruleset:
             return "in_force"
         return "unknown"
 
+    @property
+    def note_facts(self) -> list[str]:
+        """Facts that only add a note (威海 第十三条's 亩产效益): asked last, never needed for the verdict."""
+        keys = [n["when"]["fact"] for n in self.notes if (n.get("when") or {}).get("fact")]
+        return [k for k in self.questions if k in keys]
+
     def fact_articles(self, key: str) -> list[Condition]:
+        if key in self.note_facts:
+            return [Condition(key, "", n["article"], None, None, "note", "", "", None)
+                    for n in self.notes if (n.get("when") or {}).get("fact") == key][:1]
         return [c for c in self.conditions if key in _test_facts(c.test)]
 
 

@@ -107,8 +107,10 @@ def _numbers(text: str) -> list[tuple[float, str]]:
             value = _number(m.group(1))
             unit = "%"
         else:
-            value = _number(m.group(2))
-            unit = m.group(3) or ""
+            token, unit = m.group(2), m.group(3) or ""
+            if not unit and token[-1] in "万亿" and len(token) > 1:  # 三百万 is 300 万, not 3,000,000 without a unit
+                token, unit = token[:-1], token[-1]
+            value = _number(token)
         if value is not None:
             out.append((value, unit))
     return out
@@ -178,6 +180,8 @@ def parse_date(text: str, today: dt.date | None = None) -> str:
         t = clean(text).replace("年份", "年").replace("份", "")
         t = re.sub(r"^(于|在|是)", "", t)
         t = re.sub(r"(成立|注册|注册成立|撤销|被撤销|的)+$", "", t)
+        if re.fullmatch(r"\d{4}", t):
+            t += "年"
         m = _DATE_RE.match(t)
         if not m:
             raise AnswerError("请写日期，例如：2019年5月10日、2019-05-10（记不清日子可写2019年5月）。")

@@ -66,3 +66,60 @@ def test_kb_list_and_show(env):
 def test_chat_reads_piped_stdin_and_exits(env):
     r = run(env, "chat", stdin="威海申报需要什么条件？\n/quit\n")
     assert r.returncode == 0 and "第十二条" in r.stdout
+
+
+CHECK_FACTS = """registered_in: 文登区
+is_manufacturer: true
+independent_legal_person: true
+established_on: 2018-04-02
+major_accident_2y: false
+illegal_or_under_investigation: false
+has_service_unit: true
+service_projects_3y: 2
+service_revenue_share: 9
+revenue_growth: 12.5
+"""
+
+
+def test_check_json_follows_the_contract(env, tmp_path):
+    answers = tmp_path / "a.yaml"
+    answers.write_text(CHECK_FACTS, encoding="utf-8")
+    r = run(env, "check", "--city", "威海市", "--answers", str(answers), "--as-of", "2026-11-22", "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["city"] == "weihai" and out["as_of"] == "2026-11-22" and out["verdict"] == "eligible"
+    assert out["failed"] == [] and out["missing"] == [] and out["measure_status"] == "expired"
+    assert any("已过期" in n for n in out["notes"])
+
+
+def test_check_text_is_the_verdict_card(env, tmp_path):
+    answers = tmp_path / "a.yaml"
+    answers.write_text(CHECK_FACTS.replace("service_projects_3y: 2", "service_projects_3y: 1"), encoding="utf-8")
+    r = run(env, "check", "--city", "weihai", "--answers", str(answers), "--as-of", "2025-01-01")
+    assert r.returncode == 0, r.stderr
+    assert "不符合申报条件" in r.stdout and "第十二条" in r.stdout and "不少于2个" in r.stdout
+    j = json.loads(run(env, "check", "--city", "weihai", "--answers", str(answers), "--as-of", "2025-01-01",
+                       "--json").stdout)
+    assert j["verdict"] == "ineligible" and j["measure_status"] == "in_force"
+    assert [f["article"] for f in j["failed"]] == [{"measure": "weihai", "article": 12}]
+
+
+@pytest.mark.parametrize("content,args", [
+    ("established_on: 2019-13-01\n", ["--city", "weihai"]),
+    ("- a list\n", ["--city", "weihai"]),
+    ("key: [unclosed\n", ["--city", "baotou"]),
+    ("service_projects_3y: many\n", ["--city", "weihai"]),
+    ("is_manufacturer: true\n", ["--city", "青岛"]),
+    ("is_manufacturer: true\n", ["--city", "weihai", "--as-of", "2026-02-30"]),
+])
+def test_check_bad_input_exits_2_with_one_line(env, tmp_path, content, args):
+    answers = tmp_path / "bad.yaml"
+    answers.write_text(content, encoding="utf-8")
+    r = run(env, "check", "--answers", str(answers), *args)
+    assert r.returncode == 2 and r.stdout == ""
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+
+
+def test_check_missing_file_exits_2(env, tmp_path):
+    r = run(env, "check", "--city", "baotou", "--answers", str(tmp_path / "none.yaml"))
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1

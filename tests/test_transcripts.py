@@ -7,23 +7,38 @@ import yaml
 from bot.channels.console import ConsoleChannel
 
 TRANSCRIPTS = sorted((Path(__file__).parent / "data" / "transcripts").glob("*.yaml"))
-STEP_KEYS = {"user", "say", "not"}
+STEP_KEYS = {"user", "say", "not", "restart"}
 
 
 @pytest.mark.parametrize("path", TRANSCRIPTS, ids=[p.stem for p in TRANSCRIPTS])
-def test_transcript(path, dispatcher, store):
+def test_transcript(path, kb, tmp_path):
+    """Each step types a line and checks the reply; `restart: true` starts a new process on the same database."""
+    import datetime as dt
+
+    from bot.config import Settings
+    from bot.runtime import Dispatcher
+    from bot.storage import Store
+    db = tmp_path / "transcript.db"
+
+    def channel():
+        return ConsoleChannel(Dispatcher(Settings(db=db), Store(db), kb, today=lambda: dt.date(2026, 11, 22)), "tester")
+
     script = yaml.safe_load(path.read_text(encoding="utf-8"))
     assert set(script) <= {"name", "steps", "check_db_empty"}, f"unknown keys in {path.name}"
-    console = ConsoleChannel(dispatcher, user_id="tester")
+    console = channel()
     for i, step in enumerate(script["steps"]):
         assert set(step) <= STEP_KEYS, f"{path.name} step {i}: unknown keys {set(step) - STEP_KEYS}"
+        if step.get("restart"):
+            console = channel()
+            continue
         out = console.send(str(step["user"]))
         for text in step.get("say") or []:
             assert text in out, f"{path.name} step {i} ({step['user']!r}): {text!r} not in\n{out}"
         for text in step.get("not") or []:
             assert text not in out, f"{path.name} step {i} ({step['user']!r}): {text!r} in\n{out}"
     if script.get("check_db_empty"):
-        for table in ("dialog_state", "questions"):
+        store = Store(db)
+        for table in ("dialog_state", "questions", "checks"):
             rows = list(store.db.query(f"select * from {table} where user_id = 'tester'"))
             assert rows == [], f"{table} still holds {rows}"
 
