@@ -173,6 +173,10 @@ def _answer(msg: Incoming, text: str, state: dict, ctx: Context) -> Result:
                 prefix = f"注册地在{ctx.kb.measures[city].city_short}，改按{ctx.kb.measures[city].city_short}的办法自测。"
             ck["city"] = city
             state["city"] = city
+        elif city is not None and city not in engine.available():  # a measure in the base without rules yet
+            state.pop("check")
+            return Result([Reply(f"{ctx.kb.measures[city].city_short}的办法已收录，但还没有整理自测规则。"
+                                 f"可以直接问申报条件，例如：{ctx.kb.measures[city].city_short}申报需要什么条件？")], state)
         elif city is None:  # registered outside every covered city: no measure here applies to it
             state.pop("check")
             covered = "、".join(m.meta.get("city", {}).get("name", m.id) for m in ctx.kb.measures.values())

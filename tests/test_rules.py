@@ -120,3 +120,12 @@ def test_choice_words():
     assert read(reason, "复核没通过", TODAY) == "review_failed"
     assert read(reason, "因为弄虚作假", TODAY) == "fraud"
     assert read(load_facts()["mu_efficiency_class"], "a类", TODAY) == "A"
+
+
+def test_dialog_buttons_fit_telegram_callback_data():
+    """Every answer button of every question stays within Telegram's 64 bytes of callback data."""
+    for key, fact in load_facts().items():
+        values = ["yes", "no"] if fact.type == "bool" else list(fact.choices) or [""]
+        for value in values:
+            assert len(f"ck:a:{key}:{value}".encode()) <= 64
+        assert len(f"ck:skip:{key}".encode()) <= 64
