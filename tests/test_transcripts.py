@@ -63,3 +63,19 @@ def test_a_failing_handler_gives_a_chinese_apology_not_a_traceback(dispatcher, m
     monkeypatch.setattr(bot.runtime, "handle", lambda *a: 1 / 0)
     out = ConsoleChannel(dispatcher, "u2").send("你好")
     assert "抱歉" in out and "Traceback" not in out
+
+
+def test_a_random_walk_through_the_self_check_never_breaks(dispatcher):
+    """Seeded random input in the middle of self-checks: every reply is a real one, never the apology."""
+    import random
+
+    from bot.runtime import SORRY
+    pool = ["自测", "/check", "我能申报吗", "荣成市", "昆都仑区", "青岛", "是", "否", "有", "没有", "1", "2", "3", "4",
+            "2019年5月", "2019-05-10", "2026-12-01", "两个", "百分之十五", "0.15", "下降3%", "B", "复核不合格",
+            "跳过", "返回", "重填第3题", "重填第99题", "重新开始", "继续", "确认", "说明", "?", "取消", "/cancel",
+            "/help", "😀😀", "", "x" * 10000, "\x00\x07", "威海复核多久一次", "删除我的数据", "算了", "/forget"]
+    rng = random.Random(20261122)
+    console = ConsoleChannel(dispatcher, "walker")
+    for _ in range(600):
+        out = console.send(rng.choice(pool))
+        assert SORRY not in out and "Traceback" not in out
