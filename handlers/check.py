@@ -366,7 +366,7 @@ def render_card(v: engine.Verdict) -> str:
         if r.status == engine.PASS:
             detail = r.answer or r.reason
         elif r.status == engine.REVIEW:
-            detail = "由评审认定"
+            detail = "由评审认定" + (f"，可准备：{c.evidence}" if c.evidence else "")
         else:
             detail = r.reason
         if c.judged_by == "review" and r.status != engine.REVIEW:
