@@ -133,7 +133,7 @@ def read_schedule_file(path: Path) -> YearSchedule:
     where = path.name
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
+    except (OSError, yaml.YAMLError, ValueError) as exc:  # ValueError: an impossible date (2027-13-01)
         raise CalendarError(f"calendar file {where}: {str(exc).splitlines()[0]}") from None
     if not isinstance(data, dict):
         raise CalendarError(f"calendar file {where}: expected a mapping at the top")
