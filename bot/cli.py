@@ -59,6 +59,17 @@ def build_parser() -> argparse.ArgumentParser:
     show = kb_sub.add_parser("show", help="print one article")
     show.add_argument("measure")
     show.add_argument("article")
+
+    dl = sub.add_parser("deadlines", help="the record-filing deadline and the re-review schedule")
+    dl_sub = dl.add_subparsers(dest="deadlines_command", required=True, parser_class=_Parser)
+    filing = dl_sub.add_parser("filing", help="the record-filing deadline after a name change or restructuring")
+    filing.add_argument("--changed-on", type=_parse_date, required=True, help="the day the procedures were completed")
+    filing.add_argument("--json", action="store_true", help="JSON output")
+    review = dl_sub.add_parser("review", help="the re-review schedule of an awarded enterprise")
+    review.add_argument("--city", required=True, help="city id or name (baotou, 威海, 荣成市 …)")
+    review.add_argument("--awarded-on", type=_parse_date, required=True, help="the day the title was awarded")
+    review.add_argument("--as-of", type=_parse_date, help="as on this date (default: today, Asia/Shanghai)")
+    review.add_argument("--json", action="store_true", help="JSON output")
     return p
 
 
@@ -224,7 +235,26 @@ def cmd_kb(args, settings: Settings) -> int:
     return 0
 
 
-COMMANDS = {"chat": cmd_chat, "ask": cmd_ask, "check": cmd_check, "kb": cmd_kb}
+def cmd_deadlines(args, settings: Settings) -> int:
+    from rules.calendar import CalendarError
+    from rules.deadlines import DeadlineError, filing_deadline, filing_text, review_schedule, review_text
+    kb = _kb(settings)
+    try:
+        if args.deadlines_command == "filing":
+            result = filing_deadline(args.changed_on)
+            text = filing_text(result, kb.measures)
+        else:
+            from bot.clock import today_shanghai
+            measure = kb.measures[_city(kb, args.city)]
+            result = review_schedule(measure, args.awarded_on, args.as_of or today_shanghai())
+            text = review_text(result, measure)
+    except (CalendarError, DeadlineError) as exc:
+        raise UsageError(f"policybot: deadlines: {exc}") from None
+    print(json.dumps(result.as_dict(), ensure_ascii=False) if args.json else text)
+    return 0
+
+
+COMMANDS = {"chat": cmd_chat, "ask": cmd_ask, "check": cmd_check, "kb": cmd_kb, "deadlines": cmd_deadlines}
 
 if __name__ == "__main__":
     sys.exit(main())
