@@ -49,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--as-of", type=_parse_date, help="judge as on this date (default: today, Asia/Shanghai)")
     check.add_argument("--json", action="store_true", help="JSON output")
 
+    sub.add_parser("serve", help="run every configured channel and the reminder loop in one process")
+    sub.add_parser("doctor", help="check the configuration and say what is missing")
+
     kb = sub.add_parser("kb", help="the knowledge base")
     kb_sub = kb.add_subparsers(dest="kb_command", required=True, parser_class=_Parser)
     build = kb_sub.add_parser("build", help="build the knowledge base from knowledge/")
@@ -195,6 +198,56 @@ def cmd_check(args, settings: Settings) -> int:
     return 0
 
 
+def cmd_serve(args, settings: Settings) -> int:
+    import asyncio
+
+    from bot import serve
+    logging.getLogger().setLevel(logging.INFO)
+    for problem in settings.problems():
+        print(f"policybot: configuration: {problem}", file=sys.stderr)
+    kb = _kb(settings)
+    try:
+        asyncio.run(serve.run(settings, kb))
+    except OSError as exc:  # the port is taken, the address does not exist
+        raise UsageError(f"policybot: cannot serve on {settings.host}:{settings.port}: {exc.strerror or exc}") from None
+    return 0
+
+
+def cmd_doctor(args, settings: Settings) -> int:
+    from knowledge import kb as kbmod
+    lines, ok = [], True
+
+    def say(good: bool, text: str) -> None:
+        nonlocal ok
+        ok = ok and good
+        lines.append(("ok    " if good else "MISSING ") + text)
+
+    say(True, f"database: {settings.db}")
+    try:
+        _store(settings)
+    except UsageError as exc:
+        say(False, str(exc))
+    stale = kbmod.is_stale(settings.kb_path)
+    say(not stale, f"knowledge base: {settings.kb_path}" + (" (missing or stale: run `policybot kb build`)" if stale else ""))
+    say(True, f"HTTP server of serve: http://{settings.host}:{settings.port} (/healthz)")
+    if settings.telegram_enabled:
+        mode = f"webhook {settings.telegram_webhook_url}" if settings.telegram_webhook_url else "long polling"
+        say(True, f"Telegram: on ({mode})")
+    else:
+        lines.append("off   Telegram: set TELEGRAM_BOT_TOKEN to turn it on")
+    if settings.wecom_enabled:
+        say(True, f"WeCom: on (corp {settings.wecom_corp_id}, agent {settings.wecom_agent_id}); callback URL "
+                  f"http://{settings.host}:{settings.port}/wecom/callback")
+    else:
+        lines.append("off   WeCom: set WECOM_CORP_ID, WECOM_AGENT_ID and WECOM_SECRET (and WECOM_TOKEN, WECOM_AES_KEY) "
+                     "to turn it on")
+    for problem in settings.problems():
+        say(False, problem)
+    lines.append(f"operators: {', '.join(sorted(settings.admins)) or 'none (set POLICYBOT_ADMINS=channel:user_id)'}")
+    print("\n".join(lines))
+    return 0 if ok else 1
+
+
 def cmd_kb(args, settings: Settings) -> int:
     from knowledge import kb as kbmod
     if args.kb_command == "build":
@@ -254,7 +307,7 @@ def cmd_deadlines(args, settings: Settings) -> int:
     return 0
 
 
-COMMANDS = {"chat": cmd_chat, "ask": cmd_ask, "check": cmd_check, "kb": cmd_kb, "deadlines": cmd_deadlines}
+COMMANDS = {"chat": cmd_chat, "ask": cmd_ask, "check": cmd_check, "serve": cmd_serve, "doctor": cmd_doctor, "kb": cmd_kb, "deadlines": cmd_deadlines}
 
 if __name__ == "__main__":
     sys.exit(main())

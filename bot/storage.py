@@ -39,6 +39,24 @@ class Store:
                                  "verdict": str}, pk="id")
             db["checks"].create_index(["channel", "user_id"])
 
+        if "seen_messages" not in db.table_names():
+            db["seen_messages"].create({"channel": str, "key": str, "at": str}, pk=("channel", "key"))
+            db["seen_messages"].create_index(["at"])
+
+    # ---- platform message ids (a retried or repeated delivery is handled once) -------------------
+    def first_time(self, channel: str, key: str, keep_days: int = 3) -> bool:
+        """Record a platform message id; False when it was seen before (WeCom retries, Telegram update_id)."""
+        now = now_shanghai()
+        cur = self.db.execute("insert or ignore into seen_messages (channel, key, at) values (?, ?, ?)",
+                              [channel, str(key), now.isoformat()])
+        self.db.conn.commit()
+        self._seen_inserts = getattr(self, "_seen_inserts", 0) + 1
+        if self._seen_inserts % 1000 == 0:  # now and then, forget ids older than keep_days
+            cutoff = (now - dt.timedelta(days=keep_days)).isoformat()
+            self.db.execute("delete from seen_messages where at < ?", [cutoff])
+            self.db.conn.commit()
+        return bool(cur.rowcount)
+
     # ---- dialog state -----------------------------------------------------------------------------
     def get_state(self, channel: str, user_id: str) -> dict:
         rows = list(self.db.query("select state from dialog_state where channel = ? and user_id = ?",

@@ -70,3 +70,21 @@ def _whoami() -> str:
         return getpass.getuser()
     except Exception:  # noqa: BLE001 - no user name in some containers
         return "local"
+
+
+class ConsoleLog:
+    """The console in `policybot serve`: reminders for console users go to the process log (local mode)."""
+    name = "console"
+
+    def routes(self) -> list:
+        return []
+
+    async def start(self) -> None:
+        pass
+
+    async def stop(self) -> None:
+        pass
+
+    async def push(self, user_id: str, text: str, buttons=None) -> None:
+        import logging
+        logging.getLogger("policybot.console").warning("reminder for console:%s: %s", user_id, text.replace("\n", " / "))

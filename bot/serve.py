@@ -1,0 +1,96 @@
+"""`policybot serve`: every configured channel, the HTTP server and the reminder loop, in one asyncio process.
+
+The HTTP server (aiohttp) carries `GET /healthz` and each channel's routes (`/wecom/callback`,
+`/telegram/webhook`). Channels are built from the settings: Telegram when TELEGRAM_BOT_TOKEN is set,
+WeCom when WECOM_CORP_ID/AGENT_ID/SECRET are. With neither, the process still serves /healthz and
+delivers reminders of console subscribers to its log (local mode).
+
+The dispatcher is called on the event loop's thread: an answer takes milliseconds, and one thread means
+one SQLite connection and no locking between channels and the reminder loop.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from aiohttp import web
+
+from bot.channels.base import Channel
+from bot.config import Settings
+from bot.runtime import Dispatcher
+from bot.storage import Store
+
+log = logging.getLogger(__name__)
+MAX_BODY = 64 * 1024  # bytes; a WeCom callback or a Telegram update is a few KB
+
+
+def build_channels(settings: Settings, dispatcher: Dispatcher, store: Store) -> list[Channel]:
+    channels: list[Channel] = []
+    if settings.telegram_enabled:
+        from bot.channels.telegram import TelegramChannel
+        channels.append(TelegramChannel(settings, dispatcher, store))
+    if settings.wecom_enabled:
+        from bot.channels.wecom import WecomChannel
+        channels.append(WecomChannel(settings, dispatcher, store))
+    from bot.channels.console import ConsoleLog
+    channels.append(ConsoleLog())
+    return channels
+
+
+def build_app(channels: list[Channel]) -> web.Application:
+    app = web.Application(client_max_size=MAX_BODY)
+
+    async def healthz(request: web.Request) -> web.Response:
+        return web.json_response({"ok": True, "channels": [c.name for c in channels]})
+
+    app.router.add_get("/healthz", healthz)
+    for channel in channels:
+        app.add_routes(channel.routes())
+    return app
+
+
+async def run(settings: Settings, kb, stop: asyncio.Event | None = None, ready: asyncio.Event | None = None) -> None:
+    """Serve until `stop` is set (or SIGINT/SIGTERM when it is not given)."""
+    store = Store(settings.db)
+    dispatcher = Dispatcher(settings, store, kb)
+    channels = build_channels(settings, dispatcher, store)
+    stop = stop or _signal_event()
+    app = build_app(channels)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.port)
+    await site.start()
+    log.warning("policybot serving on http://%s:%s (%s)", settings.host, settings.port,
+                ", ".join(c.name for c in channels))
+    tasks = []
+    try:
+        for channel in channels:
+            await channel.start()
+        from bot.reminders import ReminderLoop
+        loop = ReminderLoop(settings, store, kb, {c.name: c for c in channels})
+        tasks.append(asyncio.create_task(loop.run(stop), name="reminders"))
+        if ready:
+            ready.set()
+        await stop.wait()
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for channel in reversed(channels):
+            try:
+                await channel.stop()
+            except Exception:  # noqa: BLE001 - shutting down: log and go on
+                log.exception("stopping %s failed", channel.name)
+        await runner.cleanup()
+
+
+def _signal_event() -> asyncio.Event:
+    event = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, event.set)
+        except (NotImplementedError, RuntimeError):  # not the main thread, or Windows
+            pass
+    return event
