@@ -312,3 +312,36 @@ def test_a_failed_send_is_logged_and_polling_goes_on(kb, tmp_path, caplog):
     run(scenario())
     errors = [r for r in caplog.records if r.name == "bot.channels.telegram" and r.levelname == "ERROR"]
     assert errors and "Forbidden" in errors[0].getMessage()
+
+
+def test_policybot_serve_runs_the_telegram_channel(kb, tmp_path):
+    """bot/serve.py builds TelegramChannel from the settings, starts it, and stops it promptly."""
+    import socket
+
+    from bot import serve
+
+    async def scenario():
+        api = await StandInBotAPI(poll_wait=0.3).start()
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        settings = Settings.load({"POLICYBOT_DB": str(tmp_path / "serve.db"), "POLICYBOT_PORT": str(port),
+                                  "TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_API_BASE_URL": api.base_url}, env_file="")
+        stop, ready = asyncio.Event(), asyncio.Event()
+        task = asyncio.create_task(serve.run(settings, kb, stop, ready))
+        try:
+            await asyncio.wait_for(ready.wait(), 5)
+            async with aiohttp.ClientSession() as session:
+                async with session.get(f"http://127.0.0.1:{port}/healthz") as resp:
+                    assert "telegram" in (await resp.json())["channels"]
+            api.queue(text_update(api.next_update_id(), UID, "威海复核多久一次"))
+            sent = await api.wait_sent(1, UID)
+            assert "第十八条" in sent[0]["text"]
+        finally:
+            stop.set()
+            t = time.monotonic()
+            await asyncio.wait_for(task, 5)
+            assert time.monotonic() - t < 3
+            await api.close()
+        assert api.unknown == []
+    run(scenario())
