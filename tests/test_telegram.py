@@ -124,6 +124,10 @@ def test_webhook_mode_needs_a_secret(kb, tmp_path):
                              env_file="")
     with pytest.raises(ConfigError):
         TelegramChannel(settings, None, Store(tmp_path / "x.db"))
+    settings = Settings.load({"TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_WEBHOOK_URL": "https://x/telegram/webhook",
+                              "TELEGRAM_WEBHOOK_SECRET": "has spaces!"}, env_file="")
+    with pytest.raises(ConfigError, match="A-Z"):
+        TelegramChannel(settings, None, Store(tmp_path / "x.db"))
 
 
 # ---- long polling ----------------------------------------------------------------------------------

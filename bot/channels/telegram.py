@@ -23,6 +23,7 @@ import contextlib
 import hmac
 import json
 import logging
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -44,6 +45,7 @@ log = logging.getLogger(__name__)
 
 WEBHOOK_PATH = "/telegram/webhook"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+SECRET_FORM = re.compile(r"[A-Za-z0-9_-]{1,256}")
 MAX_TEXT = MessageLimit.MAX_TEXT_LENGTH  # 4096, counted here in UTF-16 code units, as Telegram does
 ALLOWED_UPDATES = ["message", "callback_query"]
 COMMANDS = [
@@ -181,6 +183,8 @@ class TelegramChannel:
         self.secret = settings.telegram_webhook_secret
         if self.webhook_url and not self.secret:
             raise ConfigError("Telegram webhook mode needs TELEGRAM_WEBHOOK_SECRET, so that forged updates are refused")
+        if self.webhook_url and not SECRET_FORM.fullmatch(self.secret):
+            raise ConfigError("TELEGRAM_WEBHOOK_SECRET must be 1-256 characters of A-Z, a-z, 0-9, _ and - (Telegram's rule)")
         self.dispatcher = dispatcher
         self.store = store
         self.poll_timeout = poll_timeout
