@@ -90,6 +90,10 @@ def schedule(store: Store, kb, sub_id: int, today: dt.date, leads: tuple[int, ..
         dues = {s["due_on"] for s in steps if s["kind"] == kind}
         if len(dues) == 1:
             store.cancel_reminders(sub_id, kind, keep_due_on=dues.pop())
+    reviews = sorted(s["due_on"] for s in steps if s["kind"] == "review")
+    replan = (dt.date.fromisoformat(reviews[-1]) + dt.timedelta(days=1)).isoformat() if reviews else None
+    if sub.get("replan_on") != replan:
+        store.set_subscription(sub_id, replan_on=replan)  # after this review, plan the next one
     return store.add_reminders(sub_id, steps)
 
 
@@ -174,10 +178,10 @@ class ReminderLoop:
                 pass
 
     async def top_up(self, today: dt.date) -> int:
-        """Once a day: plan every active subscription again (the next review after one has passed)."""
+        """Once a day: plan the subscriptions whose plan ran out (the next review, once one has passed)."""
         added = 0
-        for i, sub in enumerate(self.store.all_subscriptions()):
-            added += schedule(self.store, self.kb, sub["id"], today, self.settings.reminder_leads)
+        for i, sub_id in enumerate(self.store.to_replan(today.isoformat())):
+            added += schedule(self.store, self.kb, sub_id, today, self.settings.reminder_leads)
             if i % 500 == 499:
                 await asyncio.sleep(0)  # let channels answer meanwhile
         self._planned_on = today
@@ -201,28 +205,32 @@ class ReminderLoop:
             for r in batch:
                 if stop and stop.is_set():
                     break
-                if await self._deliver(r, today):
+                outcome = await self._deliver(r, today)
+                if outcome == "sent":
                     sent += 1
+                elif outcome == "blocked":  # the rest of this batch for the user is cancelled already
+                    break
                 else:
                     failed_now.add(r["id"])
             await asyncio.sleep(0)
         return sent
 
-    async def _deliver(self, r: dict, today: dt.date) -> bool:
+    async def _deliver(self, r: dict, today: dt.date) -> str:
+        """sent, blocked or failed (to be retried, or given up after MAX_ATTEMPTS)."""
         channel = self.channels[r["channel"]]
         measure = self.kb.measures.get(r["city"])
         text, late = compose(r, measure, today)
         if getattr(channel, "name", "") == "console":  # local mode: the log is the delivery, written first
             if self.store.record_delivery(r, text, late):
                 await channel.push(r["user_id"], text)
-            return True
+            return "sent"
         try:
             await channel.push(r["user_id"], text)
         except Blocked as exc:
             log.warning("%s:%s cannot be reached (%s): subscription inactive", r["channel"], r["user_id"], exc)
             for sub in self.store.subscriptions_of(r["channel"], r["user_id"]):
                 self.store.deactivate(sub["id"], "blocked")
-            return False
+            return "blocked"
         except Exception as exc:  # noqa: BLE001 - Transient, or anything the platform library raised
             attempts = (r.get("attempts") or 0) + 1
             retry_after = exc.retry_after if isinstance(exc, Transient) and exc.retry_after else None
@@ -231,6 +239,6 @@ class ReminderLoop:
             log.warning("reminder %s to %s:%s failed (attempt %s): %s", r["id"], r["channel"], r["user_id"],
                         attempts, exc)
             self.store.reminder_failed(r["id"], f"{type(exc).__name__}: {exc}", next_try)
-            return False
+            return "failed"
         self.store.record_delivery(r, text, late)
-        return True
+        return "sent"

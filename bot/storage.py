@@ -21,6 +21,7 @@ class Store:
         self.db = sqlite_utils.Database(path)
         if str(path) != ":memory:":
             self.db.enable_wal()
+            self.db.execute("pragma synchronous = normal")  # WAL + NORMAL: a kill -9 loses no committed row
         self._migrate()
 
     def _migrate(self) -> None:
@@ -46,7 +47,7 @@ class Store:
         if "subscriptions" not in db.table_names():
             db["subscriptions"].create({"id": int, "credit_code": str, "name": str, "city": str, "awarded_on": str,
                                         "channel": str, "user_id": str, "active": int, "inactive_reason": str,
-                                        "source": str, "changed_on": str, "change_kind": str,
+                                        "source": str, "changed_on": str, "change_kind": str, "replan_on": str,
                                         "created_at": str, "updated_at": str}, pk="id")
             db["subscriptions"].create_index(["credit_code"], unique=True)
             db["subscriptions"].create_index(["channel", "user_id"])
@@ -152,6 +153,11 @@ class Store:
     def subscriptions_of(self, channel: str, user_id: str, active_only: bool = True) -> list[dict]:
         sql = "select * from subscriptions where channel = ? and user_id = ?" + (" and active = 1" if active_only else "")
         return list(self.db.query(sql + " order by id", [channel, user_id]))
+
+    def to_replan(self, today: str) -> list[int]:
+        """Active subscriptions whose plan runs out by `today` (their next review has passed)."""
+        return [r["id"] for r in self.db.query(
+            "select id from subscriptions where active = 1 and replan_on is not null and replan_on <= ?", [today])]
 
     def all_subscriptions(self, active_only: bool = True) -> list[dict]:
         return list(self.db.query("select * from subscriptions" + (" where active = 1" if active_only else "")
