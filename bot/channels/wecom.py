@@ -153,7 +153,8 @@ class WecomChannel:
     async def verify_url(self, request: web.Request) -> web.Response:
         try:
             q = request.query
-            timestamp, nonce, echostr = self._fresh(q), q.get("nonce", ""), q.get("echostr", "")
+            # base64 has no spaces: a "+" that was not percent-encoded arrives as one
+            timestamp, nonce, echostr = self._fresh(q), q.get("nonce", ""), q.get("echostr", "").replace(" ", "+")
             if not echostr:
                 raise Refused(400, "no echostr")
             self._check_signature(q.get("msg_signature", ""), timestamp, nonce, echostr)
