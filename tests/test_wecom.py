@@ -288,3 +288,17 @@ def test_split_text_keeps_lines_and_the_byte_limit():
     assert split_text("短") == ["短"]
     pieces = split_text("一" * 1000)
     assert all(len(p.encode()) <= 2048 for p in pieces) and "".join(pieces) == "一" * 1000
+
+
+def test_serve_builds_the_wecom_channel_from_the_settings(kb, tmp_path):
+    from bot.serve import build_channels
+    from bot.storage import Store
+    from wecom_harness import AGENT_ID, SECRET
+    from bot.config import Settings
+    settings = Settings(db=tmp_path / "s.db", wecom_corp_id=CORP_ID, wecom_agent_id=AGENT_ID, wecom_secret=SECRET,
+                        wecom_token=TOKEN, wecom_aes_key=AES_KEY)
+    assert settings.problems() == []
+    store = Store(settings.db)
+    channels = build_channels(settings, None, store)
+    assert [c.name for c in channels] == ["wecom", "console"]
+    assert {(r.method, r.path) for r in channels[0].routes()} == {("GET", "/wecom/callback"), ("POST", "/wecom/callback")}
