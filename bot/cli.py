@@ -49,6 +49,16 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--as-of", type=_parse_date, help="judge as on this date (default: today, Asia/Shanghai)")
     check.add_argument("--json", action="store_true", help="JSON output")
 
+    rem = sub.add_parser("reminders", help="awarded enterprises and their reminders")
+    rem_sub = rem.add_subparsers(dest="reminders_command", required=True, parser_class=_Parser)
+    imp = rem_sub.add_parser("import", help="import the list of awarded enterprises (CSV), idempotent by credit code")
+    imp.add_argument("file", type=Path)
+    lst = rem_sub.add_parser("list", help="the subscribed enterprises and their next reminder")
+    lst.add_argument("--json", action="store_true")
+    due = rem_sub.add_parser("due", help="reminders to be sent in the next N days (and overdue ones)")
+    due.add_argument("--days", type=int, default=7)
+    due.add_argument("--json", action="store_true")
+
     sub.add_parser("serve", help="run every configured channel and the reminder loop in one process")
     sub.add_parser("doctor", help="check the configuration and say what is missing")
 
@@ -198,6 +208,57 @@ def cmd_check(args, settings: Settings) -> int:
     return 0
 
 
+def cmd_reminders(args, settings: Settings) -> int:
+    from bot.clock import today_shanghai
+    kb, store, today = _kb(settings), _store(settings), today_shanghai()
+    if args.reminders_command == "import":
+        from bot.importer import ImportError_, import_file
+        try:
+            report = import_file(args.file, store, kb, today, settings.reminder_leads)
+        except ImportError_ as exc:
+            raise UsageError(f"policybot: reminders import: {exc}") from None
+        for line, problem in report.refused:
+            print(f"{args.file}:{line}: {problem}", file=sys.stderr)
+        print(f"imported {args.file}: {report.new} new, {report.updated} updated, {report.unchanged} unchanged, "
+              f"{len(report.refused)} refused; {report.reminders} reminders planned")
+        return 0
+    if args.reminders_command == "list":
+        upcoming = {}
+        for r in store.upcoming("9999-12-31"):
+            upcoming.setdefault(r["subscription_id"], r)
+        rows = []
+        for s in store.all_subscriptions():
+            nxt = upcoming.get(s["id"])
+            rows.append({"credit_code": s["credit_code"], "name": s["name"], "city": s["city"],
+                         "awarded_on": s["awarded_on"], "channel": s["channel"], "user_id": s["user_id"],
+                         "next_reminder": {"kind": nxt["kind"], "due_on": nxt["due_on"], "send_on": nxt["send_on"]}
+                         if nxt else None})
+        if args.json:
+            print(json.dumps(rows, ensure_ascii=False))
+        else:
+            for r in rows:
+                n = r["next_reminder"]
+                contact = f"{r['channel']}:{r['user_id']}" if r["channel"] else "no contact"
+                print(f"{r['credit_code']}\t{r['name']}\t{r['city']}\t{r['awarded_on']}\t{contact}\t"
+                      + (f"{n['send_on']} {n['kind']} {n['due_on']}" if n else "-"))
+        return 0
+    if args.days < 0:
+        raise UsageError("policybot: reminders due: --days must be 0 or more")
+    until = (today + dt.timedelta(days=args.days)).isoformat()
+    rows = [{"send_on": r["send_on"], "kind": r["kind"], "due_on": r["due_on"], "lead_days": r["lead_days"],
+             "name": r["name"], "credit_code": r["credit_code"], "city": r["city"], "channel": r["channel"],
+             "user_id": r["user_id"], "overdue": r["send_on"] < today.isoformat()} for r in store.upcoming(until)]
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False))
+    else:
+        for r in rows:
+            contact = f"{r['channel']}:{r['user_id']}" if r["channel"] else "no contact (phone them)"
+            print(f"{r['send_on']}{' overdue' if r['overdue'] else ''}\t{r['kind']}\t{r['due_on']}\t{r['name']}\t"
+                  f"{r['credit_code']}\t{contact}")
+        print(f"{len(rows)} reminder(s) due by {until}", file=sys.stderr)
+    return 0
+
+
 def cmd_serve(args, settings: Settings) -> int:
     import asyncio
 
@@ -307,7 +368,7 @@ def cmd_deadlines(args, settings: Settings) -> int:
     return 0
 
 
-COMMANDS = {"chat": cmd_chat, "ask": cmd_ask, "check": cmd_check, "serve": cmd_serve, "doctor": cmd_doctor, "kb": cmd_kb, "deadlines": cmd_deadlines}
+COMMANDS = {"chat": cmd_chat, "ask": cmd_ask, "check": cmd_check, "reminders": cmd_reminders, "serve": cmd_serve, "doctor": cmd_doctor, "kb": cmd_kb, "deadlines": cmd_deadlines}
 
 if __name__ == "__main__":
     sys.exit(main())

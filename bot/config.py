@@ -33,6 +33,9 @@ class Settings:
     wecom_token: str | None = None
     wecom_aes_key: str | None = None
     wecom_api_base_url: str | None = None
+    reminder_leads: tuple[int, ...] = (30, 7, 1, 0)  # days before a deadline (0 = on the day)
+    send_hours: tuple[int, int] = (9, 18)  # reminders go out from 09:00 to before 18:00, Asia/Shanghai
+    sweep_seconds: float = 60.0
 
     @property
     def kb_path(self) -> Path:
@@ -72,6 +75,29 @@ class Settings:
             if ":" not in a:
                 raise ConfigError(f"POLICYBOT_ADMINS entries are channel:user_id, not {a!r}")
         kb = get("POLICYBOT_KB")
+        leads_text = get("POLICYBOT_REMINDER_LEADS") or "30,7,1,0"
+        try:
+            leads = tuple(sorted({int(x) for x in leads_text.split(",") if x.strip()}, reverse=True))
+            if not leads or min(leads) < 0 or max(leads) > 366:
+                raise ValueError
+        except ValueError:
+            raise ConfigError(f"POLICYBOT_REMINDER_LEADS must be days before a deadline, e.g. 30,7,1,0, not "
+                              f"{leads_text!r}") from None
+        hours_text = get("POLICYBOT_SEND_HOURS") or "9-18"
+        try:
+            start, end = (int(x) for x in hours_text.split("-"))
+            if not 0 <= start < end <= 24:
+                raise ValueError
+        except ValueError:
+            raise ConfigError(f"POLICYBOT_SEND_HOURS must be two hours like 9-18, not {hours_text!r}") from None
+        sweep_text = get("POLICYBOT_SWEEP_SECONDS") or "60"
+        try:
+            sweep = float(sweep_text)
+            if not 0.05 <= sweep <= 3600:
+                raise ValueError
+        except ValueError:
+            raise ConfigError(f"POLICYBOT_SWEEP_SECONDS must be a number of seconds (0.05-3600), not "
+                              f"{sweep_text!r}") from None
         return cls(
             db=Path(get("POLICYBOT_DB") or "data/policybot.db"), kb=Path(kb) if kb else None,
             host=get("POLICYBOT_HOST") or "127.0.0.1", port=port, admins=admins,
@@ -79,7 +105,8 @@ class Settings:
             telegram_webhook_url=get("TELEGRAM_WEBHOOK_URL"), telegram_webhook_secret=get("TELEGRAM_WEBHOOK_SECRET"),
             wecom_corp_id=get("WECOM_CORP_ID"), wecom_agent_id=get("WECOM_AGENT_ID"), wecom_secret=get("WECOM_SECRET"),
             wecom_token=get("WECOM_TOKEN"), wecom_aes_key=get("WECOM_AES_KEY"),
-            wecom_api_base_url=get("WECOM_API_BASE_URL"),
+            wecom_api_base_url=get("WECOM_API_BASE_URL"), reminder_leads=leads, send_hours=(start, end),
+            sweep_seconds=sweep,
         )
 
     def problems(self) -> list[str]:

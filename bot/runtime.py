@@ -5,10 +5,11 @@ a short apology in Chinese and the process goes on.
 """
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
 
-from bot.clock import today_shanghai
+from bot.clock import now_shanghai, today_shanghai
 from bot.config import Settings
 from bot.storage import Store
 from handlers.context import Context
@@ -18,6 +19,31 @@ from knowledge.kb import KnowledgeBase
 
 log = logging.getLogger(__name__)
 SORRY = "抱歉，处理您的消息时出了点问题，请稍后再试，或换个说法。"
+
+
+class StoreView:
+    """The read-only DataView handlers get (handlers.context.DataView), over the Store."""
+
+    def __init__(self, store: Store, today):
+        self.store = store
+        self.today = today
+
+    def subscriptions(self, channel: str, user_id: str) -> list[dict]:
+        return self.store.subscriptions_of(channel, user_id)
+
+    def subscription_by_code(self, credit_code: str) -> dict | None:
+        return self.store.subscription_by_code(credit_code)
+
+    def upcoming(self, channel, user_id, days: int) -> list[dict]:
+        until = (self.today() + dt.timedelta(days=days)).isoformat()
+        return self.store.upcoming(until, channel, user_id)
+
+    def stats(self, days: int) -> dict:
+        since = (now_shanghai() - dt.timedelta(days=days)).isoformat()
+        return self.store.stats(since)
+
+    def unanswered(self, limit: int) -> list[dict]:
+        return self.store.unanswered(limit)
 
 
 class Dispatcher:
@@ -32,7 +58,8 @@ class Dispatcher:
         with self._lock:
             try:
                 state = self.store.get_state(msg.channel, msg.user_id)
-                ctx = Context(self.kb, self.today(), self.settings.is_admin(msg.channel, msg.user_id))
+                ctx = Context(self.kb, self.today(), self.settings.is_admin(msg.channel, msg.user_id),
+                              StoreView(self.store, self.today), self.settings.reminder_leads, self.settings.send_hours)
                 result = handle(msg, state, ctx)
                 self._record(msg, result.events)
                 if not any(e.kind == "forget" for e in result.events):
@@ -51,5 +78,24 @@ class Dispatcher:
             elif e.kind == "check":
                 self.store.log_check(msg.channel, msg.user_id, e.data["stage"], e.data.get("city"),
                                      e.data.get("verdict"))
+            elif e.kind in ("subscribe", "change", "unsubscribe"):
+                self._reminders(e)
             elif e.kind == "forget":
                 self.store.forget(msg.channel, msg.user_id)
+
+    def _reminders(self, e) -> None:
+        """Store a subscription, a reported change or an unsubscription, and plan its reminders."""
+        from bot.reminders import schedule
+        d = e.data
+        if e.kind == "subscribe":
+            sub_id, _ = self.store.upsert_subscription({
+                "credit_code": d["credit_code"], "name": d["name"], "city": d["city"], "awarded_on": d["awarded_on"],
+                "channel": d["channel"], "user_id": d["user_id"], "source": "chat", "active": 1,
+                "inactive_reason": None})
+        elif e.kind == "change":
+            sub_id = d["subscription_id"]
+            self.store.set_subscription(sub_id, changed_on=d["changed_on"], change_kind=d["kind"])
+        else:
+            self.store.deactivate(d["subscription_id"], "unsubscribed")
+            return
+        schedule(self.store, self.kb, sub_id, self.today(), self.settings.reminder_leads)

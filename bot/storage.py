@@ -21,6 +21,7 @@ class Store:
         self.db = sqlite_utils.Database(path)
         if str(path) != ":memory:":
             self.db.enable_wal()
+            self.db.execute("pragma synchronous = normal")  # WAL + NORMAL: a kill -9 loses no committed row
         self._migrate()
 
     def _migrate(self) -> None:
@@ -42,6 +43,25 @@ class Store:
         if "seen_messages" not in db.table_names():
             db["seen_messages"].create({"channel": str, "key": str, "at": str}, pk=("channel", "key"))
             db["seen_messages"].create_index(["at"])
+
+        if "subscriptions" not in db.table_names():
+            db["subscriptions"].create({"id": int, "credit_code": str, "name": str, "city": str, "awarded_on": str,
+                                        "channel": str, "user_id": str, "active": int, "inactive_reason": str,
+                                        "source": str, "changed_on": str, "change_kind": str, "replan_on": str,
+                                        "created_at": str, "updated_at": str}, pk="id")
+            db["subscriptions"].create_index(["credit_code"], unique=True)
+            db["subscriptions"].create_index(["channel", "user_id"])
+        if "reminders" not in db.table_names():
+            db["reminders"].create({"id": int, "subscription_id": int, "kind": str, "due_on": str, "lead_days": int,
+                                    "send_on": str, "status": str, "attempts": int, "next_try_at": str,
+                                    "last_error": str, "created_at": str}, pk="id",
+                                   foreign_keys=[("subscription_id", "subscriptions", "id")])
+            db["reminders"].create_index(["subscription_id", "kind", "due_on", "lead_days"], unique=True)
+            db["reminders"].create_index(["status", "send_on"])
+        if "deliveries" not in db.table_names():
+            db["deliveries"].create({"id": int, "reminder_id": int, "channel": str, "user_id": str, "text": str,
+                                     "late": int, "sent_at": str}, pk="id")
+            db["deliveries"].create_index(["reminder_id"], unique=True)  # the log holds each reminder once
 
     # ---- platform message ids (a retried or repeated delivery is handled once) -------------------
     def first_time(self, channel: str, key: str, keep_days: int = 3) -> bool:
@@ -99,12 +119,150 @@ class Store:
         self.db["checks"].insert({"at": (at or now_shanghai()).isoformat(), "channel": channel, "user_id": user_id,
                                   "stage": stage, "city": city, "verdict": verdict})
 
+    # ---- subscriptions and reminders ------------------------------------------------------------------
+    def upsert_subscription(self, row: dict) -> tuple[int, str]:
+        """Insert or update by credit code; returns (id, 'new' | 'updated' | 'unchanged').
+
+        Contact fields (channel, user_id) are only overwritten by a non-empty value, so re-importing a list
+        without contacts keeps what a chat subscription recorded.
+        """
+        now = now_shanghai().isoformat()
+        existing = list(self.db.query("select * from subscriptions where credit_code = ?", [row["credit_code"]]))
+        if not existing:
+            full = {"active": 1, "inactive_reason": None, "changed_on": None, "change_kind": None, **row,
+                    "created_at": now, "updated_at": now}
+            return self.db["subscriptions"].insert(full).last_pk, "new"
+        old = existing[0]
+        update = {k: v for k, v in row.items() if v not in (None, "") or k not in ("channel", "user_id")}
+        if row.get("active") is None:
+            update.pop("active", None)
+        changed = {k: v for k, v in update.items() if old.get(k) != v}
+        if not changed:
+            return old["id"], "unchanged"
+        self.db["subscriptions"].update(old["id"], {**changed, "updated_at": now})
+        return old["id"], "updated"
+
+    def subscription(self, sub_id: int) -> dict | None:
+        rows = list(self.db.query("select * from subscriptions where id = ?", [sub_id]))
+        return rows[0] if rows else None
+
+    def subscription_by_code(self, credit_code: str) -> dict | None:
+        rows = list(self.db.query("select * from subscriptions where credit_code = ?", [credit_code]))
+        return rows[0] if rows else None
+
+    def subscriptions_of(self, channel: str, user_id: str, active_only: bool = True) -> list[dict]:
+        sql = "select * from subscriptions where channel = ? and user_id = ?" + (" and active = 1" if active_only else "")
+        return list(self.db.query(sql + " order by id", [channel, user_id]))
+
+    def to_replan(self, today: str) -> list[int]:
+        """Active subscriptions whose plan runs out by `today` (their next review has passed)."""
+        return [r["id"] for r in self.db.query(
+            "select id from subscriptions where active = 1 and replan_on is not null and replan_on <= ?", [today])]
+
+    def all_subscriptions(self, active_only: bool = True) -> list[dict]:
+        return list(self.db.query("select * from subscriptions" + (" where active = 1" if active_only else "")
+                                  + " order by id"))
+
+    def set_subscription(self, sub_id: int, **fields) -> None:
+        self.db["subscriptions"].update(sub_id, {**fields, "updated_at": now_shanghai().isoformat()})
+
+    def deactivate(self, sub_id: int, reason: str) -> None:
+        """No more reminders for this subscription (unsubscribed, blocked the bot)."""
+        with self.db.conn:
+            self.db.execute("update subscriptions set active = 0, inactive_reason = ?, updated_at = ? where id = ?",
+                            [reason, now_shanghai().isoformat(), sub_id])
+            self.db.execute("update reminders set status = 'cancelled' where subscription_id = ? and status = 'pending'",
+                            [sub_id])
+
+    def add_reminders(self, sub_id: int, plan: list[dict]) -> int:
+        """Insert planned reminders; one already there (same kind, due date and lead) is left alone."""
+        now = now_shanghai().isoformat()
+        added = 0
+        with self.db.conn:
+            for r in plan:
+                cur = self.db.execute(
+                    "insert or ignore into reminders (subscription_id, kind, due_on, lead_days, send_on, status, "
+                    "attempts, created_at) values (?, ?, ?, ?, ?, 'pending', 0, ?)",
+                    [sub_id, r["kind"], r["due_on"], r["lead_days"], r["send_on"], now])
+                added += cur.rowcount
+        return added
+
+    def cancel_reminders(self, sub_id: int, kind: str, keep_due_on: str | None = None) -> int:
+        """Cancel pending reminders of a kind (a changed award date or change date replaces its plan)."""
+        with self.db.conn:
+            cur = self.db.execute("update reminders set status = 'cancelled' where subscription_id = ? and kind = ? "
+                                  "and status = 'pending' and due_on != ?", [sub_id, kind, keep_due_on or ""])
+        return cur.rowcount
+
+    def due_reminders(self, today: str, now: str, channels: list[str] | None = None, limit: int = 200) -> list[dict]:
+        """Pending reminders to send now: send_on reached, retry time reached, subscriber active and reachable
+        through one of `channels` (the ones this process runs)."""
+        only = ""
+        if channels is not None:
+            only = " and s.channel in (" + ",".join("?" * len(channels)) + ")" if channels else " and 0"
+        return list(self.db.query(
+            "select r.*, s.name, s.city, s.channel, s.user_id, s.credit_code, s.awarded_on, s.changed_on, s.change_kind "
+            "from reminders r join subscriptions s on s.id = r.subscription_id "
+            "where r.status = 'pending' and r.send_on <= ? and (r.next_try_at is null or r.next_try_at <= ?) "
+            "and s.active = 1 and s.channel is not null and s.user_id is not null" + only +
+            " order by r.send_on, r.id limit ?", [today, now, *(channels or []), limit]))
+
+    def upcoming(self, until: str, channel: str | None = None, user_id: str | None = None) -> list[dict]:
+        """Pending reminders with send_on up to `until` (operators' view; or one user's)."""
+        where, args = "r.status = 'pending' and r.send_on <= ? and s.active = 1", [until]
+        if channel:
+            where += " and s.channel = ? and s.user_id = ?"
+            args += [channel, user_id]
+        return list(self.db.query(
+            "select r.*, s.name, s.city, s.channel, s.user_id, s.credit_code from reminders r "
+            f"join subscriptions s on s.id = r.subscription_id where {where} order by r.send_on, r.id", args))
+
+    def record_delivery(self, reminder: dict, text: str, late: bool) -> bool:
+        """The delivery and the reminder's status in one transaction; False if it was already delivered."""
+        with self.db.conn:
+            cur = self.db.execute(
+                "insert or ignore into deliveries (reminder_id, channel, user_id, text, late, sent_at) "
+                "values (?, ?, ?, ?, ?, ?)", [reminder["id"], reminder["channel"], reminder["user_id"], text, int(late),
+                                              now_shanghai().isoformat()])
+            self.db.execute("update reminders set status = 'sent', last_error = null where id = ?", [reminder["id"]])
+        return bool(cur.rowcount)
+
+    def reminder_failed(self, reminder_id: int, error: str, next_try_at: str | None) -> None:
+        """A transient failure: try again at next_try_at, or give up ('failed') when it is None."""
+        with self.db.conn:
+            self.db.execute("update reminders set attempts = attempts + 1, last_error = ?, next_try_at = ?, "
+                            "status = case when ? is null then 'failed' else status end where id = ?",
+                            [error[:500], next_try_at, next_try_at, reminder_id])
+
+    # ---- operators' figures ----------------------------------------------------------------------------
+    def stats(self, since: str) -> dict:
+        one = lambda sql, args=(): next(iter(self.db.execute(sql, list(args)).fetchone()), 0)  # noqa: E731
+        return {
+            "questions": one("select count(*) from questions where asked_at >= ?", [since]),
+            "declined": one("select count(*) from questions where asked_at >= ? and abstained = 1", [since]),
+            "checks_started": one("select count(*) from checks where at >= ? and stage = 'start'", [since]),
+            "checks_finished": one("select count(*) from checks where at >= ? and stage = 'verdict'", [since]),
+            "subscribers": one("select count(*) from subscriptions where active = 1"),
+            "subscribers_reachable": one("select count(*) from subscriptions where active = 1 and user_id is not null"),
+            "reminders_sent": one("select count(*) from deliveries where sent_at >= ?", [since]),
+            "reminders_pending": one("select count(*) from reminders where status = 'pending'"),
+        }
+
     # ---- a user's data ----------------------------------------------------------------------------
     def forget(self, channel: str, user_id: str) -> int:
         """Delete everything stored about one user; returns how many rows went."""
         removed = 0
-        for table in ("dialog_state", "questions", "checks"):
-            cur = self.db.execute(f"delete from {table} where channel = ? and user_id = ?", [channel, user_id])
-            removed += cur.rowcount
-        self.db.conn.commit()
+        with self.db.conn:
+            subs = [r["id"] for r in self.db.query("select id from subscriptions where channel = ? and user_id = ?",
+                                                   [channel, user_id])]
+            for sub_id in subs:
+                reminder_ids = "select id from reminders where subscription_id = ?"
+                removed += self.db.execute(f"delete from deliveries where reminder_id in ({reminder_ids})",
+                                           [sub_id]).rowcount
+                removed += self.db.execute("delete from reminders where subscription_id = ?", [sub_id]).rowcount
+            removed += self.db.execute("delete from deliveries where channel = ? and user_id = ?",
+                                       [channel, user_id]).rowcount
+            for table in ("dialog_state", "questions", "checks", "subscriptions"):
+                removed += self.db.execute(f"delete from {table} where channel = ? and user_id = ?",
+                                           [channel, user_id]).rowcount
         return removed

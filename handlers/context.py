@@ -3,8 +3,23 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Protocol
 
 from knowledge.kb import KnowledgeBase
+
+
+class DataView(Protocol):
+    """Read-only views of the stored data a handler may show (writes go back as events)."""
+
+    def subscriptions(self, channel: str, user_id: str) -> list[dict]: ...
+
+    def subscription_by_code(self, credit_code: str) -> dict | None: ...
+
+    def upcoming(self, channel: str | None, user_id: str | None, days: int) -> list[dict]: ...
+
+    def stats(self, days: int) -> dict: ...
+
+    def unanswered(self, limit: int) -> list[dict]: ...
 
 
 @dataclass(frozen=True)
@@ -12,3 +27,6 @@ class Context:
     kb: KnowledgeBase
     today: dt.date  # in Asia/Shanghai
     is_admin: bool = False
+    data: DataView | None = None
+    leads: tuple[int, ...] = (30, 7, 1, 0)
+    send_hours: tuple[int, int] = (9, 18)

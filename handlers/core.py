@@ -6,7 +6,9 @@ knows which channel it is.
 from __future__ import annotations
 
 from handlers import ask as ask_dialog
+from handlers import admin
 from handlers import check as check_dialog
+from handlers import remind as remind_dialog
 from handlers.context import Context
 from handlers.help import show_help
 from handlers.message import Button, Event, Incoming, Reply, Result
@@ -32,10 +34,20 @@ def handle(msg: Incoming, state: dict, ctx: Context) -> Result:
         return _command(msg, text, state, ctx)
     if text in FORGET_WORDS:
         return _forget_ask(state)
+    if remind_dialog.active(state):
+        return remind_dialog.on_text(msg, text, state, ctx)
     if check_dialog.is_trigger(text):
         return check_dialog.start(msg, state, ctx)
     if check_dialog.active(state) or check_dialog.wants_to_correct(state, text):
         return check_dialog.on_text(msg, text, state, ctx)
+    if remind_dialog.wants_subscribe(text):
+        return remind_dialog.start(msg, state, ctx)
+    if remind_dialog.wants_unsubscribe(text):
+        return remind_dialog.unsubscribe(msg, state, ctx)
+    if remind_dialog.wants_status(text):
+        return remind_dialog.status(msg, state, ctx)
+    if remind_dialog.reports_change(text):
+        return remind_dialog.report_change(msg, text, state, ctx)
     bare = text.strip("!！?？。.~～ ").lower()
     if bare in GREETINGS:
         return show_help(state, ctx)
@@ -60,9 +72,19 @@ def _command(msg: Incoming, text: str, state: dict, ctx: Context) -> Result:
         return _forget_ask(state)
     if name == "check":
         return check_dialog.start(msg, state, ctx)
+    if name in ("remind", "subscribe"):
+        return remind_dialog.start(msg, state, ctx)
+    if name == "status":
+        return remind_dialog.status(msg, state, ctx)
+    if name == "unsubscribe":
+        return remind_dialog.unsubscribe(msg, state, ctx)
+    if name in ("stats", "unanswered", "due"):
+        return admin.handle(msg, name, arg, state, ctx)
     if name == "cancel":
         state.pop("pending", None)
-        if check_dialog.active(state) or check_dialog.wants_to_correct(state, text):
+        if state.pop("remind", None):
+            return Result([Reply("已取消，没有保存任何信息。")], state)
+        if check_dialog.active(state):
             return check_dialog.cancel(state)
         return Result([Reply("已取消。")], state)
     return Result([Reply(f"没有 /{name} 这个命令。输入 /help 查看可用命令。")], state)
@@ -101,6 +123,8 @@ def _button(msg: Incoming, state: dict, ctx: Context) -> Result:
         return ask_dialog.followup(msg, arg, state, ctx)
     if kind == "ck":
         return check_dialog.on_button(msg, arg, state, ctx)
+    if kind == "rm":
+        return remind_dialog.on_button(msg, arg, state, ctx)
     if kind == "city" and arg in ctx.kb.measures:
         return _city(arg, state, ctx)
     if kind == "forget" and state.get("pending") == "forget":

@@ -14,10 +14,21 @@ from knowledge import kb as kbmod  # noqa: E402
 TODAY = dt.date(2026, 11, 22)
 
 
+_BUILT = {}
+
+
 @pytest.fixture(scope="session")
-def kb(tmp_path_factory):
-    """The real knowledge base, built from knowledge/ once per test session."""
-    return kbmod.build(kbmod.SOURCE_DIR, tmp_path_factory.mktemp("kb") / "kb.pickle")
+def kb_file(tmp_path_factory):
+    """The real knowledge base, built from knowledge/ once per test session: its file (for processes)."""
+    path = tmp_path_factory.mktemp("kb") / "kb.pickle"
+    _BUILT["kb"] = kbmod.build(kbmod.SOURCE_DIR, path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def kb(kb_file):
+    """The same knowledge base, in this process."""
+    return _BUILT["kb"]
 
 
 @pytest.fixture

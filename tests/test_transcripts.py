@@ -79,3 +79,31 @@ def test_a_random_walk_through_the_self_check_never_breaks(dispatcher):
     for _ in range(600):
         out = console.send(rng.choice(pool))
         assert SORRY not in out and "Traceback" not in out
+
+
+def test_operator_commands_for_admins_only(kb, tmp_path):
+    import datetime as dt
+
+    from bot.config import Settings
+    from bot.reminders import schedule
+    from bot.runtime import Dispatcher
+    from bot.storage import Store
+    db = tmp_path / "ops.db"
+    store = Store(db)
+    d = Dispatcher(Settings(db=db, admins=frozenset({"console:boss"})), store, kb, today=lambda: dt.date(2026, 11, 22))
+    sub_id, _ = store.upsert_subscription({"credit_code": "91371000MA3C8K2L0W", "name": "甲公司", "city": "weihai",
+                                           "awarded_on": "2024-12-10", "channel": None, "user_id": None,
+                                           "source": "import"})
+    schedule(store, kb, sub_id, dt.date(2026, 11, 22), (30, 7, 1, 0))
+    user, boss = ConsoleChannel(d, "someone"), ConsoleChannel(d, "boss")
+    for q in ("今天天气怎么样", "今天天气怎么样", "威海复核多久一次", "自测"):
+        user.send(q)
+    for command in ("/stats", "/unanswered", "/due 30"):
+        out = user.send(command)
+        assert "仅限主管部门管理员" in out and "甲公司" not in out and "天气" not in out
+    stats = boss.send("/stats 7")
+    assert "提问 3 次（未能回答 2 次）" in stats and "自测 1 次" in stats and "订阅企业 1 家（可联系 0 家）" in stats
+    assert "今天天气怎么样（2次" in boss.send("/unanswered")
+    due = boss.send("/due 30")
+    assert "甲公司" in due and "2026-12-03" in due and "无联系渠道" in due
+    assert "用法" in boss.send("/due abc")

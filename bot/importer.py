@@ -1,0 +1,112 @@
+"""The operators' import of awarded enterprises (CSV), idempotent by unified social credit code."""
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bot.reminders import schedule
+from bot.storage import Store
+from handlers.remind import check_credit_code
+from knowledge.qa import resolve_city
+
+# Column names accepted for each field (English as in CONTRACT.md's style, and the Chinese a bureau's list uses).
+COLUMNS = {
+    "name": ("name", "企业名称", "名称", "单位名称"),
+    "credit_code": ("credit_code", "统一社会信用代码", "信用代码", "社会信用代码"),
+    "city": ("city", "城市", "所在城市", "地市", "所在地"),
+    "awarded_on": ("awarded_on", "授牌日期", "认定日期", "获评日期", "award_date"),
+    "channel": ("channel", "渠道", "联系渠道"),
+    "user_id": ("user_id", "用户id", "用户ID", "联系人id", "账号"),
+}
+REQUIRED = ("name", "credit_code", "city", "awarded_on")
+CHANNELS = ("telegram", "wecom", "console")
+
+
+class ImportError_(ValueError):
+    """The file as a whole cannot be imported (unreadable, no header, a required column missing)."""
+
+
+@dataclass
+class ImportReport:
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    reminders: int = 0
+    refused: list[tuple[int, str]] = field(default_factory=list)
+
+
+def read_rows(path: Path) -> list[tuple[int, dict]]:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ImportError_(f"cannot read {path}: {exc.strerror or exc}") from None
+    for encoding in ("utf-8-sig", "gb18030"):  # Excel in China saves CSV as GBK
+        try:
+            text = raw.decode(encoding)
+            break
+        except UnicodeDecodeError:
+            continue
+    else:
+        raise ImportError_(f"{path}: not UTF-8 or GBK text")
+    reader = csv.DictReader(io.StringIO(text))
+    header = [h.strip() for h in reader.fieldnames or []]
+    mapping = {}
+    for key, names in COLUMNS.items():
+        found = next((h for h in header if h.lower() in {n.lower() for n in names}), None)
+        if found:
+            mapping[key] = found
+    missing = [k for k in REQUIRED if k not in mapping]
+    if missing:
+        raise ImportError_(f"{path}: missing column(s) {', '.join(missing)} (header: {', '.join(header) or 'none'})")
+    rows = []
+    for line, row in enumerate(reader, start=2):
+        clean = {k: (row.get(h) or "").strip() for k, h in mapping.items()}
+        if any(clean.values()):
+            rows.append((line, clean))
+    return rows
+
+
+def validate(row: dict, kb, today: dt.date) -> tuple[dict | None, str | None]:
+    code, problem = check_credit_code(row.get("credit_code", ""))
+    if problem:
+        return None, f"统一社会信用代码 {row.get('credit_code')!r}：{problem}"
+    city = resolve_city(kb, row.get("city", ""))
+    if not city:
+        return None, f"城市 {row.get('city')!r} 不在知识库中"
+    try:
+        awarded = dt.date.fromisoformat(row.get("awarded_on", "").replace("/", "-"))
+    except ValueError:
+        return None, f"授牌日期 {row.get('awarded_on')!r} 不是 YYYY-MM-DD"
+    if awarded > today:
+        return None, f"授牌日期 {awarded} 晚于今天"
+    name = row.get("name", "")
+    if not 2 <= len(name) <= 60:
+        return None, "企业名称为空或过长"
+    channel, user_id = (row.get("channel") or "").lower() or None, row.get("user_id") or None
+    if channel and channel not in CHANNELS:
+        return None, f"渠道 {channel!r} 应为 {'/'.join(CHANNELS)} 或留空"
+    if bool(channel) != bool(user_id):
+        return None, "渠道和用户ID要么都填，要么都不填"
+    return {"credit_code": code, "name": name, "city": city, "awarded_on": awarded.isoformat(),
+            "channel": channel, "user_id": user_id, "source": "import"}, None
+
+
+def import_file(path: Path, store: Store, kb, today: dt.date, leads: tuple[int, ...]) -> ImportReport:
+    report = ImportReport()
+    seen: dict[str, int] = {}
+    for line, row in read_rows(path):
+        sub, problem = validate(row, kb, today)
+        if problem:
+            report.refused.append((line, problem))
+            continue
+        if sub["credit_code"] in seen:
+            report.refused.append((line, f"与第{seen[sub['credit_code']]}行的统一社会信用代码重复"))
+            continue
+        seen[sub["credit_code"]] = line
+        sub_id, outcome = store.upsert_subscription(sub)
+        setattr(report, outcome, getattr(report, outcome) + 1)
+        report.reminders += schedule(store, kb, sub_id, today, leads)
+    return report

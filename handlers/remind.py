@@ -1,0 +1,269 @@
+"""Reminders in chat: subscribe (提醒, /remind), report a change (我们更名了), list (/status), unsubscribe.
+
+The handler talks and computes dates (pure: rules.deadlines); what is stored is returned as events
+(`subscribe`, `change`, `unsubscribe`) that the runtime writes, then plans into reminder rows.
+State: state["remind"] = {"step": city|name|code|date|confirm|change_date|unsubscribe, "data": {...}}.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from stdnum.cn import uscc
+from stdnum.exceptions import InvalidChecksum, InvalidFormat, InvalidLength
+
+from handlers.context import Context
+from handlers.message import Button, Event, Incoming, Reply, Result
+from knowledge.qa import resolve_city
+from rules import facts as factmod
+from rules.deadlines import DeadlineError, filing_deadline, filing_text, review_schedule
+from rules.facts import AnswerError
+
+SUBSCRIBE_WORDS = ("提醒", "订阅", "订阅提醒", "复核提醒", "开通提醒", "设置提醒", "我要订阅", "我要提醒")
+UNSUBSCRIBE_WORDS = ("取消提醒", "退订", "取消订阅", "不要提醒了", "关闭提醒", "停止提醒")
+STATUS_WORDS = ("我的提醒", "提醒列表", "查看提醒", "订阅状态")
+CANCEL = ("取消", "退出", "算了", "不了", "cancel")
+YES = ("确认", "是", "对", "好", "好的", "确定", "没问题", "yes", "y")
+_CHANGE_RE = re.compile(r"(更名|改名|改了名|换了名字|名字改了|名称变更|变更了名称|重组)"
+                        r"(了|完成了|已完成|办完了|手续办完了|手续已办完|的手续办完了)")
+_QUESTION_RE = re.compile(r"[?？吗么呢]|怎么|多久|几天|什么|啥|如何|是否")
+_DATE_IN_TEXT = re.compile(r"(\d{4}\s*[年./-]\s*\d{1,2}\s*[月./-]\s*\d{1,2}\s*[日号]?)")
+
+
+def wants_subscribe(text: str) -> bool:
+    return text.strip("!！。. ") in SUBSCRIBE_WORDS
+
+
+def wants_unsubscribe(text: str) -> bool:
+    return text.strip("!！。. ") in UNSUBSCRIBE_WORDS
+
+
+def wants_status(text: str) -> bool:
+    return text.strip("!！?？。. ") in STATUS_WORDS
+
+
+def reports_change(text: str) -> bool:
+    """我们更名了 / 公司重组手续办完了 (a report), not 更名后多久要备案？ (a question)."""
+    return bool(_CHANGE_RE.search(text)) and not _QUESTION_RE.search(text)
+
+
+def active(state: dict) -> bool:
+    return bool((state.get("remind") or {}).get("step"))
+
+
+# ---- subscribe ---------------------------------------------------------------------------------------
+def start(msg: Incoming, state: dict, ctx: Context) -> Result:
+    state["remind"] = {"step": "city", "data": {}}
+    return _ask(state, ctx, "订阅复核和备案提醒（示范企业用）。随时回复“取消”可退出。")
+
+
+def on_text(msg: Incoming, text: str, state: dict, ctx: Context) -> Result:
+    r = state["remind"]
+    t = factmod.clean(text)
+    if t in CANCEL:
+        state.pop("remind")
+        return Result([Reply("已取消，没有保存任何信息。")], state)
+    for wants, then in ((wants_unsubscribe, unsubscribe), (wants_status, status), (wants_subscribe, start)):
+        if wants(text):  # another reminder request ends the half-finished one
+            state.pop("remind")
+            return then(msg, state, ctx)
+    step, data = r["step"], r["data"]
+    if step == "city":
+        city = resolve_city(ctx.kb, t)
+        if not city:
+            return _ask(state, ctx, "没有找到这个城市。")
+        data["city"] = city
+        r["step"] = "name"
+    elif step == "name":
+        name = text.strip()
+        if not 2 <= len(name) <= 60:
+            return _ask(state, ctx, "企业名称应为2到60个字。")
+        data["name"] = name
+        r["step"] = "code"
+    elif step == "code":
+        code, problem = check_credit_code(t)
+        if problem:
+            return _ask(state, ctx, problem)
+        taken = ctx.data.subscription_by_code(code) if ctx.data else None
+        if taken and taken.get("user_id") and (taken["channel"], taken["user_id"]) != (msg.channel, msg.user_id) \
+                and taken.get("active"):
+            state.pop("remind")
+            return Result([Reply("这家企业已经由另一个账号订阅了提醒。如需更换接收人，请联系主管部门（工信局）。")], state)
+        data["credit_code"] = code
+        r["step"] = "date"
+    elif step == "date":
+        try:
+            value = factmod.parse_date(text, ctx.today)
+        except AnswerError as exc:
+            return _ask(state, ctx, str(exc))
+        if len(value) != 10:
+            return _ask(state, ctx, "请写到具体哪一天（授牌或认定文件的日期），例如：2024年6月1日。")
+        measure = ctx.kb.measures[data["city"]]
+        start_day = measure.meta.get("in_force_from")
+        if start_day and dt.date.fromisoformat(value) < start_day:
+            return _ask(state, ctx, f"这个日期早于{measure.citation_title}施行日期（{start_day.isoformat()}），请检查。")
+        data["awarded_on"] = value
+        r["step"] = "confirm"
+    elif step == "confirm":
+        if t in YES:
+            return _subscribe(msg, state, ctx)
+        return _ask(state, ctx, "请回复“确认”订阅，或“取消”。")
+    elif step == "change_date":
+        return _change_with_date(msg, text, state, ctx)
+    elif step == "unsubscribe":
+        if t in YES:
+            return _unsubscribe_now(state, ctx)
+        state.pop("remind")
+        return Result([Reply("好的，提醒照常保留。")], state)
+    return _ask(state, ctx)
+
+
+def on_button(msg: Incoming, arg: str, state: dict, ctx: Context) -> Result:
+    r = state.get("remind") or {}
+    if arg.startswith("city:") and r.get("step") == "city":
+        return on_text(msg, arg.split(":", 1)[1], state, ctx)
+    if arg == "yes" and r.get("step") in ("confirm", "unsubscribe"):
+        return on_text(msg, "确认", state, ctx)
+    if arg == "no" and r.get("step"):
+        return on_text(msg, "取消", state, ctx)
+    return Result([Reply("这个按钮已过期。回复“提醒”订阅，或 /status 查看提醒。")], state)
+
+
+def check_credit_code(text: str) -> tuple[str, str | None]:
+    """The 18-character unified social credit code (GB 32100-2015), checked with its check digit."""
+    code = uscc.compact(text.upper().replace("O", "0") if len(text.strip()) == 18 else text.upper())
+    try:
+        return uscc.validate(code), None
+    except InvalidLength:
+        return code, f"统一社会信用代码是18位，您输入的是{len(code)}位，请核对营业执照。"
+    except InvalidChecksum:
+        return code, "这个统一社会信用代码的校验位不对（第18位），可能输错了一位，请对照营业执照重新输入。"
+    except InvalidFormat:
+        return code, "统一社会信用代码只含数字和大写字母（不含I、O、Z、S、V），请对照营业执照重新输入。"
+
+
+def _ask(state: dict, ctx: Context, prefix: str = "") -> Result:
+    r = state["remind"]
+    step, data = r["step"], r["data"]
+    lines = [prefix] if prefix else []
+    buttons: list[Button] = []
+    if step == "city":
+        lines.append("贵企业是哪个城市的示范企业？")
+        buttons = [Button(m.city_short, f"rm:city:{m.id}") for m in ctx.kb.measures.values()]
+    elif step == "name":
+        lines.append("请输入企业名称（与营业执照一致）：")
+    elif step == "code":
+        lines.append("请输入统一社会信用代码（18位，见营业执照）：")
+    elif step == "date":
+        lines.append("请输入获得示范企业称号的日期（授牌或认定文件日期），例如：2024年6月1日：")
+    elif step == "confirm":
+        measure = ctx.kb.measures[data["city"]]
+        lines.append(f"请确认：{measure.city_short}｜{data['name']}｜{data['credit_code']}｜授牌日期 {data['awarded_on']}")
+        lines.append(_plan_text(data, ctx))
+        lines.append("回复“确认”订阅。我们只保存这些信息用于提醒，随时可回复“取消提醒”或 /forget 删除。")
+        buttons = [Button("确认订阅", "rm:yes"), Button("取消", "rm:no")]
+    return Result([Reply("\n".join(lines), buttons)], state)
+
+
+def _plan_text(data: dict, ctx: Context) -> str:
+    measure = ctx.kb.measures[data["city"]]
+    hours = f"{ctx.send_hours[0]}:00-{ctx.send_hours[1]}:00"
+    try:
+        s = review_schedule(measure, dt.date.fromisoformat(data["awarded_on"]), ctx.today)
+    except DeadlineError as exc:
+        return f"提醒安排：{exc}"
+    parts = []
+    if s.next_review:
+        sends = [s.next_review - dt.timedelta(days=d) for d in ctx.leads]
+        sends = [d.isoformat() for d in sends if d >= ctx.today]
+        parts.append(f"下次复核预计在{s.next_review.isoformat()}，" +
+                     (f"将于{'、'.join(sends)}提醒（{hours}）。" if sends else "已来不及按计划提前提醒，请留意主管部门通知。"))
+    else:
+        parts.append(s.notes[0] if s.notes else "没有可推算的复核日期。")
+    example = (ctx.today - dt.timedelta(days=3)).strftime("%Y年%-m月%-d日")
+    parts.append(f"发生更名、重组时告诉我（例如“我们更名了，{example}办完手续”），我会计算30个工作日的备案截止日并提醒。")
+    until = measure.meta.get("in_force_until")
+    if until and until < ctx.today:
+        parts.append(f"注意：{measure.citation_title}已于{until.isoformat()}到期，此后的复核以新办法或主管部门通知为准。")
+    return "".join(parts)
+
+
+def _subscribe(msg: Incoming, state: dict, ctx: Context) -> Result:
+    data = dict(state.pop("remind")["data"])
+    state["city"] = data["city"]
+    event = Event("subscribe", {**data, "channel": msg.channel, "user_id": msg.user_id})
+    return Result([Reply("已订阅提醒。" + _plan_text(data, ctx) + "\n回复 /status 查看提醒。")], state, [event])
+
+
+# ---- changes (更名、重组) ----------------------------------------------------------------------------
+def report_change(msg: Incoming, text: str, state: dict, ctx: Context) -> Result:
+    kind = "restructure" if "重组" in text else "rename"
+    m = _DATE_IN_TEXT.search(text)
+    state["remind"] = {"step": "change_date", "data": {"kind": kind}}
+    if m:
+        return _change_with_date(msg, m.group(1), state, ctx)
+    word = "重组" if kind == "restructure" else "更名"
+    example = (ctx.today - dt.timedelta(days=3)).strftime("%Y年%-m月%-d日")
+    return Result([Reply(f"{word}的相关手续是哪天办完的？例如：{example}（从次日起算30个工作日的备案期限；回复“取消”退出）")],
+                  state)
+
+
+def _change_with_date(msg: Incoming, text: str, state: dict, ctx: Context) -> Result:
+    data = state["remind"]["data"]
+    try:
+        value = factmod.parse_date(text, ctx.today)
+        if len(value) != 10:
+            raise AnswerError("请写到具体哪一天，例如：2026年12月1日。")
+        result = filing_deadline(dt.date.fromisoformat(value))
+    except (AnswerError, DeadlineError, ValueError) as exc:
+        return Result([Reply(f"{exc}" if isinstance(exc, AnswerError) else f"无法计算：{exc}")], state)
+    state.pop("remind")
+    subs = ctx.data.subscriptions(msg.channel, msg.user_id) if ctx.data else []
+    text_out = filing_text(result, ctx.kb.measures)
+    if result.deadline < ctx.today:
+        text_out += f"\n注意：截止日{result.deadline.isoformat()}已过，请尽快联系所在地工信部门补办备案。"
+    if not subs:
+        return Result([Reply(text_out + "\n（您还没有订阅提醒；回复“提醒”订阅后，我可以在截止前提醒您。）")], state)
+    events = [Event("change", {"subscription_id": s["id"], "changed_on": value, "kind": data["kind"]}) for s in subs]
+    names = "、".join(s["name"] for s in subs)
+    sends = [d.isoformat() for d in (result.deadline - dt.timedelta(days=n) for n in ctx.leads) if d >= ctx.today]
+    plan = f"将于{'、'.join(sends)}提醒" if sends else "截止日已过，不再提醒"
+    return Result([Reply(f"{text_out}\n已为{names}设置备案提醒：{plan}。")], state, events)
+
+
+# ---- status and unsubscribe --------------------------------------------------------------------------
+def status(msg: Incoming, state: dict, ctx: Context) -> Result:
+    subs = ctx.data.subscriptions(msg.channel, msg.user_id) if ctx.data else []
+    if not subs:
+        return Result([Reply("您还没有订阅提醒。示范企业可回复“提醒”订阅复核和备案提醒。")], state)
+    upcoming = ctx.data.upcoming(msg.channel, msg.user_id, 800)
+    lines = ["您的提醒："]
+    for s in subs:
+        measure = ctx.kb.measures.get(s["city"])
+        lines.append(f"· {s['name']}（{measure.city_short if measure else s['city']}，授牌 {s['awarded_on']}）")
+        mine = [r for r in upcoming if r["subscription_id"] == s["id"]]
+        dues = {}
+        for r in mine:
+            dues.setdefault((r["kind"], r["due_on"]), []).append(r["send_on"])
+        for (kind, due), sends in sorted(dues.items(), key=lambda x: x[0][1]):
+            label = {"review": "复核", "filing": "备案截止", "expiry": "办法到期"}.get(kind, kind)
+            lines.append(f"  {label} {due}：将于 {'、'.join(sorted(sends))} 提醒")
+        if not mine:
+            lines.append("  暂无待发提醒")
+    lines.append("回复“取消提醒”可退订；报告更名、重组请说“我们更名了”。")
+    return Result([Reply("\n".join(lines))], state)
+
+
+def unsubscribe(msg: Incoming, state: dict, ctx: Context) -> Result:
+    subs = ctx.data.subscriptions(msg.channel, msg.user_id) if ctx.data else []
+    if not subs:
+        return Result([Reply("您没有订阅提醒。")], state)
+    state["remind"] = {"step": "unsubscribe", "data": {"ids": [s["id"] for s in subs]}}
+    names = "、".join(s["name"] for s in subs)
+    return Result([Reply(f"确定不再接收{names}的提醒吗？", [Button("确认退订", "rm:yes"), Button("保留", "rm:no")])], state)
+
+
+def _unsubscribe_now(state: dict, ctx: Context) -> Result:
+    ids = state.pop("remind")["data"]["ids"]
+    return Result([Reply("已退订，不会再发送提醒。需要时回复“提醒”重新订阅。")], state,
+                  [Event("unsubscribe", {"subscription_id": i}) for i in ids])
