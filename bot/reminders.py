@@ -125,7 +125,7 @@ def compose(r: dict, measure, today: dt.date) -> tuple[str, bool]:
         until = due
         state = "今天到期" if left == 0 else (f"还有{left}天到期" if left > 0 else f"已于{until.isoformat()}到期")
         lines.append(f"【办法到期提醒】{measure.citation_title if measure else '办法'}有效期至{until.isoformat()}，{state}。"
-                     "此后的申报、复核以新办法或主管部门通知为准。可以问我：“办法到期后怎么办？”")
+                     "此后的申报、复核以新办法或主管部门通知为准。可以问我：“办法过期了还能申报吗？”")
     return "\n".join(x for x in lines if x), late
 
 

@@ -15,7 +15,9 @@ def help_text(ctx: Context) -> str:
         "· 示范企业更名后多久内要备案？\n"
         "· 威海办法第十八条\n"
         "想知道能不能申报？回复“自测”（或 /check），逐项预判申报条件。\n"
-        "命令：/help 帮助  /ask 问题  /check 申报自测  /city 城市（切换城市）  /cancel 取消  /forget 删除我的数据\n"
+        "已是示范企业？回复“提醒”（或 /remind）订阅复核和更名备案提醒，/status 查看。\n"
+        "命令：/help 帮助  /ask 问题  /check 申报自测  /remind 订阅提醒  /status 我的提醒  /city 切换城市  "
+        "/cancel 取消  /forget 删除我的数据\n"
         "说明：回答摘自办法原文并注明条款，仅供参考，以主管部门解释为准。"
     )
 

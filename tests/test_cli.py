@@ -11,11 +11,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory):
+def env(tmp_path_factory, kb_file):
     d = tmp_path_factory.mktemp("cli")
-    e = dict(os.environ, POLICYBOT_DB=str(d / "p.db"))
-    subprocess.run([sys.executable, "-m", "bot.cli", "kb", "build"], env=e, check=True, capture_output=True, cwd=ROOT)
-    return e
+    return dict(os.environ, POLICYBOT_DB=str(d / "p.db"), POLICYBOT_KB=str(kb_file))
 
 
 def run(env, *args, stdin=None):

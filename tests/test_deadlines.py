@@ -10,7 +10,6 @@ import pytest
 import yaml
 
 from bot.cli import main
-from knowledge import kb as kbmod
 from rules.calendar import (CALENDAR_DIR, CalendarError, WorkCalendar, chinesecalendar_years, read_schedule_file,
                             statutory_holidays)
 from rules.deadlines import DeadlineError, anniversary, filing_deadline, review_schedule
@@ -191,13 +190,6 @@ def test_anniversary():
 
 
 # ---- CLI -----------------------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def kb_file(tmp_path_factory):
-    path = tmp_path_factory.mktemp("deadlines") / "kb.pickle"
-    kbmod.build(kbmod.SOURCE_DIR, path)
-    return path
-
-
 @pytest.fixture
 def cli(kb_file, monkeypatch, capsys):
     monkeypatch.setenv("POLICYBOT_DB", str(kb_file.parent / "p.db"))
