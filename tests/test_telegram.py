@@ -142,6 +142,9 @@ def test_start_registers_commands_and_a_question_is_answered_with_its_citation(k
             assert "第十八条" in reply["text"]
             reply = await h.turn("/help")
             assert "/check" in reply["text"] or "自测" in reply["text"]
+            for command in ("/remind", "/status"):  # passed through as text, like every command
+                reply = await h.turn(command)
+                assert reply["text"] and "抱歉" not in reply["text"]
             assert h.store.db["questions"].count == 1
     run(scenario())
 
