@@ -205,6 +205,12 @@ def main() -> int:
         line("warm latency p99 (one city named)", f"{p99:.2f} ms", "target ≤ 50 ms", p99 <= 50)
     print("Reminders")
     reminders_bench(kb)
+    print("Channels (loopback HTTP, one process)")
+    import bench_telegram
+    import bench_wecom
+    line("WeCom callbacks (verify, decrypt, answer, encrypt)", f"{bench_wecom.bench(500):.0f} /s")
+    line("Telegram updates (webhook)", f"{bench_telegram.bench(500):.0f} /s")
+    line("Telegram updates (long polling)", f"{bench_telegram.bench(500, mode='polling'):.0f} /s")
     line("peak memory of this benchmark", f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
     return 0
 
