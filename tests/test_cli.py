@@ -121,3 +121,35 @@ def test_check_bad_input_exits_2_with_one_line(env, tmp_path, content, args):
 def test_check_missing_file_exits_2(env, tmp_path):
     r = run(env, "check", "--city", "baotou", "--answers", str(tmp_path / "none.yaml"))
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_doctor_says_what_is_missing_in_plain_words(env):
+    r = run(dict(env, WECOM_CORP_ID="ww123", TELEGRAM_BOT_TOKEN=""), "doctor")
+    assert r.returncode == 1
+    assert "WeCom needs WECOM_CORP_ID, WECOM_AGENT_ID and WECOM_SECRET together" in r.stdout
+    assert "off   Telegram" in r.stdout
+    ok = run(dict(env, WECOM_CORP_ID="", TELEGRAM_BOT_TOKEN="1:x"), "doctor")
+    assert ok.returncode == 0 and "Telegram: on (long polling)" in ok.stdout
+
+
+def test_bad_settings_exit_2_with_one_line(env):
+    for bad in ({"POLICYBOT_PORT": "eighty"}, {"POLICYBOT_SEND_HOURS": "18-9"}, {"POLICYBOT_REMINDER_LEADS": "x"}):
+        r = run(dict(env, **bad), "serve")
+        assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+
+
+def test_reminders_cli(env, tmp_path):
+    from stdnum.cn import uscc
+    body = "91371000000000777"
+    f = tmp_path / "list.csv"
+    f.write_text(f"name,credit_code,city,awarded_on\n甲公司,{body + uscc.calc_check_digit(body)},威海,2024-12-10\n"
+                 "乙公司,123,威海,2024-12-10\n", encoding="utf-8")
+    r = run(env, "reminders", "import", str(f))
+    assert r.returncode == 0 and "1 new" in r.stdout and "1 refused" in r.stdout and ":3:" in r.stderr
+    r = run(env, "reminders", "due", "--days", "30", "--json")
+    rows = json.loads(r.stdout)
+    assert {row["kind"] for row in rows} >= {"review", "expiry"} and all(row["channel"] is None for row in rows)
+    assert run(env, "reminders", "import", str(tmp_path / "none.csv")).returncode == 2
+    (tmp_path / "bad.csv").write_text("foo,bar\n1,2\n", encoding="utf-8")
+    bad = run(env, "reminders", "import", str(tmp_path / "bad.csv"))
+    assert bad.returncode == 2 and "missing column" in bad.stderr
