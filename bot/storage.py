@@ -175,14 +175,17 @@ class Store:
                             [sub_id])
 
     def add_reminders(self, sub_id: int, plan: list[dict]) -> int:
-        """Insert planned reminders; one already there (same kind, due date and lead) is left alone."""
+        """Insert planned reminders; one already there (same kind, due date and lead) is left alone, unless it
+        was cancelled (an unsubscription, a corrected date): then it is pending again."""
         now = now_shanghai().isoformat()
         added = 0
         with self.db.conn:
             for r in plan:
                 cur = self.db.execute(
-                    "insert or ignore into reminders (subscription_id, kind, due_on, lead_days, send_on, status, "
-                    "attempts, created_at) values (?, ?, ?, ?, ?, 'pending', 0, ?)",
+                    "insert into reminders (subscription_id, kind, due_on, lead_days, send_on, status, attempts, "
+                    "created_at) values (?, ?, ?, ?, ?, 'pending', 0, ?) "
+                    "on conflict (subscription_id, kind, due_on, lead_days) do update set status = 'pending', "
+                    "attempts = 0, next_try_at = null, last_error = null where status = 'cancelled'",
                     [sub_id, r["kind"], r["due_on"], r["lead_days"], r["send_on"], now])
                 added += cur.rowcount
         return added

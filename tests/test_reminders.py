@@ -228,3 +228,13 @@ def test_after_a_review_passes_the_daily_top_up_plans_the_next(kb, store):
     reviews = {r["due_on"] for r in store.db.query("select due_on from reminders where kind = 'review'")}
     assert reviews == {"2026-12-10", "2028-12-10"}
     assert store.subscription(sub_id)["replan_on"] == "2028-12-11"
+
+
+def test_unsubscribe_then_subscribe_again_brings_the_reminders_back(kb, store):
+    sub_id = sub(store, 14)
+    schedule(store, kb, sub_id, dt.date(2026, 11, 22), LEADS)
+    store.deactivate(sub_id, "unsubscribed")
+    assert store.upcoming("2026-12-31") == []
+    store.upsert_subscription({"credit_code": code(14), "active": 1, "inactive_reason": None})
+    assert schedule(store, kb, sub_id, dt.date(2026, 11, 22), LEADS) == 4
+    assert len(store.upcoming("2026-12-31")) == 4
