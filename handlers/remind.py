@@ -24,10 +24,21 @@ UNSUBSCRIBE_WORDS = ("取消提醒", "退订", "取消订阅", "不要提醒了"
 STATUS_WORDS = ("我的提醒", "提醒列表", "查看提醒", "订阅状态")
 CANCEL = ("取消", "退出", "算了", "不了", "cancel")
 YES = ("确认", "是", "对", "好", "好的", "确定", "没问题", "yes", "y")
-_CHANGE_RE = re.compile(r"(更名|改名|改了名|换了名字|名字改了|名称变更|变更了名称|重组)"
-                        r"(了|完成了|已完成|办完了|手续办完了|手续已办完|的手续办完了)")
+_CHANGE_WORD = re.compile(r"更名|改名|改了名|换了名字|名字改了|名称变更|变更了名称|变更名称|重组|合并重组")
+_DONE_WORD = re.compile(r"了|完成|办完|办好|已经|已")
 _QUESTION_RE = re.compile(r"[?？吗么呢]|怎么|多久|几天|什么|啥|如何|是否")
-_DATE_IN_TEXT = re.compile(r"(\d{4}\s*[年./-]\s*\d{1,2}\s*[月./-]\s*\d{1,2}\s*[日号]?)")
+_DATE_IN_TEXT = re.compile(r"((?:\d{4}\s*[年./-]\s*)?\d{1,2}\s*[月./-]\s*\d{1,2}\s*[日号]?)")
+_MONTH_DAY = re.compile(r"^(\d{1,2})\s*[月./-]\s*(\d{1,2})\s*[日号]?$")
+
+
+def _with_year(text: str, today: dt.date) -> str:
+    """11月2日 → the last 2 November up to today (a change reported is in the past)."""
+    m = _MONTH_DAY.match(factmod.clean(text))
+    if not m:
+        return text
+    month, day = int(m.group(1)), int(m.group(2))
+    year = today.year if (month, day) <= (today.month, today.day) else today.year - 1
+    return f"{year}-{month:02d}-{day:02d}"
 
 
 def wants_subscribe(text: str) -> bool:
@@ -44,7 +55,7 @@ def wants_status(text: str) -> bool:
 
 def reports_change(text: str) -> bool:
     """我们更名了 / 公司重组手续办完了 (a report), not 更名后多久要备案？ (a question)."""
-    return bool(_CHANGE_RE.search(text)) and not _QUESTION_RE.search(text)
+    return bool(_CHANGE_WORD.search(text) and _DONE_WORD.search(text)) and not _QUESTION_RE.search(text)
 
 
 def active(state: dict) -> bool:
@@ -211,9 +222,9 @@ def report_change(msg: Incoming, text: str, state: dict, ctx: Context) -> Result
 def _change_with_date(msg: Incoming, text: str, state: dict, ctx: Context) -> Result:
     data = state["remind"]["data"]
     try:
-        value = factmod.parse_date(text, ctx.today)
+        value = factmod.parse_date(_with_year(text, ctx.today), ctx.today)
         if len(value) != 10:
-            raise AnswerError("请写到具体哪一天，例如：2026年12月1日。")
+            raise AnswerError("请写到具体哪一天，例如：11月2日或2026年11月2日。")
         result = filing_deadline(dt.date.fromisoformat(value))
     except (AnswerError, DeadlineError, ValueError) as exc:
         return Result([Reply(f"{exc}" if isinstance(exc, AnswerError) else f"无法计算：{exc}")], state)

@@ -238,3 +238,18 @@ def test_unsubscribe_then_subscribe_again_brings_the_reminders_back(kb, store):
     store.upsert_subscription({"credit_code": code(14), "active": 1, "inactive_reason": None})
     assert schedule(store, kb, sub_id, dt.date(2026, 11, 22), LEADS) == 4
     assert len(store.upcoming("2026-12-31")) == 4
+
+
+@pytest.mark.parametrize("text,is_report", [("我们更名了", True), ("我们在2026年10月8日完成了更名", True),
+                                            ("公司名称变更手续已经办完了", True), ("我们公司重组了", True),
+                                            ("更名后多久要备案？", False), ("更名了要备案吗", False), ("企业更名", False),
+                                            ("改名需要备案吗", False)])
+def test_a_change_report_is_told_from_a_question(text, is_report):
+    from handlers.remind import reports_change
+    assert reports_change(text) is is_report
+
+
+def test_a_change_date_without_year_is_the_last_one_up_to_today():
+    from handlers.remind import _with_year
+    assert _with_year("11月2日", dt.date(2026, 11, 22)) == "2026-11-02"
+    assert _with_year("12月30号", dt.date(2026, 11, 22)) == "2025-12-30"
