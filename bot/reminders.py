@@ -110,8 +110,11 @@ def compose(r: dict, measure, today: dt.date) -> tuple[str, bool]:
     if late:
         lines.append(f"（补发：这条提醒原定于{send_on.isoformat()}发送，因系统暂停未能按时送达。）")
     if r["kind"] == "review":
-        lines.append(f"【复核提醒】{name}：按规定，示范企业每两年复核一次，贵企业预计的复核日期是{due.isoformat()}（{when}）。"
-                     f"无正当理由不参加复核的，将被撤销称号。具体时间以{_authority(measure)}通知为准。")
+        rule = (load_rules().get("review") or {}).get(measure.id if measure else "") or {}
+        every = f"每{rule['interval_years']}年复核一次，" if rule.get("interval_years") else ""
+        consequence = f"{rule['consequence']['text']}。" if rule.get("consequence") else ""
+        lines.append(f"【复核提醒】{name}：按规定，示范企业{every}贵企业预计的复核日期是{due.isoformat()}（{when}）。"
+                     f"{consequence}具体时间以{_authority(measure)}通知为准。")
         lines.append(_basis(measure, "review"))
         until = measure.meta.get("in_force_until") if measure else None
         if until and due > until:
