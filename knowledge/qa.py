@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from knowledge.kb import KnowledgeBase, Measure, Unit, article_refs, provinces, to_cn_number
+from knowledge.kb import KnowledgeBase, Measure, Unit, article_refs, find_names, provinces, to_cn_number
 from knowledge import intents
 from knowledge.textnorm import CJK_RE, normalize, strip_controls
 
@@ -69,21 +69,6 @@ class Answer:
 
 
 # ---- places ---------------------------------------------------------------------------------------
-def _find(names, text: str) -> list[str]:
-    """Names found in text, longest first, each span used once."""
-    found, taken = [], [False] * len(text)
-    for name in names:
-        start = text.find(name)
-        while start >= 0:
-            span = range(start, start + len(name))
-            if not any(taken[i] for i in span):
-                for i in span:
-                    taken[i] = True
-                found.append(name)
-            start = text.find(name, start + 1)
-    return found
-
-
 def resolve_city(kb: KnowledgeBase, text: str) -> str | None:
     """The measure id a place name points to (威海, 威海市, 荣成市, weihai), or None."""
     text = strip_controls(unicodedata.normalize("NFKC", text or "")).lower()
@@ -101,7 +86,7 @@ def resolve_city(kb: KnowledgeBase, text: str) -> str | None:
 def cities_in(kb: KnowledgeBase, text: str) -> list[str]:
     names = sorted(kb.places, key=len, reverse=True)
     ids: list[str] = []
-    for name in _find(names, text):
+    for name in find_names(names, text):
         for mid in kb.places[name]:
             if mid not in ids:
                 ids.append(mid)
@@ -262,7 +247,7 @@ def answer(kb: KnowledgeBase, question: str, as_of: dt.date, city: str | None = 
     if named:
         scope = named
     else:
-        others = _find(kb.other_places, text)
+        others = find_names(kb.other_places, text)
         if others:
             return _abstain(question, None, "uncovered_city",
                             f"抱歉，目前只收录了{covered_cities(kb)}的服务型制造示范企业认定管理办法，"
@@ -361,7 +346,7 @@ def evidence(kb: KnowledgeBase, q, scope: list[str]) -> Evidence:
     if ex is None:
         return Evidence({}, 0.0, 0.0)
     scores = ex.scores(q.terms)
-    near = ex.measure_pos < 0
+    near = _declining(kb, ex, scope)
     decline = float(scores[near].max()) if near.any() else 0.0
     scoped = np.isin(ex.measure_pos, [kb.measure_ids.index(m) for m in scope])
     in_scope = scoped & (scores > 0)
@@ -374,6 +359,19 @@ def evidence(kb: KnowledgeBase, q, scope: list[str]) -> Evidence:
         if score > by_article.get(label, 0.0):
             by_article[label] = score
     return Evidence(by_article, max(by_article.values(), default=0.0), decline, bool(scoped.any()))
+
+
+def _declining(kb: KnowledgeBase, ex, scope: list[str]) -> np.ndarray:
+    """Which examples are questions to decline here: those for any measure, and those for measures that
+    include every one in scope (a question declined for 包头 is not declined for 威海, nor for both)."""
+    cache = kb.cache.setdefault("_declining", {})
+    key = tuple(sorted(scope))
+    if key not in cache:
+        mask = ex.measure_pos < 0
+        for i, measures in ex.decline_only_for.items():
+            mask[i] = set(scope) <= measures
+        cache[key] = mask
+    return cache[key]
 
 
 def _whole_unit(kb: KnowledgeBase, measure: str, article: int) -> int:
