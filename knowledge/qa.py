@@ -236,7 +236,9 @@ def answer(kb: KnowledgeBase, question: str, as_of: dt.date, city: str | None = 
     if not CJK_RE.search(text) and not article_refs(text):
         return _abstain(question, city, "not_chinese", "请用中文提问，" + HINT)
 
-    named = cities_in(kb, text)
+    q = kb.analyzer.query(raw)
+    # a city named, or mistyped (包投 is repaired to 包头 like any domain term)
+    named = cities_in(kb, text) or cities_in(kb, " ".join(term for _, term in q.corrections))
     if not named:
         province = next((p for p in _provinces_of(kb) if p in text), None)
         if province and not any(w in text for w in (kb.lexicon.get("other_programmes") or {}).get("basis") or []):
@@ -259,7 +261,6 @@ def answer(kb: KnowledgeBase, question: str, as_of: dt.date, city: str | None = 
     if refs:
         return _by_reference(kb, question, refs, scope, scope_city, as_of)
 
-    q = kb.analyzer.query(raw)
     unknown = kb.analyzer.unknown_words(q)
     if intents.other_programme(kb.lexicon, q.text) or intents.other_programme(kb.lexicon, q.expanded) \
             or any(f"{w}企业" in q.text for w in unknown):

@@ -73,6 +73,8 @@ def test_typos_traditional_and_colloquial(kb):
     assert cited(answer(kb, "威海示范企业多久复合一次", TODAY))[0] == ("weihai", 18)
     assert cited(answer(kb, "威海改名字了要报被吗", TODAY))[0] == ("weihai", 21)
     assert cited(answer(kb, "威海示範企業複審多久一次", TODAY))[0] == ("weihai", 18)
+    a = answer(kb, "办法由谁负责解释，包投的", TODAY)  # a mistyped city still chooses the city
+    assert cited(a) == [("baotou", 15)] and a.city == "baotou"
 
 
 @pytest.mark.parametrize("q", ["", "   ", "😀😀😀", "？？？！！", "\x00\x07\x1b[31m", "啊" * 10_000, "hello there",
