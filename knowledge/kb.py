@@ -267,7 +267,7 @@ def _places(measures: dict[str, Measure], gazetteer: dict) -> tuple[dict[str, li
                 others.update(name + s for s in PLACE_SUFFIXES[:4])
             else:
                 others.add(name)
-    return places, sorted(others, key=len, reverse=True)
+    return places, sorted(others, key=lambda n: (-len(n), n))
 
 
 def _char_tables() -> tuple[dict[str, str], dict[str, tuple[str, ...]]]:

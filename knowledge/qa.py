@@ -96,7 +96,7 @@ def cities_in(kb: KnowledgeBase, text: str) -> list[str]:
 def _provinces_of(kb: KnowledgeBase) -> list[str]:
     cache = kb.cache.setdefault("_provinces_cache", [])
     if not cache:
-        cache.extend(sorted(provinces(kb.measures), key=len, reverse=True))
+        cache.extend(sorted(provinces(kb.measures), key=lambda n: (-len(n), n)))
     return cache
 
 
