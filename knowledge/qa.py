@@ -28,6 +28,7 @@ MIN_COVERAGE_WITH_FOREIGN = 0.6  # … needs this much coverage to still answer
 ITEM_WEIGHT = 0.85  # an item's match counts a little less than its whole article's
 WHOLE_ARTICLE_RATIO = 0.8  # an item whose article scores this close is shown as the whole list
 INTENT_BOOST = 1.5  # an article worded the way the question's kind of answer is (lexicon.yaml `intents`)
+DEFINITION_BOOST = 2.5  # the article defining the very term a question asks about (服务型制造是…)
 REQUIRED_NEAR_TOP = 0.4  # an article holding the demanded fact may answer if this close to the best
 # Example questions (measures/<id>.questions.yaml, near_misses.yaml).
 EXAMPLE_WEIGHT = 0.6  # ranking: final += weight × BM25 of the article's best look-alike example question
@@ -304,7 +305,10 @@ def _select(kb: KnowledgeBase, q, scope: list[str], unknown: list[str]) -> list[
     ev = evidence(kb, q, scope)
     if ev.covered and ev.decline >= DECLINE_EXAMPLE_MIN and ev.decline > ev.best * DECLINE_EXAMPLE_RATIO:
         return []  # it reads like a question these measures do not answer
-    ranked = rank(kb, q, scope, skip=skip if situational else set(), ev=ev)
+    # what asks for a definition (定义, 概念) is no part of what is defined: 服务型制造 defined as "是…" covers it
+    framing = {p for i in intents.detect(kb, q.text) if i.subject for p in i.plain_patterns}
+    skip = (skip if situational else set()) | {w for w, _ in q.content_words if w in framing}
+    ranked = rank(kb, q, scope, skip=skip, ev=ev)
     foreign = [] if situational else [kb.analyzer.information(w) for w in _foreign(kb, q, unknown)]
     meaning = sum(_weight(kb, w) for w, _ in q.content_words) or 1.0
     # a question demanding a kind of fact (重新申请, a date …) is answered by the best article holding one,
@@ -424,7 +428,7 @@ def rank(kb: KnowledgeBase, q, scope: list[str], depth: int = 30, skip: set[str]
         article = kb.article_normalized(mid, art)
         if defined is not None:
             if defined.search(article):
-                final *= INTENT_BOOST
+                final *= DEFINITION_BOOST
         elif wanted and any(intents.has_wording(article, w) for w in wanted):
             final *= INTENT_BOOST
         final += EXAMPLE_WEIGHT * ev.by_article.get((mid, art), 0.0)
