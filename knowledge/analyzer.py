@@ -94,7 +94,7 @@ class Analyzer:
         longest_first = sorted(synonyms, key=len, reverse=True)
         self._synonym_re = re.compile("|".join(re.escape(k) for k in longest_first)) if synonyms else None
         self._synonym_map = synonyms
-        self.domain_terms = sorted({t for t in lexicon.get("domain_terms", []) if len(t) >= 2}, key=len, reverse=True)
+        self.domain_terms = sorted({t for t in lexicon.get("domain_terms", []) if len(t) >= 2}, key=lambda t: (-len(t), t))
         self._rewrites = {normalize(str(k)): str(v) for k, v in (lexicon.get("rewrite") or {}).items()}
         self._rewrite_re = re.compile("|".join(re.escape(k) for k in sorted(self._rewrites, key=len, reverse=True)))
         self._sound_index: dict[tuple[str, ...], str] = {}
@@ -198,7 +198,7 @@ class Analyzer:
         if not self.places:
             return text
         if getattr(self, "_places_key", None) is not self.places:
-            names = sorted(self.places, key=len, reverse=True)
+            names = sorted(self.places, key=lambda n: (-len(n), n))
             self._places_re = re.compile("|".join(re.escape(n) for n in names))
             self._places_key = self.places
         return self._places_re.sub(" ", text)

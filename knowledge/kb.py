@@ -27,7 +27,7 @@ from knowledge.parser import Article, ParseError, parse_measure
 from knowledge.textnorm import normalize
 
 SOURCE_DIR = Path(__file__).resolve().parent
-FORMAT_VERSION = 9
+FORMAT_VERSION = 10
 _CODE_FILES = ("kb.py", "analyzer.py", "index.py", "parser.py", "textnorm.py", "numerals.py")
 COMMON_WORDS = 40_000  # jieba's most frequent words kept in the trimmed query-time dictionary
 QUESTIONS_SUFFIX = ".questions.yaml"
@@ -83,6 +83,9 @@ class Examples:
     index: BM25Index
     labels: list[tuple[str, int] | None]  # (measure, article), or None for a question to decline
     measure_pos: np.ndarray  # the measure's position per example, -1 for one to decline
+    # a question to decline only for some measures (包头的示范企业要定期复核吗: 包头's is silent, 威海's
+    # is not): its position -> those measures; the others are declined whatever the city
+    decline_only_for: dict[int, frozenset[str]] = field(default_factory=dict)
 
     def scores(self, terms: dict[str, float]) -> np.ndarray:
         return self.index.scores(terms)
@@ -209,6 +212,21 @@ def _read_measures(source: Path) -> dict[str, Measure]:
     return measures
 
 
+def find_names(names, text: str) -> list[str]:
+    """Names found in text, trying `names` in order (longest first), each span used once."""
+    found, taken = [], [False] * len(text)
+    for name in names:
+        start = text.find(name)
+        while start >= 0:
+            span = range(start, start + len(name))
+            if not any(taken[i] for i in span):
+                for i in span:
+                    taken[i] = True
+                found.append(name)
+            start = text.find(name, start + 1)
+    return found
+
+
 def _covered_names(measures: dict[str, Measure]) -> list[str]:
     """The covered cities' names, so that a typo in one (包投) is still read as the city."""
     return [str(n) for m in measures.values() for n in (m.meta.get("city") or {}).get("aliases") or []]
@@ -249,7 +267,7 @@ def _places(measures: dict[str, Measure], gazetteer: dict) -> tuple[dict[str, li
                 others.update(name + s for s in PLACE_SUFFIXES[:4])
             else:
                 others.add(name)
-    return places, sorted(others, key=len, reverse=True)
+    return places, sorted(others, key=lambda n: (-len(n), n))
 
 
 def _char_tables() -> tuple[dict[str, str], dict[str, tuple[str, ...]]]:
@@ -360,7 +378,7 @@ def build(source: Path = SOURCE_DIR, out: Path | None = None) -> KnowledgeBase:
     analyzer.add_sound_targets(_covered_names(measures))
     kb = KnowledgeBase(measures, units, np.asarray(unit_measure, dtype=np.int32), measure_ids, index, analyzer,
                        places, others, lexicon, fingerprint(source))
-    kb.examples = _examples(source, measures, measure_ids, analyzer)
+    kb.examples = _examples(source, measures, measure_ids, analyzer, places, others)
     kb.stats = {"measures": len(measures), "articles": sum(len(m.articles) for m in measures.values()),
                 "units": len(units), "terms": len(index.postings), "build_seconds": time.perf_counter() - t0}
     if out is not None:
@@ -368,9 +386,11 @@ def build(source: Path = SOURCE_DIR, out: Path | None = None) -> KnowledgeBase:
     return kb
 
 
-def _examples(source: Path, measures: dict[str, Measure], measure_ids: list[str], analyzer: Analyzer) -> Examples | None:
+def _examples(source: Path, measures: dict[str, Measure], measure_ids: list[str], analyzer: Analyzer,
+              places: dict[str, list[str]], others: list[str]) -> Examples | None:
     texts: list[str] = []
     labels: list[tuple[str, int] | None] = []
+    only_for: dict[int, frozenset[str]] = {}
     for mid, m in measures.items():
         path = source / "measures" / f"{mid}{QUESTIONS_SUFFIX}"
         if not path.exists():
@@ -387,7 +407,21 @@ def _examples(source: Path, measures: dict[str, Measure], measure_ids: list[str]
             items = yaml.safe_load(near.read_text(encoding="utf-8")) or []
         except yaml.YAMLError as exc:
             raise KnowledgeBaseError(f"near_misses.yaml: {exc}") from exc
-        for q in items:
+        covered = sorted(places, key=len, reverse=True)
+        for item in items:
+            q, city = (item.get("q"), item.get("city")) if isinstance(item, dict) else (item, None)
+            if not q:
+                raise KnowledgeBaseError(f"near_misses.yaml: an entry is a question or {{q: …, city: …}}: {item!r}")
+            text = normalize(str(q), analyzer.t2s)
+            named = {mid for name in find_names(covered, text) for mid in places[name]}
+            if city is not None:
+                if city not in measures:
+                    continue  # declined for a measure this base does not hold
+                named = {str(city)}
+            elif not named and find_names(others, text):
+                continue  # declined for a city the base does not cover: the place decides, not the words
+            if named:
+                only_for[len(texts)] = frozenset(named)
             texts.append(str(q))
             labels.append(None)
     if not texts:
@@ -395,7 +429,7 @@ def _examples(source: Path, measures: dict[str, Measure], measure_ids: list[str]
     # analysed the way questions are, so that a question meets its look-alikes in the same words
     docs = [list(analyzer.query(t).terms) for t in texts]
     pos = np.asarray([measure_ids.index(lab[0]) if lab else -1 for lab in labels], dtype=np.int32)
-    return Examples(BM25Index.build(docs), labels, pos)
+    return Examples(BM25Index.build(docs), labels, pos, only_for)
 
 
 def save(kb: KnowledgeBase, prefixes: tuple[dict[str, int], int], general: dict[str, int], tags: dict[str, str],

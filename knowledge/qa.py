@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from knowledge.kb import KnowledgeBase, Measure, Unit, article_refs, provinces, to_cn_number
+from knowledge.kb import KnowledgeBase, Measure, Unit, article_refs, find_names, provinces, to_cn_number
 from knowledge import intents
 from knowledge.textnorm import CJK_RE, normalize, strip_controls
 
@@ -28,6 +28,7 @@ MIN_COVERAGE_WITH_FOREIGN = 0.6  # … needs this much coverage to still answer
 ITEM_WEIGHT = 0.85  # an item's match counts a little less than its whole article's
 WHOLE_ARTICLE_RATIO = 0.8  # an item whose article scores this close is shown as the whole list
 INTENT_BOOST = 1.5  # an article worded the way the question's kind of answer is (lexicon.yaml `intents`)
+DEFINITION_BOOST = 2.5  # the article defining the very term a question asks about (服务型制造是…)
 REQUIRED_NEAR_TOP = 0.4  # an article holding the demanded fact may answer if this close to the best
 # Example questions (measures/<id>.questions.yaml, near_misses.yaml).
 EXAMPLE_WEIGHT = 0.6  # ranking: final += weight × BM25 of the article's best look-alike example question
@@ -69,21 +70,6 @@ class Answer:
 
 
 # ---- places ---------------------------------------------------------------------------------------
-def _find(names, text: str) -> list[str]:
-    """Names found in text, longest first, each span used once."""
-    found, taken = [], [False] * len(text)
-    for name in names:
-        start = text.find(name)
-        while start >= 0:
-            span = range(start, start + len(name))
-            if not any(taken[i] for i in span):
-                for i in span:
-                    taken[i] = True
-                found.append(name)
-            start = text.find(name, start + 1)
-    return found
-
-
 def resolve_city(kb: KnowledgeBase, text: str) -> str | None:
     """The measure id a place name points to (威海, 威海市, 荣成市, weihai), or None."""
     text = strip_controls(unicodedata.normalize("NFKC", text or "")).lower()
@@ -101,7 +87,7 @@ def resolve_city(kb: KnowledgeBase, text: str) -> str | None:
 def cities_in(kb: KnowledgeBase, text: str) -> list[str]:
     names = sorted(kb.places, key=len, reverse=True)
     ids: list[str] = []
-    for name in _find(names, text):
+    for name in find_names(names, text):
         for mid in kb.places[name]:
             if mid not in ids:
                 ids.append(mid)
@@ -111,7 +97,7 @@ def cities_in(kb: KnowledgeBase, text: str) -> list[str]:
 def _provinces_of(kb: KnowledgeBase) -> list[str]:
     cache = kb.cache.setdefault("_provinces_cache", [])
     if not cache:
-        cache.extend(sorted(provinces(kb.measures), key=len, reverse=True))
+        cache.extend(sorted(provinces(kb.measures), key=lambda n: (-len(n), n)))
     return cache
 
 
@@ -251,7 +237,9 @@ def answer(kb: KnowledgeBase, question: str, as_of: dt.date, city: str | None = 
     if not CJK_RE.search(text) and not article_refs(text):
         return _abstain(question, city, "not_chinese", "请用中文提问，" + HINT)
 
-    named = cities_in(kb, text)
+    q = kb.analyzer.query(raw)
+    # a city named, or mistyped (包投 is repaired to 包头 like any domain term)
+    named = cities_in(kb, text) or cities_in(kb, " ".join(term for _, term in q.corrections))
     if not named:
         province = next((p for p in _provinces_of(kb) if p in text), None)
         if province and not any(w in text for w in (kb.lexicon.get("other_programmes") or {}).get("basis") or []):
@@ -262,7 +250,7 @@ def answer(kb: KnowledgeBase, question: str, as_of: dt.date, city: str | None = 
     if named:
         scope = named
     else:
-        others = _find(kb.other_places, text)
+        others = find_names(kb.other_places, text)
         if others:
             return _abstain(question, None, "uncovered_city",
                             f"抱歉，目前只收录了{covered_cities(kb)}的服务型制造示范企业认定管理办法，"
@@ -274,7 +262,6 @@ def answer(kb: KnowledgeBase, question: str, as_of: dt.date, city: str | None = 
     if refs:
         return _by_reference(kb, question, refs, scope, scope_city, as_of)
 
-    q = kb.analyzer.query(raw)
     unknown = kb.analyzer.unknown_words(q)
     if intents.other_programme(kb.lexicon, q.text) or intents.other_programme(kb.lexicon, q.expanded) \
             or any(f"{w}企业" in q.text for w in unknown):
@@ -318,7 +305,10 @@ def _select(kb: KnowledgeBase, q, scope: list[str], unknown: list[str]) -> list[
     ev = evidence(kb, q, scope)
     if ev.covered and ev.decline >= DECLINE_EXAMPLE_MIN and ev.decline > ev.best * DECLINE_EXAMPLE_RATIO:
         return []  # it reads like a question these measures do not answer
-    ranked = rank(kb, q, scope, skip=skip if situational else set(), ev=ev)
+    # what asks for a definition (定义, 概念) is no part of what is defined: 服务型制造 defined as "是…" covers it
+    framing = {p for i in intents.detect(kb, q.text) if i.subject for p in i.plain_patterns}
+    skip = (skip if situational else set()) | {w for w, _ in q.content_words if w in framing}
+    ranked = rank(kb, q, scope, skip=skip, ev=ev)
     foreign = [] if situational else [kb.analyzer.information(w) for w in _foreign(kb, q, unknown)]
     meaning = sum(_weight(kb, w) for w, _ in q.content_words) or 1.0
     # a question demanding a kind of fact (重新申请, a date …) is answered by the best article holding one,
@@ -361,7 +351,7 @@ def evidence(kb: KnowledgeBase, q, scope: list[str]) -> Evidence:
     if ex is None:
         return Evidence({}, 0.0, 0.0)
     scores = ex.scores(q.terms)
-    near = ex.measure_pos < 0
+    near = _declining(kb, ex, scope)
     decline = float(scores[near].max()) if near.any() else 0.0
     scoped = np.isin(ex.measure_pos, [kb.measure_ids.index(m) for m in scope])
     in_scope = scoped & (scores > 0)
@@ -374,6 +364,19 @@ def evidence(kb: KnowledgeBase, q, scope: list[str]) -> Evidence:
         if score > by_article.get(label, 0.0):
             by_article[label] = score
     return Evidence(by_article, max(by_article.values(), default=0.0), decline, bool(scoped.any()))
+
+
+def _declining(kb: KnowledgeBase, ex, scope: list[str]) -> np.ndarray:
+    """Which examples are questions to decline here: those for any measure, and those for measures that
+    include every one in scope (a question declined for 包头 is not declined for 威海, nor for both)."""
+    cache = kb.cache.setdefault("_declining", {})
+    key = tuple(sorted(scope))
+    if key not in cache:
+        mask = ex.measure_pos < 0
+        for i, measures in ex.decline_only_for.items():
+            mask[i] = set(scope) <= measures
+        cache[key] = mask
+    return cache[key]
 
 
 def _whole_unit(kb: KnowledgeBase, measure: str, article: int) -> int:
@@ -425,7 +428,7 @@ def rank(kb: KnowledgeBase, q, scope: list[str], depth: int = 30, skip: set[str]
         article = kb.article_normalized(mid, art)
         if defined is not None:
             if defined.search(article):
-                final *= INTENT_BOOST
+                final *= DEFINITION_BOOST
         elif wanted and any(intents.has_wording(article, w) for w in wanted):
             final *= INTENT_BOOST
         final += EXAMPLE_WEIGHT * ev.by_article.get((mid, art), 0.0)

@@ -50,6 +50,25 @@ def test_without_example_questions_it_still_answers(tmp_path):
     assert not a.abstained and a.citations[0].article == 18
 
 
+def test_a_question_declined_for_one_city_is_declined_only_there(tmp_path):
+    src = _source(tmp_path)
+    text = (kbmod.SOURCE_DIR / "measures" / "weihai.txt").read_text(encoding="utf-8").replace("威海", "烟台")
+    (src / "measures" / "yantai.txt").write_text(text, encoding="utf-8")
+    meta = yaml.safe_load((kbmod.SOURCE_DIR / "measures" / "weihai.yaml").read_text(encoding="utf-8"))
+    meta.update(id="yantai", title=meta["title"].replace("威海", "烟台"), document_number=None)
+    meta["city"] = {"name": "烟台市", "short": "烟台", "aliases": ["烟台市", "烟台"], "districts": []}
+    (src / "measures" / "yantai.yaml").write_text(yaml.safe_dump(meta, allow_unicode=True), encoding="utf-8")
+    question = "评上以后隔几年复查一回"
+    with open(src / "near_misses.yaml", "a", encoding="utf-8") as fh:  # were they for any city, 威海 would decline it
+        fh.write(f"- 烟台的示范企业{question}\n- {{q: {question}, city: yantai}}\n- 青岛的示范企业{question}\n")
+    kb = kbmod.build(src)
+    last = len(kb.examples.labels) - 1  # 青岛's is no example (the place declines it): the last is the city: one
+    assert kb.examples.decline_only_for.get(last - 1) == kb.examples.decline_only_for.get(last) == frozenset({"yantai"})
+    for city in ("weihai", None):
+        a = answer(kb, question, TODAY, city)
+        assert not a.abstained and a.citations[0].article == 18
+
+
 def test_stale_and_rebuilt(tmp_path):
     src, out = _source(tmp_path), tmp_path / "kb.pickle"
     kbmod.build(src, out)

@@ -73,6 +73,11 @@ def test_typos_traditional_and_colloquial(kb):
     assert cited(answer(kb, "威海示范企业多久复合一次", TODAY))[0] == ("weihai", 18)
     assert cited(answer(kb, "威海改名字了要报被吗", TODAY))[0] == ("weihai", 21)
     assert cited(answer(kb, "威海示範企業複審多久一次", TODAY))[0] == ("weihai", 18)
+    # 食行 sounds like 施行 and 试行 alike: the same repair in every process (not by set order), and 施行
+    # reads as 实施 (包头's word)
+    assert cited(answer(kb, "包头的办法是食行的吗", TODAY)) == [("baotou", 16)]
+    a = answer(kb, "办法由谁负责解释，包投的", TODAY)  # a mistyped city still chooses the city
+    assert cited(a) == [("baotou", 15)] and a.city == "baotou"
 
 
 @pytest.mark.parametrize("q", ["", "   ", "😀😀😀", "？？？！！", "\x00\x07\x1b[31m", "啊" * 10_000, "hello there",
