@@ -136,6 +136,7 @@ class Store:
         update = {k: v for k, v in row.items() if v not in (None, "") or k not in ("channel", "user_id")}
         if row.get("active") is None:
             update.pop("active", None)
+        update.pop("source", None)  # where the subscription first came from (chat or import) stays
         changed = {k: v for k, v in update.items() if old.get(k) != v}
         if not changed:
             return old["id"], "unchanged"
