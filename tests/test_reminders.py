@@ -253,3 +253,10 @@ def test_a_change_date_without_year_is_the_last_one_up_to_today():
     from handlers.remind import _with_year
     assert _with_year("11月2日", dt.date(2026, 11, 22)) == "2026-11-02"
     assert _with_year("12月30号", dt.date(2026, 11, 22)) == "2025-12-30"
+
+
+def test_the_clock_is_shanghais_whatever_the_servers_time_zone():
+    out = subprocess.run([sys.executable, "-c", "from bot.clock import now_shanghai, today_shanghai; "
+                          "n = now_shanghai(); print(n.utcoffset().total_seconds(), n.date() == today_shanghai())"],
+                         env=dict(os.environ, TZ="America/Los_Angeles"), cwd=ROOT, capture_output=True, text=True)
+    assert out.stdout.split() == ["28800.0", "True"], out.stderr
