@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from knowledge.kb import KnowledgeBase, Measure, Unit, article_refs, find_names, provinces, to_cn_number
+from knowledge.kb import KnowledgeBase, Measure, Unit, article_refs, find_names, levels_named, provinces, to_cn_number
 from knowledge import intents
 from knowledge.textnorm import CJK_RE, normalize, strip_controls
 
@@ -351,7 +351,7 @@ def evidence(kb: KnowledgeBase, q, scope: list[str]) -> Evidence:
     if ex is None:
         return Evidence({}, 0.0, 0.0)
     scores = ex.scores(q.terms)
-    near = _declining(kb, ex, scope)
+    near = _declining(kb, ex, scope, levels_named(kb.lexicon, kb.measures, q.text))
     decline = float(scores[near].max()) if near.any() else 0.0
     scoped = np.isin(ex.measure_pos, [kb.measure_ids.index(m) for m in scope])
     in_scope = scoped & (scores > 0)
@@ -366,15 +366,18 @@ def evidence(kb: KnowledgeBase, q, scope: list[str]) -> Evidence:
     return Evidence(by_article, max(by_article.values(), default=0.0), decline, bool(scoped.any()))
 
 
-def _declining(kb: KnowledgeBase, ex, scope: list[str]) -> np.ndarray:
+def _declining(kb: KnowledgeBase, ex, scope: list[str], levels: frozenset[str] = frozenset()) -> np.ndarray:
     """Which examples are questions to decline here: those for any measure, and those for measures that
-    include every one in scope (a question declined for 包头 is not declined for 威海, nor for both)."""
+    include every one in scope (a question declined for 包头 is not declined for 威海, nor for both); one
+    naming another level or a province (省级…, 山东省…) only for a question naming it too."""
     cache = kb.cache.setdefault("_declining", {})
-    key = tuple(sorted(scope))
+    key = (tuple(sorted(scope)), levels)
     if key not in cache:
         mask = ex.measure_pos < 0
         for i, measures in ex.decline_only_for.items():
             mask[i] = set(scope) <= measures
+        for i, names in ex.decline_only_naming.items():
+            mask[i] = mask[i] and bool(names & levels)
         cache[key] = mask
     return cache[key]
 
