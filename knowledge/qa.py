@@ -37,6 +37,7 @@ EXAMPLE_DEPTH = 40  # the best-matching example questions looked at
 STRONG_EXAMPLE = 25.0  # an article whose example scores this much is answered despite low coverage
 DECLINE_EXAMPLE_MIN = 16.0  # a near-miss example this close …
 DECLINE_EXAMPLE_RATIO = 1.3  # … and this much closer than any answerable one: decline
+DECLINE_EXAMPLE_DEPTH = 3  # the closest near-misses looked at for a detail of theirs in the question
 COVERAGE_FLOOR = 0.25  # re-ranking: final = BM25 × (floor + coverage)
 SECOND_CITY_RATIO = 0.75  # a second city is answered alongside when its best match is this close
 SNIPPET_CHARS = 160
@@ -303,12 +304,12 @@ def _select(kb: KnowledgeBase, q, scope: list[str], unknown: list[str]) -> list[
     # a situation's own words (厂里, 废水) neither make the question foreign nor count against coverage
     skip = {w for w, alts in q.content_words if not any(kb.analyzer.contains(kb.analyzer.vocabulary, a) for a in alts)}
     ev = evidence(kb, q, scope)
-    if ev.covered and ev.decline >= DECLINE_EXAMPLE_MIN and ev.decline > ev.best * DECLINE_EXAMPLE_RATIO:
-        return []  # it reads like a question these measures do not answer
     # what asks for a definition (定义, 概念) is no part of what is defined: 服务型制造 defined as "是…" covers it
     framing = {p for i in intents.detect(kb, q.text) if i.subject for p in i.plain_patterns}
     skip = (skip if situational else set()) | {w for w, _ in q.content_words if w in framing}
     ranked = rank(kb, q, scope, skip=skip, ev=ev)
+    if _near_miss_closer(kb, q, ev, ranked[0] if ranked else None):
+        return []  # it reads like a question these measures do not answer
     foreign = [] if situational else [kb.analyzer.information(w) for w in _foreign(kb, q, unknown)]
     meaning = sum(_weight(kb, w) for w, _ in q.content_words) or 1.0
     # a question demanding a kind of fact (重新申请, a date …) is answered by the best article holding one,
@@ -328,6 +329,40 @@ def _select(kb: KnowledgeBase, q, scope: list[str], unknown: list[str]) -> list[
     return chosen
 
 
+def _near_miss_closer(kb: KnowledgeBase, q, ev: "Evidence", best: "Candidate | None") -> bool:
+    """A near-miss example is clearly closer than any answerable one, and what it asks beyond the best
+    article is in the question too: a word the article lacks (模板, 含税, 几份), a kind of question it gives
+    no answer of (具体指什么, 找谁提), or another level it does not name (国家级). A near-miss that only shares
+    what the best article says (申报, 条件, 收入增长) is no reason to decline."""
+    if not ev.covered or ev.decline < DECLINE_EXAMPLE_MIN or ev.decline <= ev.best * DECLINE_EXAMPLE_RATIO:
+        return False
+    if best is None:
+        return True
+    terms = kb.article_terms(best.unit.measure, best.unit.article)
+    article = kb.article_normalized(best.unit.measure, best.unit.article)
+    words = [alts for _, alts in q.content_words if not any(kb.analyzer.contains(terms, a) for a in alts)]
+    kinds = [id(i) for i in intents.detect(kb, q.text) if not any(intents.has_wording(article, w) for w in i.article_has)]
+    levels = {n for n in levels_named(kb.lexicon, kb.measures, q.text) if n not in article}
+    for i in ev.near[:DECLINE_EXAMPLE_DEPTH]:
+        if ev.scores[i] <= ev.best * DECLINE_EXAMPLE_RATIO or ev.scores[i] < DECLINE_EXAMPLE_MIN:
+            continue
+        example_terms, example_text = _example(kb, i)
+        if (any(kb.analyzer.contains(example_terms, a) for alts in words for a in alts)
+                or any(id(k) in kinds for k in intents.detect(kb, example_text))
+                or levels & levels_named(kb.lexicon, kb.measures, example_text)):
+            return True
+    return False
+
+
+def _example(kb: KnowledgeBase, i: int) -> tuple[set[str], str]:
+    """An example question's search terms and its normalised text (cached)."""
+    cache = kb.cache.setdefault("_example_cache", {})
+    if i not in cache:
+        q = kb.analyzer.query(kb.examples.texts[i])
+        cache[i] = (set(q.terms), q.text)
+    return cache[i]
+
+
 @dataclass
 class Candidate:
     unit: Unit  # the best passage of the article
@@ -344,6 +379,8 @@ class Evidence:
     best: float
     decline: float
     covered: bool = False  # the measures in scope have example questions of their own
+    near: list[int] = field(default_factory=list)  # the closest near-misses to decline, best first
+    scores: np.ndarray | None = None  # BM25 of every example
 
 
 def evidence(kb: KnowledgeBase, q, scope: list[str]) -> Evidence:
@@ -353,6 +390,7 @@ def evidence(kb: KnowledgeBase, q, scope: list[str]) -> Evidence:
     scores = ex.scores(q.terms)
     near = _declining(kb, ex, scope, levels_named(kb.lexicon, kb.measures, q.text))
     decline = float(scores[near].max()) if near.any() else 0.0
+    closest = [int(i) for i in np.argsort(-np.where(near, scores, 0.0))[:DECLINE_EXAMPLE_DEPTH] if near[i] and scores[i] > 0]
     scoped = np.isin(ex.measure_pos, [kb.measure_ids.index(m) for m in scope])
     in_scope = scoped & (scores > 0)
     hits = np.nonzero(in_scope)[0]
@@ -363,7 +401,7 @@ def evidence(kb: KnowledgeBase, q, scope: list[str]) -> Evidence:
         label, score = ex.labels[int(i)], float(scores[i])
         if score > by_article.get(label, 0.0):
             by_article[label] = score
-    return Evidence(by_article, max(by_article.values(), default=0.0), decline, bool(scoped.any()))
+    return Evidence(by_article, max(by_article.values(), default=0.0), decline, bool(scoped.any()), closest, scores)
 
 
 def _declining(kb: KnowledgeBase, ex, scope: list[str], levels: frozenset[str] = frozenset()) -> np.ndarray:
