@@ -232,8 +232,9 @@ def find_names(names, text: str) -> list[str]:
 
 
 def _covered_names(measures: dict[str, Measure]) -> list[str]:
-    """The covered cities' names, so that a typo in one (包投) is still read as the city."""
-    return [str(n) for m in measures.values() for n in (m.meta.get("city") or {}).get("aliases") or []]
+    """The covered cities' names and districts, so that a typo in one (包投, 达贸旗) is still read as the place."""
+    return [str(n) for m in measures.values() for key in ("aliases", "districts")
+            for n in (m.meta.get("city") or {}).get(key) or []]
 
 
 def provinces(measures: dict[str, Measure]) -> set[str]:
