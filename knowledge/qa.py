@@ -30,6 +30,7 @@ WHOLE_ARTICLE_RATIO = 0.8  # an item whose article scores this close is shown as
 INTENT_BOOST = 1.5  # an article worded the way the question's kind of answer is (lexicon.yaml `intents`)
 DEFINITION_BOOST = 2.5  # the article defining the very term a question asks about (服务型制造是…)
 REQUIRED_NEAR_TOP = 0.4  # an article holding the demanded fact may answer if this close to the best
+OFF_TOPIC_NEXT = 0.6  # an article off the question's topics gives way to the next on one this close (0.5–0.65 alike)
 # Example questions (measures/<id>.questions.yaml, near_misses.yaml).
 EXAMPLE_WEIGHT = 0.6  # ranking: final += weight × BM25 of the article's best look-alike example question
 EXAMPLE_CANDIDATES = 5
@@ -317,6 +318,7 @@ def _select(kb: KnowledgeBase, q, scope: list[str], unknown: list[str]) -> list[
     if ranked and any(i.required for i in intents.detect(kb, q.text)):
         top = ranked[0].final
         ranked = [c for c in ranked if c.final >= REQUIRED_NEAR_TOP * top and not _lacks_required_fact(kb, q.text, c)]
+    ranked = _on_topic(kb, q.text, ranked)
     chosen: list[Candidate] = []
     for c in _best_per_measure(ranked):
         if chosen and c.final < chosen[0].final * SECOND_CITY_RATIO:
@@ -513,6 +515,22 @@ def _off_topic(kb: KnowledgeBase, text: str, c: Candidate) -> bool:
         return False
     article = kb.article_normalized(c.unit.measure, c.unit.article)
     return not any(k in article for keywords in named for k in keywords)
+
+
+def _on_topic(kb: KnowledgeBase, text: str, ranked: list[Candidate]) -> list[Candidate]:
+    """A measure's best article on none of the topics the question names (每年开展一次 for 每年都要复核吗)
+    gives way to its next article on one, if that covers at least as much of the question and ranks
+    close; otherwise it stays, and is declined (复核要交哪些材料: neither 申报材料 nor 复核 answers it)."""
+    out = ranked
+    for top in _best_per_measure(ranked):
+        if not _off_topic(kb, text, top):
+            continue
+        same = [c for c in ranked if c.unit.measure == top.unit.measure]
+        after = next((c for c in same if not _off_topic(kb, text, c)), None)
+        if after and after.coverage >= top.coverage and after.final >= OFF_TOPIC_NEXT * top.final:
+            passed = {id(c) for c in same[:same.index(after)]}
+            out = [c for c in out if id(c) not in passed]
+    return out
 
 
 def _best_per_measure(ranked: list[Candidate]) -> list[Candidate]:
