@@ -39,6 +39,7 @@ STRONG_EXAMPLE = 25.0  # an article whose example scores this much is answered d
 DECLINE_EXAMPLE_MIN = 16.0  # a near-miss example this close …
 DECLINE_EXAMPLE_RATIO = 1.3  # … and this much closer than any answerable one: decline
 DECLINE_EXAMPLE_DEPTH = 3  # the closest near-misses looked at for a detail of theirs in the question
+LATIN_WEIGHT = 1.0  # a foreign word the measures never use (look into, chatgpt): little, but left uncovered
 COVERAGE_FLOOR = 0.25  # re-ranking: final = BM25 × (floor + coverage)
 SECOND_CITY_RATIO = 0.75  # a second city is answered alongside when its best match is this close
 SNIPPET_CHARS = 160
@@ -205,8 +206,10 @@ def followups(kb: KnowledgeBase, m: Measure, article: int) -> list[str]:
 def _weight(kb: KnowledgeBase, word: str) -> float:
     """A question word's weight: its information in everyday Chinese, but never more than its IDF in the
     measures (服务型制造示范企业 is rare in Chinese yet stands in most articles: it tells them apart little)."""
-    weight = kb.analyzer.information(word)
     idf = kb.index.idf.get(f"w:{word}")
+    if idf is None and not CJK_RE.search(word):
+        return LATIN_WEIGHT
+    weight = kb.analyzer.information(word)
     return weight if idf is None else min(weight, idf)
 
 

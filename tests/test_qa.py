@@ -128,3 +128,8 @@ def test_random_input_never_raises(kb):
         for city in (None, "baotou", "unknown-id"):
             a = answer(kb, text, TODAY, city)
             assert a.answer and (not a.abstained or a.citations == [])
+
+
+def test_an_unknown_foreign_word_is_left_uncovered(kb):
+    assert answer(kb, "ChatGPT是什么东西", TODAY).abstained
+    assert cited(answer(kb, "威海 review 多久一次", TODAY))[0] == ("weihai", 18)
