@@ -150,7 +150,7 @@ class Analyzer:
         """Things a question is about that the whole corpus lacks (nouns; synonyms included): 奖金, 所得税.
         Verbs are left out: 出过, 查出 frame a question the measures can still answer."""
         return [w for w, alts in q.content_words
-                if self.is_noun(w) and not any(self.contains(self.vocabulary, a) for a in alts)]
+                if CJK_RUN_RE.search(w) and self.is_noun(w) and not any(self.contains(self.vocabulary, a) for a in alts)]
 
     def is_noun(self, word: str, verbal: bool = False) -> bool:
         """A noun (n…), or with `verbal` also a verbal noun (vn: 复核, 评审): what a question is about."""
@@ -185,6 +185,8 @@ class Analyzer:
         for w in dict.fromkeys(WORD_RE.findall(text)):
             if w in self._synonym_map and w not in self.stopwords:  # review, criteria: English words people mix in
                 content.append((w, tuple(self._synonym_map[w].split())))
+            elif w.isalpha() and len(w) >= 2 and w not in self.stopwords and f"w:{w}" not in self.vocabulary:
+                content.append((w, (w,)))  # a foreign word the measures never use (chatgpt): left uncovered
         for g in char_bigrams(expanded):
             if g not in self.stopwords:
                 terms.setdefault(f"b:{g}", BIGRAM_WEIGHT)

@@ -69,7 +69,7 @@ def other_programme(lexicon: dict, text: str) -> str | None:
             return name
     if DOCUMENT_RE.search(text) and any(p in text for p in other.get("document_content") or []):
         return "document"
-    if not any(u in text for u in other.get("unless") or []):
+    if not any(has_wording(text, _compile(u)) for u in other.get("unless") or []):
         for level in other.get("levels") or []:
             if level in text:
                 return level

@@ -27,7 +27,7 @@ from knowledge.parser import Article, ParseError, parse_measure
 from knowledge.textnorm import normalize
 
 SOURCE_DIR = Path(__file__).resolve().parent
-FORMAT_VERSION = 10
+FORMAT_VERSION = 11
 _CODE_FILES = ("kb.py", "analyzer.py", "index.py", "parser.py", "textnorm.py", "numerals.py")
 COMMON_WORDS = 40_000  # jieba's most frequent words kept in the trimmed query-time dictionary
 QUESTIONS_SUFFIX = ".questions.yaml"
@@ -86,6 +86,10 @@ class Examples:
     # a question to decline only for some measures (包头的示范企业要定期复核吗: 包头's is silent, 威海's
     # is not): its position -> those measures; the others are declined whatever the city
     decline_only_for: dict[int, frozenset[str]] = field(default_factory=dict)
+    # a question to decline only when the question names the same other level or province (省级…申报条件,
+    # 内蒙古自治区级…): its position -> those names; without one it would decline the city's own 申报条件
+    decline_only_naming: dict[int, frozenset[str]] = field(default_factory=dict)
+    texts: list[str] = field(default_factory=list)  # the example questions, as written
 
     def scores(self, terms: dict[str, float]) -> np.ndarray:
         return self.index.scores(terms)
@@ -228,8 +232,9 @@ def find_names(names, text: str) -> list[str]:
 
 
 def _covered_names(measures: dict[str, Measure]) -> list[str]:
-    """The covered cities' names, so that a typo in one (包投) is still read as the city."""
-    return [str(n) for m in measures.values() for n in (m.meta.get("city") or {}).get("aliases") or []]
+    """The covered cities' names and districts, so that a typo in one (包投, 达贸旗) is still read as the place."""
+    return [str(n) for m in measures.values() for key in ("aliases", "districts")
+            for n in (m.meta.get("city") or {}).get(key) or []]
 
 
 def provinces(measures: dict[str, Measure]) -> set[str]:
@@ -243,6 +248,19 @@ def provinces(measures: dict[str, Measure]) -> set[str]:
                     names.add(province.removesuffix(suffix))
                     break
     return names
+
+
+def levels_named(lexicon: dict, measures: dict[str, Measure], text: str) -> frozenset[str]:
+    """The other levels (省级, 国家级 …: lexicon.yaml `other_programmes.levels`) and the covered cities'
+    provinces (内蒙古 and 内蒙古自治区 read as one) a normalised text names."""
+    levels = sorted({str(w) for w in (lexicon.get("other_programmes") or {}).get("levels") or []},
+                    key=lambda n: (-len(n), n))
+    found = set(find_names(levels, text))
+    for m in measures.values():
+        province = str((m.meta.get("city") or {}).get("province") or "")
+        if province and any(name in text for name in provinces({m.id: m})):
+            found.add(province)
+    return frozenset(found)
 
 
 def _places(measures: dict[str, Measure], gazetteer: dict) -> tuple[dict[str, list[str]], list[str]]:
@@ -378,7 +396,7 @@ def build(source: Path = SOURCE_DIR, out: Path | None = None) -> KnowledgeBase:
     analyzer.add_sound_targets(_covered_names(measures))
     kb = KnowledgeBase(measures, units, np.asarray(unit_measure, dtype=np.int32), measure_ids, index, analyzer,
                        places, others, lexicon, fingerprint(source))
-    kb.examples = _examples(source, measures, measure_ids, analyzer, places, others)
+    kb.examples = _examples(source, measures, measure_ids, analyzer, places, others, lexicon)
     kb.stats = {"measures": len(measures), "articles": sum(len(m.articles) for m in measures.values()),
                 "units": len(units), "terms": len(index.postings), "build_seconds": time.perf_counter() - t0}
     if out is not None:
@@ -387,10 +405,11 @@ def build(source: Path = SOURCE_DIR, out: Path | None = None) -> KnowledgeBase:
 
 
 def _examples(source: Path, measures: dict[str, Measure], measure_ids: list[str], analyzer: Analyzer,
-              places: dict[str, list[str]], others: list[str]) -> Examples | None:
+              places: dict[str, list[str]], others: list[str], lexicon: dict) -> Examples | None:
     texts: list[str] = []
     labels: list[tuple[str, int] | None] = []
     only_for: dict[int, frozenset[str]] = {}
+    only_naming: dict[int, frozenset[str]] = {}
     for mid, m in measures.items():
         path = source / "measures" / f"{mid}{QUESTIONS_SUFFIX}"
         if not path.exists():
@@ -422,6 +441,9 @@ def _examples(source: Path, measures: dict[str, Measure], measure_ids: list[str]
                 continue  # declined for a city the base does not cover: the place decides, not the words
             if named:
                 only_for[len(texts)] = frozenset(named)
+            levels = levels_named(lexicon, measures, text)
+            if levels:
+                only_naming[len(texts)] = levels
             texts.append(str(q))
             labels.append(None)
     if not texts:
@@ -429,7 +451,7 @@ def _examples(source: Path, measures: dict[str, Measure], measure_ids: list[str]
     # analysed the way questions are, so that a question meets its look-alikes in the same words
     docs = [list(analyzer.query(t).terms) for t in texts]
     pos = np.asarray([measure_ids.index(lab[0]) if lab else -1 for lab in labels], dtype=np.int32)
-    return Examples(BM25Index.build(docs), labels, pos, only_for)
+    return Examples(BM25Index.build(docs), labels, pos, only_for, only_naming, texts)
 
 
 def save(kb: KnowledgeBase, prefixes: tuple[dict[str, int], int], general: dict[str, int], tags: dict[str, str],

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from knowledge.kb import KnowledgeBase, Measure, Unit, article_refs, find_names, provinces, to_cn_number
+from knowledge.kb import KnowledgeBase, Measure, Unit, article_refs, find_names, levels_named, provinces, to_cn_number
 from knowledge import intents
 from knowledge.textnorm import CJK_RE, normalize, strip_controls
 
@@ -30,6 +30,7 @@ WHOLE_ARTICLE_RATIO = 0.8  # an item whose article scores this close is shown as
 INTENT_BOOST = 1.5  # an article worded the way the question's kind of answer is (lexicon.yaml `intents`)
 DEFINITION_BOOST = 2.5  # the article defining the very term a question asks about (服务型制造是…)
 REQUIRED_NEAR_TOP = 0.4  # an article holding the demanded fact may answer if this close to the best
+OFF_TOPIC_NEXT = 0.6  # an article off the question's topics gives way to the next on one this close (0.5–0.65 alike)
 # Example questions (measures/<id>.questions.yaml, near_misses.yaml).
 EXAMPLE_WEIGHT = 0.6  # ranking: final += weight × BM25 of the article's best look-alike example question
 EXAMPLE_CANDIDATES = 5
@@ -37,6 +38,8 @@ EXAMPLE_DEPTH = 40  # the best-matching example questions looked at
 STRONG_EXAMPLE = 25.0  # an article whose example scores this much is answered despite low coverage
 DECLINE_EXAMPLE_MIN = 16.0  # a near-miss example this close …
 DECLINE_EXAMPLE_RATIO = 1.3  # … and this much closer than any answerable one: decline
+DECLINE_EXAMPLE_DEPTH = 3  # the closest near-misses looked at for a detail of theirs in the question
+LATIN_WEIGHT = 1.0  # a foreign word the measures never use (look into, chatgpt): little, but left uncovered
 COVERAGE_FLOOR = 0.25  # re-ranking: final = BM25 × (floor + coverage)
 SECOND_CITY_RATIO = 0.75  # a second city is answered alongside when its best match is this close
 SNIPPET_CHARS = 160
@@ -203,8 +206,10 @@ def followups(kb: KnowledgeBase, m: Measure, article: int) -> list[str]:
 def _weight(kb: KnowledgeBase, word: str) -> float:
     """A question word's weight: its information in everyday Chinese, but never more than its IDF in the
     measures (服务型制造示范企业 is rare in Chinese yet stands in most articles: it tells them apart little)."""
-    weight = kb.analyzer.information(word)
     idf = kb.index.idf.get(f"w:{word}")
+    if idf is None and not CJK_RE.search(word):
+        return LATIN_WEIGHT
+    weight = kb.analyzer.information(word)
     return weight if idf is None else min(weight, idf)
 
 
@@ -303,12 +308,12 @@ def _select(kb: KnowledgeBase, q, scope: list[str], unknown: list[str]) -> list[
     # a situation's own words (厂里, 废水) neither make the question foreign nor count against coverage
     skip = {w for w, alts in q.content_words if not any(kb.analyzer.contains(kb.analyzer.vocabulary, a) for a in alts)}
     ev = evidence(kb, q, scope)
-    if ev.covered and ev.decline >= DECLINE_EXAMPLE_MIN and ev.decline > ev.best * DECLINE_EXAMPLE_RATIO:
-        return []  # it reads like a question these measures do not answer
     # what asks for a definition (定义, 概念) is no part of what is defined: 服务型制造 defined as "是…" covers it
     framing = {p for i in intents.detect(kb, q.text) if i.subject for p in i.plain_patterns}
     skip = (skip if situational else set()) | {w for w, _ in q.content_words if w in framing}
     ranked = rank(kb, q, scope, skip=skip, ev=ev)
+    if _near_miss_closer(kb, q, ev, ranked[0] if ranked else None):
+        return []  # it reads like a question these measures do not answer
     foreign = [] if situational else [kb.analyzer.information(w) for w in _foreign(kb, q, unknown)]
     meaning = sum(_weight(kb, w) for w, _ in q.content_words) or 1.0
     # a question demanding a kind of fact (重新申请, a date …) is answered by the best article holding one,
@@ -316,6 +321,7 @@ def _select(kb: KnowledgeBase, q, scope: list[str], unknown: list[str]) -> list[
     if ranked and any(i.required for i in intents.detect(kb, q.text)):
         top = ranked[0].final
         ranked = [c for c in ranked if c.final >= REQUIRED_NEAR_TOP * top and not _lacks_required_fact(kb, q.text, c)]
+    ranked = _on_topic(kb, q.text, ranked)
     chosen: list[Candidate] = []
     for c in _best_per_measure(ranked):
         if chosen and c.final < chosen[0].final * SECOND_CITY_RATIO:
@@ -326,6 +332,40 @@ def _select(kb: KnowledgeBase, q, scope: list[str], unknown: list[str]) -> list[
             break
         chosen.append(c)
     return chosen
+
+
+def _near_miss_closer(kb: KnowledgeBase, q, ev: "Evidence", best: "Candidate | None") -> bool:
+    """A near-miss example is clearly closer than any answerable one, and what it asks beyond the best
+    article is in the question too: a word the article lacks (模板, 含税, 几份), a kind of question it gives
+    no answer of (具体指什么, 找谁提), or another level it does not name (国家级). A near-miss that only shares
+    what the best article says (申报, 条件, 收入增长) is no reason to decline."""
+    if not ev.covered or ev.decline < DECLINE_EXAMPLE_MIN or ev.decline <= ev.best * DECLINE_EXAMPLE_RATIO:
+        return False
+    if best is None:
+        return True
+    terms = kb.article_terms(best.unit.measure, best.unit.article)
+    article = kb.article_normalized(best.unit.measure, best.unit.article)
+    words = [alts for _, alts in q.content_words if not any(kb.analyzer.contains(terms, a) for a in alts)]
+    kinds = [id(i) for i in intents.detect(kb, q.text) if not any(intents.has_wording(article, w) for w in i.article_has)]
+    levels = {n for n in levels_named(kb.lexicon, kb.measures, q.text) if n not in article}
+    for i in ev.near[:DECLINE_EXAMPLE_DEPTH]:
+        if ev.scores[i] <= ev.best * DECLINE_EXAMPLE_RATIO or ev.scores[i] < DECLINE_EXAMPLE_MIN:
+            continue
+        example_terms, example_text = _example(kb, i)
+        if (any(kb.analyzer.contains(example_terms, a) for alts in words for a in alts)
+                or any(id(k) in kinds for k in intents.detect(kb, example_text))
+                or levels & levels_named(kb.lexicon, kb.measures, example_text)):
+            return True
+    return False
+
+
+def _example(kb: KnowledgeBase, i: int) -> tuple[set[str], str]:
+    """An example question's search terms and its normalised text (cached)."""
+    cache = kb.cache.setdefault("_example_cache", {})
+    if i not in cache:
+        q = kb.analyzer.query(kb.examples.texts[i])
+        cache[i] = (set(q.terms), q.text)
+    return cache[i]
 
 
 @dataclass
@@ -344,6 +384,8 @@ class Evidence:
     best: float
     decline: float
     covered: bool = False  # the measures in scope have example questions of their own
+    near: list[int] = field(default_factory=list)  # the closest near-misses to decline, best first
+    scores: np.ndarray | None = None  # BM25 of every example
 
 
 def evidence(kb: KnowledgeBase, q, scope: list[str]) -> Evidence:
@@ -351,8 +393,9 @@ def evidence(kb: KnowledgeBase, q, scope: list[str]) -> Evidence:
     if ex is None:
         return Evidence({}, 0.0, 0.0)
     scores = ex.scores(q.terms)
-    near = _declining(kb, ex, scope)
+    near = _declining(kb, ex, scope, levels_named(kb.lexicon, kb.measures, q.text))
     decline = float(scores[near].max()) if near.any() else 0.0
+    closest = [int(i) for i in np.argsort(-np.where(near, scores, 0.0))[:DECLINE_EXAMPLE_DEPTH] if near[i] and scores[i] > 0]
     scoped = np.isin(ex.measure_pos, [kb.measure_ids.index(m) for m in scope])
     in_scope = scoped & (scores > 0)
     hits = np.nonzero(in_scope)[0]
@@ -363,18 +406,21 @@ def evidence(kb: KnowledgeBase, q, scope: list[str]) -> Evidence:
         label, score = ex.labels[int(i)], float(scores[i])
         if score > by_article.get(label, 0.0):
             by_article[label] = score
-    return Evidence(by_article, max(by_article.values(), default=0.0), decline, bool(scoped.any()))
+    return Evidence(by_article, max(by_article.values(), default=0.0), decline, bool(scoped.any()), closest, scores)
 
 
-def _declining(kb: KnowledgeBase, ex, scope: list[str]) -> np.ndarray:
+def _declining(kb: KnowledgeBase, ex, scope: list[str], levels: frozenset[str] = frozenset()) -> np.ndarray:
     """Which examples are questions to decline here: those for any measure, and those for measures that
-    include every one in scope (a question declined for 包头 is not declined for 威海, nor for both)."""
+    include every one in scope (a question declined for 包头 is not declined for 威海, nor for both); one
+    naming another level or a province (省级…, 山东省…) only for a question naming it too."""
     cache = kb.cache.setdefault("_declining", {})
-    key = tuple(sorted(scope))
+    key = (tuple(sorted(scope)), levels)
     if key not in cache:
         mask = ex.measure_pos < 0
         for i, measures in ex.decline_only_for.items():
             mask[i] = set(scope) <= measures
+        for i, names in ex.decline_only_naming.items():
+            mask[i] = mask[i] and bool(names & levels)
         cache[key] = mask
     return cache[key]
 
@@ -472,6 +518,22 @@ def _off_topic(kb: KnowledgeBase, text: str, c: Candidate) -> bool:
         return False
     article = kb.article_normalized(c.unit.measure, c.unit.article)
     return not any(k in article for keywords in named for k in keywords)
+
+
+def _on_topic(kb: KnowledgeBase, text: str, ranked: list[Candidate]) -> list[Candidate]:
+    """A measure's best article on none of the topics the question names (每年开展一次 for 每年都要复核吗)
+    gives way to its next article on one, if that covers at least as much of the question and ranks
+    close; otherwise it stays, and is declined (复核要交哪些材料: neither 申报材料 nor 复核 answers it)."""
+    out = ranked
+    for top in _best_per_measure(ranked):
+        if not _off_topic(kb, text, top):
+            continue
+        same = [c for c in ranked if c.unit.measure == top.unit.measure]
+        after = next((c for c in same if not _off_topic(kb, text, c)), None)
+        if after and after.coverage >= top.coverage and after.final >= OFF_TOPIC_NEXT * top.final:
+            passed = {id(c) for c in same[:same.index(after)]}
+            out = [c for c in out if id(c) not in passed]
+    return out
 
 
 def _best_per_measure(ranked: list[Candidate]) -> list[Candidate]:

@@ -92,3 +92,15 @@ def test_bad_sources_are_refused_with_a_reason(tmp_path, break_it, message):
     break_it(src)
     with pytest.raises(kbmod.KnowledgeBaseError, match=message):
         kbmod.build(src)
+
+
+def test_a_question_declined_for_another_level_or_province_is_declined_only_when_named(tmp_path):
+    src = _source(tmp_path)
+    with open(src / "near_misses.yaml", "a", encoding="utf-8") as fh:
+        fh.write("- 山东省级服务型制造示范企业申报要满足哪些条件\n")
+    kb = kbmod.build(src)
+    last = len(kb.examples.labels) - 1
+    assert kb.examples.decline_only_naming.get(last) == frozenset({"山东省", "省级"})
+    a = answer(kb, "威海服务型制造示范企业申报要满足哪些条件", TODAY)
+    assert not a.abstained and a.citations[0].article == 12
+    assert answer(kb, "省级服务型制造示范企业申报要满足哪些条件", TODAY).abstained

@@ -78,6 +78,8 @@ def test_typos_traditional_and_colloquial(kb):
     assert cited(answer(kb, "包头的办法是食行的吗", TODAY)) == [("baotou", 16)]
     a = answer(kb, "办法由谁负责解释，包投的", TODAY)  # a mistyped city still chooses the city
     assert cited(a) == [("baotou", 15)] and a.city == "baotou"
+    a = answer(kb, "达贸旗的企业申报材料交给谁", TODAY)  # so does a mistyped district (达茂旗)
+    assert a.city == "baotou" and ("达贸旗", "达茂旗") in a.corrections
 
 
 @pytest.mark.parametrize("q", ["", "   ", "😀😀😀", "？？？！！", "\x00\x07\x1b[31m", "啊" * 10_000, "hello there",
@@ -126,3 +128,8 @@ def test_random_input_never_raises(kb):
         for city in (None, "baotou", "unknown-id"):
             a = answer(kb, text, TODAY, city)
             assert a.answer and (not a.abstained or a.citations == [])
+
+
+def test_an_unknown_foreign_word_is_left_uncovered(kb):
+    assert answer(kb, "ChatGPT是什么东西", TODAY).abstained
+    assert cited(answer(kb, "威海 review 多久一次", TODAY))[0] == ("weihai", 18)
