@@ -522,12 +522,20 @@ def _introduction(kb: KnowledgeBase, text: str) -> str:
 def _off_topic(kb: KnowledgeBase, text: str, c: Candidate) -> bool:
     """The question names topics of the measures (复核, 公示 … from lexicon.yaml `topics`) and the article
     has no keyword of any of them: it would answer another question (公示期几天 → the 30 days of 备案)."""
+    asked = _asked(text)
     named = [t.get("keywords") or [] for t in (kb.lexicon.get("topics") or {}).values()
-             if any(k in text for k in t.get("keywords") or [])]
+             if any(k in asked for k in t.get("keywords") or [])]
     if not named:
         return False
     article = kb.article_normalized(c.unit.measure, c.unit.article)
     return not any(k in article for keywords in named for k in keywords)
+
+
+def _asked(text: str) -> str:
+    """The question less its background: a clause before the last telling what happened (复核不合格被撤了，
+    也要等三年才能重新申请吗: the question is about applying again, not about 复核)."""
+    clauses = [c for c in re.split(r"[,，。;；!！?？\s]", text) if c]
+    return "，".join(c for i, c in enumerate(clauses) if i == len(clauses) - 1 or "了" not in c)
 
 
 def _on_topic(kb: KnowledgeBase, text: str, ranked: list[Candidate]) -> list[Candidate]:

@@ -138,3 +138,9 @@ def test_random_input_never_raises(kb):
 def test_an_unknown_foreign_word_is_left_uncovered(kb):
     assert answer(kb, "ChatGPT是什么东西", TODAY).abstained
     assert cited(answer(kb, "威海 review 多久一次", TODAY))[0] == ("weihai", 18)
+
+
+def test_a_topic_in_the_background_does_not_put_the_answer_off_topic(kb):
+    # 复核 only tells what happened; the question is about applying again (威海 第二十条)
+    a = answer(kb, "去年复核没通过被撤销了，隔多久才能重新申请", TODAY, "weihai")
+    assert cited(a) == [("weihai", 20)]
