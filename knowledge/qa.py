@@ -532,10 +532,10 @@ def _off_topic(kb: KnowledgeBase, text: str, c: Candidate) -> bool:
 
 
 def _asked(text: str) -> str:
-    """The question less its background: a clause before the last telling what happened (复核不合格被撤了，
+    """The question less its background: a clause before the last telling what happened (…了, …被…: 复核不合格被撤了，
     也要等三年才能重新申请吗: the question is about applying again, not about 复核)."""
     clauses = [c for c in re.split(r"[,，。;；!！?？\s]", text) if c]
-    return "，".join(c for i, c in enumerate(clauses) if i == len(clauses) - 1 or "了" not in c)
+    return "，".join(c for i, c in enumerate(clauses) if i == len(clauses) - 1 or not any(m in c for m in "了被"))
 
 
 def _on_topic(kb: KnowledgeBase, text: str, ranked: list[Candidate]) -> list[Candidate]:
