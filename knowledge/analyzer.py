@@ -41,6 +41,7 @@ BIGRAM_WEIGHT = 0.5
 EVERYDAY_INFORMATION = 7.5  # -log(p) of an everyday word in jieba's counts; information above it is what counts
 MIN_INFORMATION = 0.3
 UNKNOWN_INFORMATION = 11.0  # for a word not in the dictionary at all
+MAX_READINGS = 2  # readings of a character a typo may have been typed under
 
 
 @dataclass
@@ -221,6 +222,17 @@ class Analyzer:
             return None
         return tuple(_fuzzy(r[0]) if fuzzy else r[0] for r in readings)
 
+    def _sound_keys(self, text: str) -> list[tuple[str, ...]]:
+        """Every way to type a window's pinyin exactly: a typo may have been picked under any reading of its
+        character (调件 typed as tiaojian for 条件), its usual reading first."""
+        readings = [self.pinyin.get(ch) for ch in text]
+        if any(not r for r in readings):
+            return []
+        keys: list[tuple[str, ...]] = [()]
+        for r in readings:
+            keys = [k + (s,) for k in keys for s in r[:MAX_READINGS]]
+        return keys
+
     def add_sound_targets(self, words) -> None:
         """More words a typo may stand for (the covered cities' names, question words), after the domain terms."""
         for word in words:
@@ -284,15 +296,17 @@ class Analyzer:
     def _by_sound(self, window: str) -> str | None:
         """A domain term that sounds like the window (its characters read in their usual way: 覆盖 is not
         复核); or, where the window is no word at all (才料), any word of the measures that sounds like it."""
-        key = self._sound_key(window)
-        if not key:
+        keys = self._sound_keys(window)
+        if not keys:
             return None
-        term = self._sound_index.get(key)
+        term = next((self._sound_index[k] for k in keys if k in self._sound_index), None)
         if term:
             return term
-        if self.tokenizer.FREQ.get(window):
-            return None  # a real word is only taken for a domain term of exactly its sound (复合 → 复核)
-        fuzzy = self._sound_key(window, fuzzy=True)
+        if self.tokenizer.FREQ.get(window) is not None:
+            # a real word, or the start of one (工信 of 工信局), is only taken for a domain term of exactly
+            # its sound (复合 → 复核, 财物 → 财务), never for one merely close (工信 is no 共性)
+            return None
+        fuzzy = self._sound_key(window, fuzzy=True)  # merged sounds: the usual reading only (1次示 is no 知识)
         term = self._fuzzy_index.get(fuzzy)  # 营业执造 → 营业执照
         if term:
             return term

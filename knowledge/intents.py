@@ -67,7 +67,7 @@ def other_programme(lexicon: dict, text: str) -> str | None:
     for name in other.get("names") or []:
         if name in text:
             return name
-    if DOCUMENT_RE.search(text) and any(p in text for p in other.get("document_content") or []):
+    if DOCUMENT_RE.search(text) and any(has_wording(text, _compile(p)) for p in other.get("document_content") or []):
         return "document"
     if not any(has_wording(text, _compile(u)) for u in other.get("unless") or []):
         for level in other.get("levels") or []:

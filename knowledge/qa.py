@@ -311,6 +311,11 @@ def _select(kb: KnowledgeBase, q, scope: list[str], unknown: list[str]) -> list[
     # what asks for a definition (定义, 概念) is no part of what is defined: 服务型制造 defined as "是…" covers it
     framing = {p for i in intents.detect(kb, q.text) if i.subject for p in i.plain_patterns}
     skip = (skip if situational else set()) | {w for w, _ in q.content_words if w in framing}
+    # words the measures never use where the enterprise introduces itself (我们是东河区一家做机械配件的小厂，…)
+    # are context, whatever it asks; its words the measures use (注册, 分公司) still count
+    intro = _introduction(kb, q.text)
+    skip |= {w for w, alts in q.content_words if w in intro
+             and not any(kb.analyzer.contains(kb.analyzer.vocabulary, a) for a in alts)}
     ranked = rank(kb, q, scope, skip=skip, ev=ev)
     if _near_miss_closer(kb, q, ev, ranked[0] if ranked else None):
         return []  # it reads like a question these measures do not answer
@@ -503,21 +508,34 @@ def _lacks_required_fact(kb: KnowledgeBase, text: str, c: Candidate) -> bool:
 def _foreign(kb: KnowledgeBase, q, unknown: list[str]) -> list[str]:
     """Unknown words that make a question foreign: not those of the enterprise introducing itself, nor
     the words of a kind of question (怎么界定 asks for a definition)."""
-    intro = tuple(kb.lexicon.get("self_introduction") or [])
-    context = "".join(c for c in re.split(r"[,，。;；!！?？\s]", q.text) if any(m in c for m in intro))
+    context = _introduction(kb, q.text)
     framing = "".join(p for i in intents.detect(kb, q.text) for p in i.plain_patterns if p in q.text)
     return [w for w in unknown if w not in context and w not in framing]
+
+
+def _introduction(kb: KnowledgeBase, text: str) -> str:
+    """The clauses where the enterprise introduces itself (lexicon.yaml `self_introduction`)."""
+    intro = tuple(kb.lexicon.get("self_introduction") or [])
+    return "".join(c for c in re.split(r"[,，。;；!！?？\s]", text) if any(m in c for m in intro))
 
 
 def _off_topic(kb: KnowledgeBase, text: str, c: Candidate) -> bool:
     """The question names topics of the measures (复核, 公示 … from lexicon.yaml `topics`) and the article
     has no keyword of any of them: it would answer another question (公示期几天 → the 30 days of 备案)."""
+    asked = _asked(text)
     named = [t.get("keywords") or [] for t in (kb.lexicon.get("topics") or {}).values()
-             if any(k in text for k in t.get("keywords") or [])]
+             if any(k in asked for k in t.get("keywords") or [])]
     if not named:
         return False
     article = kb.article_normalized(c.unit.measure, c.unit.article)
     return not any(k in article for keywords in named for k in keywords)
+
+
+def _asked(text: str) -> str:
+    """The question less its background: a clause before the last telling what happened (…了, …被…: 复核不合格被撤了，
+    也要等三年才能重新申请吗: the question is about applying again, not about 复核)."""
+    clauses = [c for c in re.split(r"[,，。;；!！?？\s]", text) if c]
+    return "，".join(c for i, c in enumerate(clauses) if i == len(clauses) - 1 or not any(m in c for m in "了被"))
 
 
 def _on_topic(kb: KnowledgeBase, text: str, ranked: list[Candidate]) -> list[Candidate]:

@@ -80,6 +80,11 @@ def test_typos_traditional_and_colloquial(kb):
     assert cited(a) == [("baotou", 15)] and a.city == "baotou"
     a = answer(kb, "达贸旗的企业申报材料交给谁", TODAY)  # so does a mistyped district (达茂旗)
     assert a.city == "baotou" and ("达贸旗", "达茂旗") in a.corrections
+    # a typo picked under another reading of its character (调: tiao), or a real word sounding exactly like
+    # a term (财物: 财务), is repaired; a real word merely close to one is not (工信 of 工信部 is no 共性)
+    assert ("调件", "条件") in answer(kb, "包头的申报调件有哪些", TODAY).corrections
+    assert ("财物", "财务") in answer(kb, "威海申报要交财物报表吗", TODAY).corrections
+    assert not answer(kb, "工信部的通知在哪看", TODAY).corrections
 
 
 @pytest.mark.parametrize("q", ["", "   ", "😀😀😀", "？？？！！", "\x00\x07\x1b[31m", "啊" * 10_000, "hello there",
@@ -133,3 +138,9 @@ def test_random_input_never_raises(kb):
 def test_an_unknown_foreign_word_is_left_uncovered(kb):
     assert answer(kb, "ChatGPT是什么东西", TODAY).abstained
     assert cited(answer(kb, "威海 review 多久一次", TODAY))[0] == ("weihai", 18)
+
+
+def test_a_topic_in_the_background_does_not_put_the_answer_off_topic(kb):
+    # 复核 only tells what happened; the question is about applying again (威海 第二十条)
+    a = answer(kb, "去年复核没通过被撤销了，隔多久才能重新申请", TODAY, "weihai")
+    assert cited(a) == [("weihai", 20)]

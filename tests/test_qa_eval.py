@@ -1,18 +1,20 @@
 """Accuracy on the question sets. The issue's targets: top-1 ≥ 95 %, decline ≥ 90 % on unseen questions.
 
 Each set was written by a helper who saw neither the method nor the other sets, in this order:
-qa_dev (tuning), qa_eval, qa_holdout, qa_final, qa_fresh, qa_unseen, qa_blind, qa_blind2, qa_blind3, qa_blind4.
+qa_dev (tuning), qa_eval, qa_holdout, qa_final, qa_fresh, qa_unseen, qa_blind, qa_blind2, qa_blind3, qa_blind4,
+qa_blind5.
 A set's first score, before anything was changed with its failures in view, is the honest estimate for
 unseen questions; after that it is a regression test. First scores (top-1 / decline): qa_holdout 82.9 / 80.7, qa_final 85.8 / 69.7,
 qa_fresh 85.0 / 76.0, qa_unseen 91.5 / 85.3 (the first scored with the example questions),
 qa_blind 93.2 / 84.8 (after three sets became example questions), qa_blind2 92.0 / 82.3,
 qa_blind3 92.9 / 93.4 (after six sets became example questions), qa_blind4 93.1 / 90.7 (after eight; 14 questions
-repeating examples or other sets removed).
+repeating examples or other sets removed), qa_blind5 97.0 / 91.2 (after nine; 29 questions repeating examples or
+other sets removed).
 
-qa_dev, qa_holdout and qa_final, then qa_fresh, qa_unseen and qa_blind, then qa_blind2 and qa_blind3, have
-since become example questions of the knowledge base (knowledge/measures/<id>.questions.yaml,
+qa_dev, qa_holdout and qa_final, then qa_fresh, qa_unseen and qa_blind, then qa_blind2 and qa_blind3, then
+qa_blind4, have since become example questions of the knowledge base (knowledge/measures/<id>.questions.yaml,
 knowledge/near_misses.yaml), so they test nothing any more and are not asserted here. qa_eval (the issue's
-set) is asserted at the targets; the newest unseen set, qa_blind4, never used as examples, at the level it reached
+set) is asserted at the targets; the newest unseen set, qa_blind5, never used as examples, at the level it reached
 (FLOORS), so that a change which makes answers to unseen questions worse fails here.
 """
 import pytest
@@ -22,7 +24,7 @@ from qa_harness import DATA, evaluate, load_cases
 from knowledge.kb import SOURCE_DIR
 
 TARGET_TOP1, TARGET_DECLINE = 0.95, 0.90
-FLOORS = {"qa_blind4.yaml": (0.93, 0.90)}  # (top-1, decline) of the unseen sets not yet examples
+FLOORS = {"qa_blind5.yaml": (0.97, 0.91)}  # (top-1, decline) of the unseen sets not yet examples
 
 
 def _score(kb, name):
