@@ -23,7 +23,7 @@ from bot.channels.base import Blocked, Transient
 from bot.clock import now_shanghai
 from bot.config import Settings
 from bot.storage import Store
-from rules.deadlines import DeadlineError, filing_deadline, load_rules, review_schedule
+from rules.deadlines import DeadlineError, authority, filing_deadline, load_rules, review_schedule
 
 log = logging.getLogger(__name__)
 KINDS = {"review": "复核提醒", "filing": "备案提醒", "expiry": "办法到期提醒"}
@@ -106,6 +106,7 @@ def compose(r: dict, measure, today: dt.date) -> tuple[str, bool]:
     left = (due - today).days
     when = "就是今天" if left == 0 else (f"还有{left}天" if left > 0 else f"已过去{-left}天")
     name = r.get("name") or "贵企业"
+    who = authority(measure) if measure else "主管部门"
     lines = []
     if late:
         lines.append(f"（补发：这条提醒原定于{send_on.isoformat()}发送，因系统暂停未能按时送达。）")
@@ -114,7 +115,7 @@ def compose(r: dict, measure, today: dt.date) -> tuple[str, bool]:
         every = f"每{rule['interval_years']}年复核一次，" if rule.get("interval_years") else ""
         consequence = f"{rule['consequence']['text']}。" if rule.get("consequence") else ""
         lines.append(f"【复核提醒】{name}：按规定，示范企业{every}贵企业预计的复核日期是{due.isoformat()}（{when}）。"
-                     f"{consequence}具体时间以{_authority(measure)}通知为准。")
+                     f"{consequence}具体时间以{who}通知为准。")
         lines.append(_basis(measure, "review"))
         until = measure.meta.get("in_force_until") if measure else None
         if until and due > until:
@@ -122,7 +123,7 @@ def compose(r: dict, measure, today: dt.date) -> tuple[str, bool]:
     elif r["kind"] == "filing":
         kind = CHANGE_KINDS.get(r.get("change_kind") or "", "更名、重组")
         lines.append(f"【备案提醒】{name}：{kind}手续办完后须在30个工作日内备案，截止日是{due.isoformat()}（{when}）。"
-                     f"请通过所在地工信部门报{_authority(measure)}备案。")
+                     f"请通过所在地工信部门报{who}备案。")
         lines.append(_basis(measure, "filing"))
     else:
         until = due
@@ -148,10 +149,6 @@ def _basis(measure, kind: str) -> str:
     return "依据：" + measure.cite(articles[0]) + "".join(f"、第{to_cn_number(a)}条" for a in articles[1:]) + "。"
 
 
-def _authority(measure) -> str:
-    if measure is None:
-        return "主管部门"
-    return (measure.meta.get("city") or {}).get("authority") or measure.meta.get("issuer") or "主管部门"
 
 
 # ---- the loop -------------------------------------------------------------------------------------------

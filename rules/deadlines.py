@@ -24,6 +24,7 @@ from typing import Mapping
 import yaml
 
 from rules.calendar import WorkCalendar
+from rules.dates import anniversary
 
 RULES_FILE = Path(__file__).resolve().parent / "deadlines.yaml"
 
@@ -125,14 +126,6 @@ class ReviewSchedule:
                 "in_force_until": self.in_force_until.isoformat() if self.in_force_until else None}
 
 
-def anniversary(d: dt.date, years: int) -> dt.date:
-    """The same day `years` later; 29 February becomes 28 February in a common year."""
-    try:
-        return d.replace(year=d.year + years)
-    except ValueError:
-        return d.replace(year=d.year + years, day=28)
-
-
 def review_schedule(measure, awarded_on: dt.date, as_of: dt.date, rules: dict | None = None) -> ReviewSchedule:
     """The re-review schedule of an enterprise awarded on `awarded_on` under `measure` (a kb Measure)."""
     if awarded_on > as_of:
@@ -148,7 +141,7 @@ def review_schedule(measure, awarded_on: dt.date, as_of: dt.date, rules: dict | 
     notes = result.notes
 
     if rule is None:
-        notes.append(f"规则库尚未收录{measure.citation_title}的复核规定，无法推算复核日期，请向{_authority(measure)}咨询。")
+        notes.append(f"规则库尚未收录{measure.citation_title}的复核规定，无法推算复核日期，请向{authority(measure)}咨询。")
     elif rule.get("interval_years") is None:
         from knowledge.kb import to_cn_number
         says = "；".join(f"第{to_cn_number(s['article'])}条：{s['text']}" for s in rule.get("says") or [])
@@ -156,7 +149,7 @@ def review_schedule(measure, awarded_on: dt.date, as_of: dt.date, rules: dict | 
         result.articles = [{"measure": measure.id, "article": s["article"]} for s in rule.get("says") or []]
     elif until and awarded_on > until:
         notes.append(f"授牌日期晚于{measure.citation_title}的有效期（至{_cn_date(until)}），"
-                     f"复核安排以授牌时适用的办法为准，请向{_authority(measure)}确认。")
+                     f"复核安排以授牌时适用的办法为准，请向{authority(measure)}确认。")
     else:
         years = rule["interval_years"]
         result.interval_years = years
@@ -170,7 +163,7 @@ def review_schedule(measure, awarded_on: dt.date, as_of: dt.date, rules: dict | 
                 break
             k += 1
         notes.append(f"依据{measure.cite(rule['article'])}：{rule.get('text') or '定期复核'}。"
-                     f"复核日期按授牌日起每满{_cn_count(years)}年推算，具体时间以{_authority(measure)}通知为准。")
+                     f"复核日期按授牌日起每满{_cn_count(years)}年推算，具体时间以{authority(measure)}通知为准。")
         consequence = rule.get("consequence")
         if consequence:
             notes.append(f"{measure.cite(consequence['article'])}：{consequence['text']}。")
@@ -178,10 +171,10 @@ def review_schedule(measure, awarded_on: dt.date, as_of: dt.date, rules: dict | 
         if status == "expired":
             notes.append(f"{measure.citation_title}已于{_cn_date(until)}有效期届满，截至{as_of.isoformat()}已失效；"
                          f"此后的复核（{'、'.join(d.isoformat() for d in later)}）取决于后续新办法或"
-                         f"{_authority(measure)}的通知。")
+                         f"{authority(measure)}的通知。")
         elif later:
             notes.append(f"{measure.citation_title}有效期至{_cn_date(until)}，"
-                         f"{'、'.join(d.isoformat() for d in later)}的复核届时取决于后续新办法或{_authority(measure)}的通知。")
+                         f"{'、'.join(d.isoformat() for d in later)}的复核届时取决于后续新办法或{authority(measure)}的通知。")
     if status == "expired" and meta.get("successor_hint"):
         notes.append(str(meta["successor_hint"]))
     if status == "unknown":
@@ -190,7 +183,8 @@ def review_schedule(measure, awarded_on: dt.date, as_of: dt.date, rules: dict | 
     return result
 
 
-def _authority(measure) -> str:
+def authority(measure) -> str:
+    """Who administers the measure (its city's 工业和信息化局), for “以…通知为准”."""
     return (measure.meta.get("city") or {}).get("authority") or measure.meta.get("issuer") or "主管部门"
 
 

@@ -21,6 +21,7 @@ from typing import Callable
 import yaml
 
 from rules import facts as factmod
+from rules.dates import anniversary
 from rules.facts import AnswerError, Fact
 
 RULES_DIR = Path(__file__).parent
@@ -214,14 +215,6 @@ def _derive(rs: Ruleset, facts: dict) -> dict:
 
 
 # ---- evaluating ------------------------------------------------------------------------------------
-def add_years(day: dt.date, years: int) -> dt.date:
-    """The anniversary; the month's last day where it does not exist (民法典 第二百零三条)."""
-    try:
-        return day.replace(year=day.year + years)
-    except ValueError:  # 29 February
-        return day.replace(year=day.year + years, day=28)
-
-
 Leaf = tuple[str, str, str, list[str], dt.date | None]  # status, answer, reason, needs, date it changes
 
 
@@ -262,12 +255,12 @@ def _leaf(rs: Ruleset, test: dict, facts: dict, as_of: dt.date, city_of: Callabl
     if "years_before" in test:
         n = test["years_before"]
         earliest, latest = factmod.date_range(value)
-        if as_of >= add_years(latest, n):
+        if as_of >= anniversary(latest, n):
             return PASS, shown, f"到{as_of.isoformat()}已满{n}年", [], None
-        due = add_years(earliest, n)
+        due = anniversary(earliest, n)
         if as_of < due:
-            return FAIL, shown, f"到{as_of.isoformat()}未满{n}年（{add_years(latest, n).isoformat()}满{n}年）", \
-                [], add_years(latest, n)
+            return FAIL, shown, f"到{as_of.isoformat()}未满{n}年（{anniversary(latest, n).isoformat()}满{n}年）", \
+                [], anniversary(latest, n)
         return UNKNOWN, shown, f"是否已满{n}年取决于具体日期，请写到日", [key], None
     raise RulesError(f"unknown test {test}")
 
@@ -284,14 +277,14 @@ def _ban(rs: Ruleset, ban: dict, facts: dict, as_of: dt.date, interview: bool) -
     shown = f"{on}撤销" + (f"（{factmod.show(fact, reason)}）" if reason else "")
     years = ban["years"]
     earliest, latest = factmod.date_range(on)
-    if as_of > add_years(latest, years):
+    if as_of > anniversary(latest, years):
         return PASS, shown, f"撤销已超过{years}年", [], None
     if reason is None:
         return UNKNOWN, shown, f"撤销不满{years}年，要看撤销原因", ["revoked_reason"], None
     if reason not in ban["reasons"]:
         return PASS, shown, f"撤销原因（{factmod.show(fact, reason)}）不在限制重新申请之列", [], None
-    if as_of <= add_years(earliest, years):
-        until = add_years(latest, years)
+    if as_of <= anniversary(earliest, years):
+        until = anniversary(latest, years)
         return FAIL, shown, f"因{factmod.show(fact, reason)}被撤销，{years}年内（至{until.isoformat()}）不得重新申请", [], \
             until + dt.timedelta(days=1)
     return UNKNOWN, shown, f"是否已满{years}年取决于具体的撤销日期，请写到日", ["revoked_on"], None
