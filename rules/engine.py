@@ -134,8 +134,10 @@ class Verdict:
 
 
 # ---- loading ---------------------------------------------------------------------------------------
-def available(rules_dir: Path = RULES_DIR) -> list[str]:
-    return sorted(p.stem for p in rules_dir.glob("*.yaml") if p.stem not in ("facts", "deadlines"))
+@lru_cache(maxsize=4)
+def available(rules_dir: Path = RULES_DIR) -> tuple[str, ...]:
+    """The measures that have eligibility rules (rules/<measure>.yaml), read once per process."""
+    return tuple(sorted(p.stem for p in rules_dir.glob("*.yaml") if p.stem not in ("facts", "deadlines")))
 
 
 @lru_cache(maxsize=16)
