@@ -59,13 +59,16 @@ class Measure:
         return f"《{self.title}》第{to_cn_number(article)}条"
 
     def status(self, as_of: dt.date) -> str:
-        """in_force, expired or unknown at a date (CONTRACT.md's measure_status)."""
-        start, end = self.meta.get("in_force_from"), self.meta.get("in_force_until")
-        if end and as_of > end:
-            return "expired"
-        if start and end and start <= as_of <= end:
-            return "in_force"
-        return "unknown"
+        return measure_status(self.meta.get("in_force_from"), self.meta.get("in_force_until"), as_of)
+
+
+def measure_status(start: dt.date | None, end: dt.date | None, as_of: dt.date) -> str:
+    """in_force, expired or unknown at a date (CONTRACT.md's measure_status)."""
+    if end and as_of > end:
+        return "expired"
+    if start and end and start <= as_of <= end:
+        return "in_force"
+    return "unknown"
 
 
 @dataclass

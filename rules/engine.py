@@ -72,11 +72,8 @@ class Ruleset:
         return f"《{self.title}》第{to_cn_number(article)}条"
 
     def status(self, as_of: dt.date) -> str:
-        if self.in_force_until and as_of > self.in_force_until:
-            return "expired"
-        if self.in_force_from and self.in_force_until and self.in_force_from <= as_of <= self.in_force_until:
-            return "in_force"
-        return "unknown"
+        from knowledge.kb import measure_status
+        return measure_status(self.in_force_from, self.in_force_until, as_of)
 
     @property
     def note_facts(self) -> list[str]:
