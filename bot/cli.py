@@ -43,6 +43,15 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--as-of", type=_parse_date, help="answer as on this date (default: today, Asia/Shanghai)")
     ask.add_argument("question", nargs="+", help="the question, or - for stdin")
 
+    ev = sub.add_parser("eval", help="score question sets: top-1, top-3, declines, per city, kind and reason")
+    ev.add_argument("files", nargs="*", type=Path, help="question sets (default: the repository's test sets)")
+    ev.add_argument("--leave-out", metavar="MEASURE", help="as if that measure had never been seen (no examples of its own)")
+    ev.add_argument("--measures", metavar="DIR", type=Path, action="append", default=[],
+                    help="add the measures of DIR (raw extracted <id>.txt) to a temporary base")
+    ev.add_argument("--as-of", type=_parse_date, help="answer as on this date (default: 2026-11-22, the sets' date)")
+    ev.add_argument("--misses", action="store_true", help="list every miss")
+    ev.add_argument("--json", action="store_true", help="JSON output")
+
     check = sub.add_parser("check", help="eligibility pre-judgement from a YAML file of facts")
     check.add_argument("--city", required=True, help="city id or name (weihai, 包头, 荣成市 …)")
     check.add_argument("--answers", required=True, type=Path, help="YAML (or JSON) mapping of facts, CONTRACT.md")
@@ -165,6 +174,24 @@ def cmd_ask(args, settings: Settings) -> int:
             if a.followups:
                 text += "\n您还可以问：" + " / ".join(a.followups)
             print(text + "\n", flush=True)
+    return 0
+
+
+def cmd_eval(args, settings: Settings) -> int:
+    from knowledge.evaluate import AS_OF, EvalError, run
+    from knowledge.kb import KnowledgeBaseError
+    for f in args.files:
+        if not f.is_file():
+            raise UsageError(f"policybot: eval: no such file {f}")
+    try:
+        base = None if args.leave_out or args.measures else _kb(settings)
+        report = run(args.files, args.leave_out, args.measures, args.as_of or AS_OF, base)
+    except (EvalError, KnowledgeBaseError) as exc:
+        raise UsageError(f"policybot: eval: {exc}") from None
+    if args.json:
+        print(json.dumps(report.as_dict(), ensure_ascii=False, indent=1))
+    else:
+        print(report.text(misses=args.misses))
     return 0
 
 
@@ -368,7 +395,7 @@ def cmd_deadlines(args, settings: Settings) -> int:
     return 0
 
 
-COMMANDS = {"chat": cmd_chat, "ask": cmd_ask, "check": cmd_check, "reminders": cmd_reminders, "serve": cmd_serve, "doctor": cmd_doctor, "kb": cmd_kb, "deadlines": cmd_deadlines}
+COMMANDS = {"chat": cmd_chat, "ask": cmd_ask, "eval": cmd_eval, "check": cmd_check, "reminders": cmd_reminders, "serve": cmd_serve, "doctor": cmd_doctor, "kb": cmd_kb, "deadlines": cmd_deadlines}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -31,6 +31,7 @@ FORMAT_VERSION = 11
 _CODE_FILES = ("kb.py", "analyzer.py", "index.py", "parser.py", "textnorm.py", "numerals.py")
 COMMON_WORDS = 40_000  # jieba's most frequent words kept in the trimmed query-time dictionary
 QUESTIONS_SUFFIX = ".questions.yaml"
+LEXICON_SUFFIX = ".lexicon.yaml"  # wording only one measure uses, kept with it
 QUESTION_PARTICLES = set("吗呢吧啊啥咋么")  # a colloquial phrase with one of these is no word (能报吗)
 PLACE_SUFFIXES = ("市", "省", "地区", "州", "盟", "县", "区")
 
@@ -196,7 +197,7 @@ def _read_yaml(path: Path) -> dict:
 def _read_measures(source: Path) -> dict[str, Measure]:
     measures: dict[str, Measure] = {}
     for meta_path in sorted((source / "measures").glob("*.yaml")):
-        if meta_path.name.endswith(QUESTIONS_SUFFIX):
+        if meta_path.name.endswith((QUESTIONS_SUFFIX, LEXICON_SUFFIX)):
             continue  # the questions an article answers, read by _examples()
         meta = _read_yaml(meta_path)
         mid = str(meta.get("id") or meta_path.stem)

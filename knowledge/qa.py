@@ -63,13 +63,17 @@ class Answer:
     answer: str
     citations: list[Citation] = field(default_factory=list)
     followups: list[str] = field(default_factory=list)
-    reason: str | None = None  # why it abstained: empty, too_long, not_chinese, uncovered_city, out_of_scope, no_article
+    # what decided it: why it abstained (empty, too_long, not_chinese, uncovered_city, other_programme,
+    # out_of_scope …) or why it answered (ranked, by_reference …)
+    reason: str | None = None
     corrections: list[tuple[str, str]] = field(default_factory=list)
+    trace: str = ""  # the evidence, short (the top candidates and their scores)
+    ranking: list[str] = field(default_factory=list)  # measure:article of the best candidates, declined or not
 
     def as_dict(self) -> dict:
         return {"question": self.question, "city": self.city, "abstained": self.abstained, "answer": self.answer,
                 "citations": [c.as_dict() for c in self.citations], "followups": self.followups,
-                "reason": self.reason, "corrections": [list(c) for c in self.corrections]}
+                "reason": self.reason, "trace": self.trace, "corrections": [list(c) for c in self.corrections]}
 
 
 # ---- places ---------------------------------------------------------------------------------------
@@ -271,17 +275,23 @@ def answer(kb: KnowledgeBase, question: str, as_of: dt.date, city: str | None = 
     if intents.other_programme(kb.lexicon, q.text) or intents.other_programme(kb.lexicon, q.expanded) \
             or any(f"{w}企业" in q.text for w in unknown):
         # another programme, or another category of enterprise (高新技术企业): another policy
-        return _decline(kb, question, scope_city, q)
-    chosen = _select(kb, q, scope, unknown)
+        other = intents.other_programme(kb.lexicon, q.text) or intents.other_programme(kb.lexicon, q.expanded)
+        return _decline(kb, question, scope_city, q, "other_programme", f"other programme: {other or 'category'}")
+    info: dict = {}
+    chosen = _select(kb, q, scope, unknown, info)
     if not chosen:
         if len(scope) == 1 and len(kb.measures) > 1:
             elsewhere = _select(kb, q, [m for m in kb.measures if m != scope[0]], unknown)
             if elsewhere:  # the city asked about says nothing on it, another city's measure does
                 here, there = kb.measures[scope[0]], kb.measures[elsewhere[0].unit.measure]
-                return _abstain(question, scope[0], "out_of_scope",
-                                f"{here.citation_title}中没有这方面的规定，建议向{here.meta.get('city', {}).get('authority') or '当地主管部门'}咨询。"
-                                f"（供参考：{there.cite(elsewhere[0].unit.article)}对此有规定。）", q.corrections)
-        return _decline(kb, question, scope_city, q)
+                a = _abstain(question, scope[0], "other_city_only",
+                             f"{here.citation_title}中没有这方面的规定，建议向{here.meta.get('city', {}).get('authority') or '当地主管部门'}咨询。"
+                             f"（供参考：{there.cite(elsewhere[0].unit.article)}对此有规定。）", q.corrections)
+                a.trace, a.ranking = info.get("trace", ""), info.get("ranking", [])
+                return a
+        a = _decline(kb, question, scope_city, q, info.get("why", "not_confident"), info.get("trace", ""))
+        a.ranking = info.get("ranking", [])
+        return a
     listing = any(w in q.text for w in kb.lexicon.get("list_words") or [])
 
     parts, citations, follow = [], [], []
@@ -299,11 +309,14 @@ def answer(kb: KnowledgeBase, question: str, as_of: dt.date, city: str | None = 
         citations.append(Citation(m.id, u.article, m.cite(u.article)))
         follow.extend(f for f in followups(kb, m, u.article) if f not in follow)
     answer_city = chosen[0].unit.measure if len(chosen) == 1 else None
-    return Answer(question, answer_city, False, "\n\n".join(parts), citations, follow[:2], None, q.corrections)
+    return Answer(question, answer_city, False, "\n\n".join(parts), citations, follow[:2], info.get("decided", "ranked"),
+                  q.corrections, info.get("trace", ""), info.get("ranking", []))
 
 
-def _select(kb: KnowledgeBase, q, scope: list[str], unknown: list[str]) -> list[Candidate]:
-    """The articles that answer the question, one per measure, best first; empty when none really does."""
+def _select(kb: KnowledgeBase, q, scope: list[str], unknown: list[str], info: dict | None = None) -> list[Candidate]:
+    """The articles that answer the question, one per measure, best first; empty when none really does.
+    `info` receives the ranking and what decided (why, trace)."""
+    info = {} if info is None else info
     situational = any(i.situational for i in intents.detect(kb, q.text))
     # a situation's own words (厂里, 废水) neither make the question foreign nor count against coverage
     skip = {w for w, alts in q.content_words if not any(kb.analyzer.contains(kb.analyzer.vocabulary, a) for a in alts)}
@@ -317,7 +330,13 @@ def _select(kb: KnowledgeBase, q, scope: list[str], unknown: list[str]) -> list[
     skip |= {w for w, alts in q.content_words if w in intro
              and not any(kb.analyzer.contains(kb.analyzer.vocabulary, a) for a in alts)}
     ranked = rank(kb, q, scope, skip=skip, ev=ev)
+    info["ranking"] = [f"{c.unit.measure}:{c.unit.article}" for c in ranked[:5]]
+    info["trace"] = " ".join(f"{c.unit.measure}:{c.unit.article}={c.final:.1f}/cov{c.coverage:.2f}" for c in ranked[:3])
+    if not ranked:
+        info["why"] = "no_candidate"
+        return []
     if _near_miss_closer(kb, q, ev, ranked[0] if ranked else None):
+        info["why"] = "near_miss"
         return []  # it reads like a question these measures do not answer
     foreign = [] if situational else [kb.analyzer.information(w) for w in _foreign(kb, q, unknown)]
     meaning = sum(_weight(kb, w) for w, _ in q.content_words) or 1.0
@@ -326,16 +345,22 @@ def _select(kb: KnowledgeBase, q, scope: list[str], unknown: list[str]) -> list[
     if ranked and any(i.required for i in intents.detect(kb, q.text)):
         top = ranked[0].final
         ranked = [c for c in ranked if c.final >= REQUIRED_NEAR_TOP * top and not _lacks_required_fact(kb, q.text, c)]
+        if not ranked:
+            info["why"] = "required_fact_missing"
     ranked = _on_topic(kb, q.text, ranked)
     chosen: list[Candidate] = []
     for c in _best_per_measure(ranked):
         if chosen and c.final < chosen[0].final * SECOND_CITY_RATIO:
             break
         vouched = ev.by_article.get((c.unit.measure, c.unit.article), 0.0) >= STRONG_EXAMPLE
-        if ((not vouched and not _confident(c, max(foreign, default=0.0), sum(foreign) / meaning))
-                or _off_topic(kb, q.text, c)):
+        if not vouched and not _confident(c, max(foreign, default=0.0), sum(foreign) / meaning):
+            info.setdefault("why", "not_confident")
+            break
+        if _off_topic(kb, q.text, c):
+            info.setdefault("why", "off_topic")
             break
         chosen.append(c)
+        info.setdefault("decided", "example_vouched" if vouched else "ranked")
     return chosen
 
 
@@ -570,10 +595,13 @@ def _confident(c: Candidate, foreign_max: float, foreign_share: float) -> bool:
     return not (foreign_max >= FOREIGN_INFORMATION and c.coverage < MIN_COVERAGE_WITH_FOREIGN)
 
 
-def _decline(kb: KnowledgeBase, question: str, city: str | None, q) -> Answer:
-    return _abstain(question, city, "out_of_scope",
-                    f"抱歉，这个问题不在{covered_cities(kb)}服务型制造示范企业认定管理办法的范围内，我无法回答。"
-                    "可以问我申报条件、申报材料、认定程序、复核、撤销、更名备案等问题，" + HINT, q.corrections)
+def _decline(kb: KnowledgeBase, question: str, city: str | None, q, reason: str = "out_of_scope",
+             trace: str = "") -> Answer:
+    a = _abstain(question, city, reason,
+                 f"抱歉，这个问题不在{covered_cities(kb)}服务型制造示范企业认定管理办法的范围内，我无法回答。"
+                 "可以问我申报条件、申报材料、认定程序、复核、撤销、更名备案等问题，" + HINT, q.corrections)
+    a.trace = trace
+    return a
 
 
 def _by_reference(kb: KnowledgeBase, question: str, refs: list[int], scope: list[str], scope_city: str | None,
@@ -598,4 +626,4 @@ def _by_reference(kb: KnowledgeBase, question: str, refs: list[int], scope: list
         return _abstain(question, scope_city, "no_article", "".join(missing))
     text = "\n\n".join(parts + ([" ".join(missing)] if missing and not labelled else []))
     city = citations[0].measure if len({c.measure for c in citations}) == 1 else None
-    return Answer(question, city, False, text, citations, [], None)
+    return Answer(question, city, False, text, citations, [], "by_reference", [], "article " + ",".join(map(str, refs[:3])))
