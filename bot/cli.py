@@ -166,7 +166,7 @@ def cmd_ask(args, settings: Settings) -> int:
     for q in questions:
         a = answer(kb, q, as_of, city)
         store.log_question("cli", None, q, a.city, a.abstained, a.reason,
-                           a.citations[0].title if a.citations else None)
+                           a.citations[0].title if a.citations else None, trace=a.trace)
         if args.json:
             print(json.dumps(a.as_dict(), ensure_ascii=False), flush=True)
         else:

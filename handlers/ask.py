@@ -24,7 +24,7 @@ def ask(msg: Incoming, question: str, state: dict, ctx: Context) -> Result:
     new_state["followups"] = a.followups
     buttons = [Button(f"💬 {f}", f"q:{i}") for i, f in enumerate(a.followups)]
     event = Event("question", {"question": question, "city": a.city, "abstained": a.abstained, "reason": a.reason,
-                               "citation": a.citations[0].title if a.citations else None})
+                               "trace": a.trace, "citation": a.citations[0].title if a.citations else None})
     return Result([Reply(render(a), buttons)], new_state, [event])
 
 

@@ -107,10 +107,36 @@ class Analyzer:
             if len(term) >= 4:
                 self._long_terms.setdefault(len(term), []).append(term)
         self.vocabulary: set[str] = set()  # index terms: set_vocabulary() after the index is built or read
-        self._corpus_sounds: dict[tuple[str, ...], str] = {}
         self.places: set[str] = set()  # place names, not content (they choose the city); set likewise
 
     # ---- tokens -------------------------------------------------------------------------------
+    def bounds(self, text: str) -> frozenset[int]:
+        """The offsets where jieba cuts `text` (its start and end included): a name or a wording matches only
+        from one to another, so 高企 is not found in 提高企业, nor 元 in 多元化 (cached)."""
+        cache = self.__dict__.setdefault("_bounds_cache", {})
+        found = cache.get(text)
+        if found is None:
+            if len(cache) > 4096:
+                cache.clear()
+            at, cuts = 0, {0}
+            for w in self.tokenizer.lcut(text, HMM=False):
+                at += len(w)
+                cuts.add(at)
+            found = cache[text] = frozenset(cuts)
+        return found
+
+    def occurs(self, text: str, word: str) -> bool:
+        """Does `word` stand in `text` as whole tokens (see bounds)?"""
+        start = text.find(word)
+        if start < 0:
+            return False
+        cuts = self.bounds(text)
+        while start >= 0:
+            if start in cuts and start + len(word) in cuts:
+                return True
+            start = text.find(word, start + 1)
+        return False
+
     def words(self, text: str) -> list[str]:
         return [w for w in self.tokenizer.cut_for_search(text, HMM=False) if w.strip()]
 
@@ -242,15 +268,8 @@ class Analyzer:
                     (self._fuzzy_index if fuzzy else self._sound_index).setdefault(key, word)
 
     def set_vocabulary(self, terms: set[str]) -> None:
-        """The index's terms; also indexes the sound of the corpus words, for typo repair."""
+        """The index's terms (a window the corpus contains is never taken for a typo)."""
         self.vocabulary = terms
-        self._corpus_sounds = {}
-        for t in sorted(terms):
-            word = t[2:]
-            if t.startswith("w:") and 2 <= len(word) <= 4 and CJK_RUN_RE.fullmatch(word):
-                key = self._sound_key(word, fuzzy=True)
-                if key:
-                    self._corpus_sounds.setdefault(key, word)
 
     def _known(self, window: str) -> bool:
         """Does the corpus contain this window: as a word, or (three characters or more) all its bigrams?
@@ -294,8 +313,8 @@ class Analyzer:
         return text, corrections
 
     def _by_sound(self, window: str) -> str | None:
-        """A domain term that sounds like the window (its characters read in their usual way: 覆盖 is not
-        复核); or, where the window is no word at all (才料), any word of the measures that sounds like it."""
+        """A domain term (lexicon) that sounds like the window (its characters read in their usual way: 覆盖 is
+        not 复核), or, where the window is no word at all (才料), one that sounds close (材料)."""
         keys = self._sound_keys(window)
         if not keys:
             return None
@@ -307,12 +326,9 @@ class Analyzer:
             # its sound (复合 → 复核, 财物 → 财务), never for one merely close (工信 is no 共性)
             return None
         fuzzy = self._sound_key(window, fuzzy=True)  # merged sounds: the usual reading only (1次示 is no 知识)
-        term = self._fuzzy_index.get(fuzzy)  # 营业执造 → 营业执照
-        if term:
-            return term
-        if window[0] not in self.stopwords and window[-1] not in self.stopwords:
-            return self._corpus_sounds.get(fuzzy)  # 才料 → 材料, but 是先 is no 实现
-        return None
+        # only into a term of the domain (lexicon), never into any word the measures happen to use: 才料 → 材料
+        # (a domain term), but 才够 (two real words) is no 采购
+        return self._fuzzy_index.get(fuzzy)  # 营业执造 → 营业执照
 
     def _by_spelling(self, window: str) -> str | None:
         candidates = self._long_terms.get(len(window))

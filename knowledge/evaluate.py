@@ -27,6 +27,7 @@ from pathlib import Path
 import yaml
 
 from knowledge import kb as kbmod
+from knowledge import yamlio
 from knowledge.textnorm import normalize
 
 AS_OF = dt.date(2026, 11, 22)
@@ -48,7 +49,7 @@ def load_cases(path: Path | str) -> list[dict]:
     if not path.is_absolute() and not path.exists():
         path = REPO_DATA / path
     try:
-        cases = yaml.safe_load(path.read_text(encoding="utf-8"))
+        cases = yamlio.loads(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
         raise EvalError(f"{path.name}: {exc}") from None
     if not isinstance(cases, list):
@@ -73,11 +74,11 @@ def example_questions(source: Path = kbmod.SOURCE_DIR) -> set[str]:
     """Every example question of a knowledge source (answerable and near-misses)."""
     out: set[str] = set()
     for path in Path(source).glob("measures/*" + kbmod.QUESTIONS_SUFFIX):
-        for questions in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).values():
+        for questions in (yamlio.loads(path.read_text(encoding="utf-8")) or {}).values():
             out.update(str(q) for q in questions or [])
     near = Path(source) / "near_misses.yaml"
     if near.exists():
-        out.update(str(i["q"] if isinstance(i, dict) else i) for i in yaml.safe_load(near.read_text(encoding="utf-8")) or [])
+        out.update(str(i["q"] if isinstance(i, dict) else i) for i in yamlio.loads(near.read_text(encoding="utf-8")) or [])
     return out
 
 
@@ -114,9 +115,9 @@ def leave_out(dest: Path, measure: str) -> None:
         (dest / "measures" / f"{measure}{suffix}").unlink(missing_ok=True)
     near = dest / "near_misses.yaml"
     if near.exists():
-        places = [normalize(p) for p in _places_of(yaml.safe_load(meta_path.read_text(encoding="utf-8")) or {}, measure)]
+        places = [normalize(p) for p in _places_of(yamlio.loads(meta_path.read_text(encoding="utf-8")) or {}, measure)]
         kept = []
-        for item in yaml.safe_load(near.read_text(encoding="utf-8")) or []:
+        for item in yamlio.loads(near.read_text(encoding="utf-8")) or []:
             q, city = (item.get("q"), item.get("city")) if isinstance(item, dict) else (item, None)
             text = normalize(str(q))
             if city == measure or any(p and p in text for p in places):
@@ -150,18 +151,17 @@ def add_measures(dest: Path, raw_dir: Path) -> list[str]:
 
 
 def _import(path: Path, target: Path, mid: str) -> None:
+    """A raw measure through `policybot kb import` (knowledge.importer): cleaned text and drafted metadata."""
     try:
         importer = importlib.import_module("knowledge.importer")
     except ImportError:
         raise EvalError(f"--measures: {path.name} has no <id>.yaml beside it and knowledge.importer "
                         "(`policybot kb import`) is not installed here") from None
-    fn = getattr(importer, "import_measure", None) or getattr(importer, "import_file", None)
-    if fn is None:
-        raise EvalError("--measures: knowledge.importer has no import_measure()")
     try:
-        fn(path, measures_dir=target, measure_id=mid)
-    except TypeError:
-        fn(path, target, mid)
+        result = importer.import_document(path, id=mid, existing=importer.existing_measures(target))
+        importer.write_measure(result, target)
+    except importer.ImportFailure as exc:
+        raise EvalError(f"--measures: {path.name}: {exc}") from None
 
 
 def build_base(leave_out_measure: str | None = None, measures: list[Path] = (), source: Path = kbmod.SOURCE_DIR,
