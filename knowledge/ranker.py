@@ -318,13 +318,14 @@ def _best_threshold(p: np.ndarray, right: np.ndarray, answerable: np.ndarray, gr
     """The threshold on the grid that does best on (share of answerable questions answered right,
     share of questions to decline declined): the worse of the two (`min`), or their sum (`sum`)."""
     best_t, best_v = 0.5, -1.0
-    for t in np.arange(grid[0], grid[1] + 1e-9, grid[2]):
+    steps = int(round((grid[1] - grid[0]) / grid[2]))
+    for t in (round(grid[0] + k * grid[2], 6) for k in range(steps + 1)):
         answered = p >= t
         top1 = (answered & right)[answerable].mean() if answerable.any() else 1.0
         declined = (~answered)[~answerable].mean() if (~answerable).any() else 1.0
         v = min(top1, declined) if objective == "min" else top1 + declined
         if v > best_v + 1e-12:
-            best_t, best_v = float(round(t, 4)), float(v)
+            best_t, best_v = float(t), float(v)
     return best_t, best_v
 
 
