@@ -101,7 +101,8 @@ class Analyzer:
         self._sound_index: dict[tuple[str, ...], str] = {}
         self._fuzzy_index: dict[tuple[str, ...], str] = {}
         self.add_sound_targets(self.domain_terms)
-        self.add_sound_targets(lexicon.get("question_words") or [])
+        self._question_words = list(lexicon.get("question_words") or [])
+        self.add_sound_targets(self._question_words)
         self._long_terms: dict[int, list[str]] = {}
         for term in self.domain_terms:
             if len(term) >= 4:
@@ -190,7 +191,9 @@ class Analyzer:
     # ---- questions ----------------------------------------------------------------------------
     def query(self, question: str) -> QueryTerms:
         text = self.rewrite(normalize(question, self.t2s))
+        text, spelled = self.from_pinyin(text)
         text, corrections = self.repair_typos(text)
+        corrections = spelled + corrections
         # place names choose the city (knowledge/qa.py); as search terms they would only favour the
         # articles that happen to spell the city out (威海市服务型制造示范企业……)
         expanded = self.expand_synonyms(self.strip_places(text))
@@ -237,6 +240,48 @@ class Analyzer:
         if not self._synonym_re:
             return text
         return self._synonym_re.sub(lambda m: f"{m.group(0)} {self._synonym_map[m.group(0)]} ", text)
+
+    # ---- pinyin -------------------------------------------------------------------------------
+    def from_pinyin(self, text: str) -> tuple[str, list[tuple[str, str]]]:
+        """A word typed in toneless pinyin (fuhe, zige tiaojian) read as the term of the lexicon it spells:
+        a domain term, a colloquial word the lexicon knows, a question word; English words of the lexicon
+        (review, apply) and single syllables (he, an) are left as they are."""
+        if not WORD_RE.search(text):
+            return text, []
+        index = self.__dict__.get("_spelled")
+        if index is None:
+            index = self.__dict__["_spelled"] = {}
+            for word in list(self.domain_terms) + list(self._synonym_map) + list(self._question_words):
+                if CJK_RUN_RE.fullmatch(word) and len(word) >= 2:
+                    key = self._sound_key(word)
+                    if key:
+                        index.setdefault("".join(key), word)
+            self.__dict__["_syllables"] = {r for readings in self.pinyin.values() for r in readings}
+        out: list[tuple[str, str]] = []
+
+        def spell(m: re.Match) -> str:
+            w = m.group(0)
+            if w in self._synonym_map or w in self.stopwords or len(w) < 4 or not self._is_pinyin(w):
+                return w
+            term = index.get(w)
+            if term:
+                out.append((w, term))
+                return term
+            return w
+        return re.sub(r"[a-z]+", spell, text), out
+
+    def _is_pinyin(self, word: str) -> bool:
+        """Can the word be cut into two or more pinyin syllables?"""
+        syllables = self.__dict__["_syllables"]
+        ok = [True] + [False] * len(word)
+        count = [0] * (len(word) + 1)
+        for i in range(len(word)):
+            if not ok[i]:
+                continue
+            for j in range(i + 1, min(len(word), i + 6) + 1):
+                if word[i:j] in syllables:
+                    ok[j], count[j] = True, max(count[j], count[i] + 1)
+        return ok[-1] and count[-1] >= 2
 
     # ---- typo repair --------------------------------------------------------------------------
     def _sound_key(self, text: str, fuzzy: bool = False) -> tuple[str, ...] | None:

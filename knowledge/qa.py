@@ -275,12 +275,18 @@ def answer(kb: KnowledgeBase, question: str, as_of: dt.date, city: str | None = 
         return _by_reference(kb, question, refs, scope, scope_city, as_of)
 
     unknown = kb.analyzer.unknown_words(q)
+    # the enterprise saying what it is (我们是一家数控机床企业) asks about no other category of enterprise
+    asked = _without_introduction(kb, q.text)
     other = (intents.other_programme(kb.lexicon, q.text, kb.analyzer)
              or intents.other_programme(kb.lexicon, q.expanded, kb.analyzer)
-             or next((f"{w}企业" for w in unknown if kb.analyzer.occurs(q.text, f"{w}企业")), None))
+             or next((f"{w}企业" for w in unknown if kb.analyzer.occurs(asked, f"{w}企业")), None))
     if other:  # another programme, or another category of enterprise (高新技术企业): another policy
         return _decline(kb, question, scope_city, q, "other_programme", f"names another programme: {other}")
     info: dict = {}
+    focused = focus(kb, raw)
+    if focused != raw:  # a long message: what it asks, not the enterprise's story, is what is ranked
+        q = kb.analyzer.query(focused)
+        unknown = kb.analyzer.unknown_words(q)
     chosen = _select(kb, q, scope, unknown, info)
     if not chosen:
         if len(scope) == 1 and len(kb.measures) > 1:
@@ -610,6 +616,25 @@ def _foreign(kb: KnowledgeBase, q, unknown: list[str]) -> list[str]:
     context = _introduction(kb, q.text)
     framing = "".join(p for i in intents.detect(kb, q.text) for p in i.plain_patterns if p in q.text)
     return [w for w in unknown if w not in context and w not in framing]
+
+
+def focus(kb: KnowledgeBase, text: str) -> str:
+    """What a long message asks: its sentences with a question marker (lexicon `question_markers`) and its
+    last sentence, less the enterprise introducing itself. A short one is left whole."""
+    if len(text) <= P["long_question_chars"]:
+        return text
+    markers = tuple(kb.lexicon.get("question_markers") or [])
+    sentences = [x for x in re.split(r"(?<=[。！？!?；;\n])", text) if x.strip()]
+    intro = tuple(kb.lexicon.get("self_introduction") or [])
+    kept = [x for i, x in enumerate(sentences)
+            if (i == len(sentences) - 1 or any(m in x for m in markers)) and not any(m in x for m in intro)]
+    out = "".join(kept).strip()
+    return out if out else text
+
+
+def _without_introduction(kb: KnowledgeBase, text: str) -> str:
+    intro = tuple(kb.lexicon.get("self_introduction") or [])
+    return "，".join(c for c in re.split(r"[,，。;；!！?？\s]", text) if c and not any(m in c for m in intro))
 
 
 def _introduction(kb: KnowledgeBase, text: str) -> str:

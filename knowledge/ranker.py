@@ -271,7 +271,7 @@ def training_rows(kb) -> list[Row]:
             measure = sorted(ex.decline_only_for[i])[0]
         else:
             measure = known[i % len(known)]
-        q = kb.analyzer.query(text)
+        q = kb.analyzer.query(qa.focus(kb, text))
         if intents.other_programme(kb.lexicon, q.text, kb.analyzer) or intents.other_programme(kb.lexicon, q.expanded, kb.analyzer):
             continue  # declined by rule, before any ranking
         unknown = kb.analyzer.unknown_words(q)
