@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
+import importlib.util
 import shutil
 import tempfile
 from collections import Counter, defaultdict
@@ -148,6 +149,13 @@ def add_measures(dest: Path, raw_dir: Path) -> list[str]:
     if not added and not any(raw_dir.glob("*.txt")):
         raise EvalError(f"--measures: no <id>.txt in {raw_dir}")
     return added
+
+
+def _importable(folder: Path) -> bool:
+    """Can the raw measures of a folder be added: each has a reviewed <id>.yaml, or the importer is here."""
+    if all(p.with_suffix(".yaml").exists() for p in folder.glob("*.txt")):
+        return True
+    return importlib.util.find_spec("knowledge.importer") is not None
 
 
 def _import(path: Path, target: Path, mid: str) -> None:
@@ -358,15 +366,21 @@ def run(files: list[Path], leave_out: str | None = None, measures: list[Path] = 
     """Scores the files on a knowledge base built for the purpose (see build_base); `base` is the shipped
     one, used as it is when nothing is to be left out or added."""
     files = [Path(f) for f in files] or default_files()
-    sets = [(f.name, load_cases(f)) for f in files]
-    raw_dirs = list(measures)
+    raw_dirs, notes = list(measures), []
+    kept = []
     for f in files:  # a question set kept beside its measures' raw text (tests/data/dev/): those measures too
-        folder = f if f.is_absolute() else (f if f.exists() else REPO_DATA / f)
-        folder = folder.parent
-        if any(folder.glob("*.txt")) and folder not in raw_dirs:
-            raw_dirs.append(folder)
+        folder = (f if f.is_absolute() or f.exists() else REPO_DATA / f).parent
+        if any(folder.glob("*.txt")):
+            if not _importable(folder):
+                notes.append(f"{f.name}: not scored, its measures need knowledge.importer (`policybot kb import`)")
+                continue
+            if folder not in raw_dirs:
+                raw_dirs.append(folder)
+        kept.append(f)
+    sets = [(f.name, load_cases(f)) for f in kept]
     kb = base if base is not None and not leave_out and not raw_dirs else build_base(leave_out, raw_dirs)
     report = Report()
+    report.notes.extend(notes)
     if leave_out:
         report.notes.append(f"left out: the example questions, near-misses and own lexicon of {leave_out}")
     for name, cases in sets:
