@@ -299,9 +299,14 @@ class Analyzer:
         readings = [self.pinyin.get(ch) for ch in text]
         if any(not r for r in readings):
             return []
+        prefixes = self.__dict__.get("_sound_prefixes")
+        if prefixes is None:  # every start of a target's sound: a key no target begins with is dropped early
+            prefixes = self.__dict__["_sound_prefixes"] = {k[:i] for k in self._sound_index for i in range(1, len(k) + 1)}
         keys: list[tuple[str, ...]] = [()]
         for r in readings:
-            keys = [k + (s,) for k in keys for s in r[:MAX_READINGS]]
+            keys = [k + (s,) for k in keys for s in r[:MAX_READINGS] if k + (s,) in prefixes]
+            if not keys:
+                return []
         return keys
 
     def add_sound_targets(self, words) -> None:
@@ -311,6 +316,7 @@ class Analyzer:
                 key = self._sound_key(word, fuzzy)
                 if key and len(word) >= 2:
                     (self._fuzzy_index if fuzzy else self._sound_index).setdefault(key, word)
+        self.__dict__.pop("_sound_prefixes", None)
 
     def set_vocabulary(self, terms: set[str]) -> None:
         """The index's terms (a window the corpus contains is never taken for a typo)."""

@@ -29,7 +29,7 @@ from knowledge.parser import Article, ParseError, parse_measure
 from knowledge.textnorm import normalize
 
 SOURCE_DIR = Path(__file__).resolve().parent
-FORMAT_VERSION = 13
+FORMAT_VERSION = 14
 _CODE_FILES = ("kb.py", "yamlio.py", "qa.py", "ranker.py", "intents.py", "pipeline.yaml", "analyzer.py", "index.py", "parser.py", "textnorm.py", "numerals.py")
 COMMON_WORDS = 40_000  # jieba's most frequent words kept in the trimmed query-time dictionary
 QUESTIONS_SUFFIX = ".questions.yaml"
@@ -444,12 +444,24 @@ def build(source: Path = SOURCE_DIR, out: Path | None = None, learn: bool = True
     t1 = time.perf_counter()
     kb.model = ranker.train(kb, qa.P) if learn else None
     kb.cache.clear()  # what training cached for its left-out examples is no cache for questions
+    kb.cache.update(_derived(kb))
     kb.stats = {"measures": len(measures), "articles": sum(len(m.articles) for m in measures.values()),
                 "units": len(units), "terms": len(index.postings), "build_seconds": time.perf_counter() - t0,
                 "training_seconds": time.perf_counter() - t1}
     if out is not None:
         save(kb, prefixes, general, tags, Path(out))
     return kb
+
+
+DERIVED = ("_analogs", "_example_topics")  # knowledge/qa.py caches worth computing once, at build
+
+
+def _derived(kb: "KnowledgeBase") -> dict:
+    from knowledge import qa
+    qa._analogs(kb)
+    if kb.examples is not None:
+        qa._example_topics(kb)
+    return {k: kb.cache[k] for k in DERIVED if k in kb.cache}
 
 
 def _examples(source: Path, measures: dict[str, Measure], measure_ids: list[str], analyzer: Analyzer,
@@ -510,7 +522,8 @@ def save(kb: KnowledgeBase, prefixes: tuple[dict[str, int], int], general: dict[
         "format": FORMAT_VERSION, "fingerprint": kb.fingerprint, "stats": kb.stats,
         "measures": kb.measures, "units": kb.units, "unit_measure": kb.unit_measure, "measure_ids": kb.measure_ids,
         "index": (kb.index.n_docs, kb.index.postings, kb.index.idf), "places": kb.places, "others": kb.other_places,
-        "examples": kb.examples, "model": kb.model.as_dict() if kb.model else None, "lexicon": kb.lexicon, "prefixes": prefixes, "general": general, "tags": tags, "t2s": analyzer.t2s, "pinyin": analyzer.pinyin,
+        "examples": kb.examples, "model": kb.model.as_dict() if kb.model else None,
+        "derived": {k: kb.cache[k] for k in DERIVED if k in kb.cache}, "lexicon": kb.lexicon, "prefixes": prefixes, "general": general, "tags": tags, "t2s": analyzer.t2s, "pinyin": analyzer.pinyin,
     }
     fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=".kb-", suffix=".tmp")
     with os.fdopen(fd, "wb") as fh:
@@ -533,9 +546,14 @@ def read(path: Path) -> KnowledgeBase:
     analyzer.places = set(p["places"]) | set(p["others"]) | provinces(p["measures"])
     analyzer.add_sound_targets(_covered_names(p["measures"]))
     from knowledge.ranker import Model
-    return KnowledgeBase(p["measures"], p["units"], p["unit_measure"], p["measure_ids"], index, analyzer,
-                         p["places"], p["others"], p["lexicon"], p["fingerprint"], p["stats"], p["examples"],
-                         Model.from_dict(p["model"]) if p.get("model") else None)
+    try:
+        model = Model.from_dict(p["model"]) if p.get("model") else None
+    except (KeyError, ValueError) as exc:
+        raise KnowledgeBaseError(f"{path}: {exc}; run `policybot kb build`") from exc
+    kb = KnowledgeBase(p["measures"], p["units"], p["unit_measure"], p["measure_ids"], index, analyzer,
+                       p["places"], p["others"], p["lexicon"], p["fingerprint"], p["stats"], p["examples"], model)
+    kb.cache.update(p.get("derived") or {})
+    return kb
 
 
 def is_stale(path: Path, source: Path = SOURCE_DIR) -> bool:

@@ -247,7 +247,9 @@ def answer(kb: KnowledgeBase, question: str, as_of: dt.date, city: str | None = 
     if not CJK_RE.search(text) and not article_refs(text):
         return _abstain(question, city, "not_chinese", "请用中文提问，" + HINT)
 
-    q = kb.analyzer.query(raw)
+    # a long message is read for what it asks (its question sentences), not the enterprise's story; the
+    # city may be named anywhere in it
+    q = kb.analyzer.query(focus(kb, raw))
     # a city named, or mistyped (包投 is repaired to 包头 like any domain term)
     named = cities_in(kb, text) or cities_in(kb, " ".join(term for _, term in q.corrections))
     if not named:
@@ -283,10 +285,6 @@ def answer(kb: KnowledgeBase, question: str, as_of: dt.date, city: str | None = 
     if other:  # another programme, or another category of enterprise (高新技术企业): another policy
         return _decline(kb, question, scope_city, q, "other_programme", f"names another programme: {other}")
     info: dict = {}
-    focused = focus(kb, raw)
-    if focused != raw:  # a long message: what it asks, not the enterprise's story, is what is ranked
-        q = kb.analyzer.query(focused)
-        unknown = kb.analyzer.unknown_words(q)
     chosen = _select(kb, q, scope, unknown, info)
     if not chosen:
         if len(scope) == 1 and len(kb.measures) > 1:
@@ -344,6 +342,8 @@ RANK_FEATURES = (
     "near_miss_detail",  # a near-miss closer than any answerable example asks something this article lacks
     "s_rel_x_coverage",  # relative BM25 times coverage: a strong match of what the question means
     "ex_rel_x_coverage",  # the same for the article's look-alike example questions
+    "ex_analog",  # log(1 + best example BM25 of the most similar articles of OTHER measures × their similarity)
+    "ex_analog_rel",  # that, over the best of any candidate
 )
 RF = {name: i for i, name in enumerate(RANK_FEATURES)}
 
@@ -373,6 +373,7 @@ class Evidence:
     scores: np.ndarray | None = None  # BM25 of every example
     by_topic: dict[int, float] = field(default_factory=dict)  # topic position -> best example of any measure
     seen: frozenset = frozenset()  # the measures in scope with example questions of their own
+    by_article_any: dict[tuple[str, int], float] = field(default_factory=dict)  # as by_article, any measure
 
 
 @dataclass
@@ -438,7 +439,16 @@ def evidence(kb: KnowledgeBase, q, scope: list[str], drop: np.ndarray | None = N
         best = np.zeros(len(_topic_names(kb)), dtype=np.float32)
         np.maximum.at(best, topics[answerable], topic_scores[answerable])
         by_topic = {int(t): float(s) for t, s in enumerate(best) if s > 0}
-    return Evidence(by_article, max(by_article.values(), default=0.0), decline, covered, closest, scores, by_topic, seen)
+    anywhere = np.nonzero((ex.measure_pos >= 0) & (scores > 0))[0]
+    if len(anywhere) > depth:
+        anywhere = anywhere[np.argpartition(-scores[anywhere], depth - 1)[:depth]]
+    by_any: dict[tuple[str, int], float] = {}
+    for i in anywhere:
+        label, score = ex.labels[int(i)], float(scores[i])
+        if score > by_any.get(label, 0.0):
+            by_any[label] = score
+    return Evidence(by_article, max(by_article.values(), default=0.0), decline, covered, closest, scores, by_topic,
+                    seen, by_any)
 
 
 def analyse(kb: KnowledgeBase, q, scope: list[str], unknown: list[str], drop: np.ndarray | None = None,
@@ -502,6 +512,7 @@ def _candidates(kb: KnowledgeBase, q, scope: list[str], skip: set[str], ev: Evid
     ex_best = max(ev.by_article.values(), default=0.0)
     topic_best = max(ev.by_topic.values(), default=0.0)
     near = _near_miss_context(kb, q, ev)
+    analogs = _analogs(kb)
     out = []
     for (mid, art), (score, u) in best.items():
         if u.para is not None and (mid, art) in whole and whole[(mid, art)][0] >= P["whole_article_ratio"] * score:
@@ -526,13 +537,50 @@ def _candidates(kb: KnowledgeBase, q, scope: list[str], skip: set[str], ev: Evid
         x[RF["is_item"]] = float(u.para is not None)
         x[RF["bm25_rank"]] = 1.0 / (1 + by_bm25[(mid, art)])
         x[RF["near_miss_detail"]] = float(_near_miss_detail(kb, q, near, mid, art))
+        x[RF["ex_analog"]] = np.log1p(max((sim * ev.by_article_any.get(b, 0.0) for b, sim in analogs.get((mid, art), ())),
+                                          default=0.0))
         out.append(Candidate(u, score, coverage, x))
     gap = max(c.coverage for c in out)
+    analog_best = max(c.x[RF["ex_analog"]] for c in out)
     for c in out:
+        c.x[RF["ex_analog_rel"]] = c.x[RF["ex_analog"]] / analog_best if analog_best else 0.0
         c.x[RF["coverage_gap"]] = c.coverage - gap
         c.x[RF["s_rel_x_coverage"]] = c.x[RF["s_rel"]] * c.coverage
         c.x[RF["ex_rel_x_coverage"]] = c.x[RF["ex_article_rel"]] * c.coverage
     return out
+
+
+def _analogs(kb: KnowledgeBase) -> dict[tuple[str, int], list[tuple[tuple[str, int], float]]]:
+    """For each article, the most similar articles of the other measures that have example questions
+    (cosine of their IDF-weighted terms): what is asked of those is likely asked of it (cached)."""
+    cache = kb.cache.get("_analogs")
+    if cache is not None:
+        return cache
+    cache = kb.cache["_analogs"] = {}
+    if kb.examples is None:
+        return cache
+    taught = sorted({lab for lab in kb.examples.labels if lab})
+    if not taught:
+        return cache
+    idf = kb.index.idf
+
+    def vector(m, a):
+        return {t: idf.get(t, 0.0) for t in kb.article_terms(m, a)}
+    taught_vectors = {lab: vector(*lab) for lab in taught}
+    norms = {lab: np.sqrt(sum(w * w for w in v.values())) for lab, v in taught_vectors.items()}
+    for m in kb.measures.values():
+        for a in m.articles:
+            v = vector(m.id, a)
+            norm = np.sqrt(sum(w * w for w in v.values())) or 1.0
+            sims = []
+            for lab, tv in taught_vectors.items():
+                if lab[0] == m.id:
+                    continue
+                shared = sum(w * w for t, w in v.items() if t in tv)
+                sims.append((lab, shared / (norm * (norms[lab] or 1.0))))
+            sims.sort(key=lambda x: -x[1])
+            cache[(m.id, a)] = sims[:P["analogs"]]
+    return cache
 
 
 def _near_miss_context(kb: KnowledgeBase, q, ev: Evidence) -> list[tuple[set[str], str, frozenset]]:
@@ -543,8 +591,7 @@ def _near_miss_context(kb: KnowledgeBase, q, ev: Evidence) -> list[tuple[set[str
     for i in ev.near:
         if ev.scores[i] <= ev.best:
             continue
-        terms, text = _example(kb, i)
-        out.append((terms, text, levels_named(kb.lexicon, kb.measures, text)))
+        out.append(_example(kb, i))
     return out
 
 
@@ -567,12 +614,12 @@ def _near_miss_detail(kb: KnowledgeBase, q, near, measure: str, article: int) ->
     return False
 
 
-def _example(kb: KnowledgeBase, i: int) -> tuple[set[str], str]:
-    """An example question's search terms and its normalised text (cached)."""
+def _example(kb: KnowledgeBase, i: int) -> tuple[set[str], str, frozenset]:
+    """An example question's search terms, its normalised text and the levels it names (cached)."""
     cache = kb.cache.setdefault("_example_cache", {})
     if i not in cache:
         q = kb.analyzer.query(kb.examples.texts[i])
-        cache[i] = (set(q.terms), q.text)
+        cache[i] = (set(q.terms), q.text, levels_named(kb.lexicon, kb.measures, q.text))
     return cache[i]
 
 

@@ -203,7 +203,13 @@ class Model:
 
     @classmethod
     def from_dict(cls, d: dict) -> "Model":
-        return cls({k: Regime.from_dict(v) for k, v in d["regimes"].items()}, d.get("report") or {})
+        """A saved model; ValueError when it was learned on other features than this code computes."""
+        from knowledge.qa import RANK_FEATURES
+        model = cls({k: Regime.from_dict(v) for k, v in d["regimes"].items()}, d.get("report") or {})
+        for regime in model.regimes.values():
+            if len(regime.ranker.w) != len(RANK_FEATURES) + 1 or len(regime.decision.w) != len(DECIDE_FEATURES) + 1:
+                raise ValueError("the model was learned on other features: rebuild the knowledge base")
+        return model
 
 
 def decision_features(a, X: np.ndarray, r: np.ndarray) -> np.ndarray:
