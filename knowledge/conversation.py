@@ -1,0 +1,237 @@
+"""A conversation: follow-ups resolved against the previous turn, comparisons, validity, long messages.
+
+- `routed(kb, question, as_of, city)`: what one message needs before ranking (knowledge.qa.answer calls it at its
+  entry): a question about a measure's validity (validity.py), about several cities (compare.py), or a long
+  message whose question comes after the enterprise introduces itself (the question part is answered, in the
+  city the whole message names).
+- `resolve(kb, question, previous, city)`: is the message a follow-up of the previous turn, and if so what it asks
+  in full: the same question in another city (那包头呢, 换成威海的企业呢), in several (两地呢), or another aspect
+  of the same topic in the same city (这个要几份, 不合格呢, 有时间限制吗: the topic's subject goes before it).
+- `respond(kb, question, as_of, city, previous)`: the answer and the turn to remember; `ask_in_session(kb,
+  turns, as_of, city)`: a whole conversation, the answer to its last turn (for scripts and the evaluation).
+
+Pure: the date, the conversation's city and the previous turn come in as arguments. No city is named here: places
+are the knowledge base's, conversational wording is knowledge/dialogue.yaml's.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import asdict, dataclass, field
+
+from knowledge import compare, dialogue, validity
+from knowledge.kb import KnowledgeBase, article_refs, find_names
+from knowledge.qa import MAX_QUESTION_CHARS, Answer, answer as qa_answer
+from knowledge.textnorm import CJK_RE
+
+
+@dataclass
+class Turn:
+    """What a later message may refer back to."""
+    question: str  # as typed
+    query: str  # as resolved: what was answered
+    city: str | None  # the one city the turn was about, or None (several, or none chosen)
+    scope: list[str] = field(default_factory=list)  # measures asked about when several (a comparison)
+    citations: list[list] = field(default_factory=list)  # [[measure, article], …] cited by the answer
+    topic: str | None = None  # lexicon.yaml topic name
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data) -> "Turn | None":
+        if not isinstance(data, dict) or not isinstance(data.get("query"), str):
+            return None
+        try:
+            return cls(str(data.get("question") or ""), data["query"], data.get("city") if isinstance(data.get("city"), str) else None,
+                       [s for s in data.get("scope") or [] if isinstance(s, str)],
+                       [list(c) for c in data.get("citations") or [] if isinstance(c, (list, tuple)) and len(c) == 2],
+                       data.get("topic") if isinstance(data.get("topic"), str) else None)
+        except (TypeError, ValueError):
+            return None
+
+
+@dataclass
+class Resolution:
+    query: str  # what to answer
+    city: str | None  # the city to answer it in (None: as the query names, else every city)
+    kind: str | None = None  # None (stands alone), "city" (same question, another city), "aspect", "compare"
+    scope: list[str] = field(default_factory=list)  # for "compare": the measures
+
+
+# ---- one message ------------------------------------------------------------------------------------
+def routed(kb: KnowledgeBase, question: str, as_of: dt.date, city: str | None = None) -> Answer | None:
+    """The answer when a message needs more than ranking (validity, comparison, a long message), else None."""
+    raw = question or ""
+    if not CJK_RE.search(raw) or len(raw.strip()) > MAX_QUESTION_CHARS:
+        return None  # empty, not Chinese, too long: knowledge.qa says so
+    text = dialogue.norm(kb, raw)
+    if article_refs(text):
+        return None  # 第二十五条…: knowledge.qa shows the article
+    part = question_part(text)
+    asked = part or text
+    named = dialogue.cities_named(kb, text)
+    if part and not named and _names_elsewhere(kb, text):
+        return None  # an uncovered city or province in the introduction: declined by knowledge.qa
+    scope = named or ([city] if city in kb.measures else list(kb.measures))
+    if validity.is_validity_question(kb, asked):
+        return validity.answer(kb, question, asked, scope, as_of)
+    if compare.is_comparison(kb, asked):
+        what = compare.subject_of(kb, asked)
+        if not what:
+            what = dialogue.subject(dialogue.words().get("compare_default_topic"))
+        scope = named if len(named) >= 2 else list(kb.measures)
+        return compare.answer(kb, question, what, scope, as_of)
+    if part:
+        one = named[0] if len(named) == 1 else (city if not named else None)
+        if len(named) > 1:
+            return None
+        # the question with its topic's subject first: what the introduction says does not pull it elsewhere
+        # (…去年服务收入占比18%，能申报吗 → 申报条件，能申报吗)
+        subj = dialogue.subject(dialogue.topic_asked(part))
+        a = qa_answer(kb, f"{subj}，{part}" if subj and subj not in part else part, as_of, one, route=False)
+        a.question = question
+        return a
+    return None
+
+
+def _names_elsewhere(kb: KnowledgeBase, text: str) -> bool:
+    provinces = kb.cache.get("_dialogue_provinces")
+    if provinces is None:
+        from knowledge.kb import provinces as all_provinces
+        provinces = kb.cache["_dialogue_provinces"] = sorted(all_provinces(kb.measures), key=len, reverse=True)
+    return bool(find_names(kb.other_places, text) or any(p in text for p in provinces))
+
+
+_SENTENCE_END = re.compile(r"(?<=[。！？!?；;\n])")
+_CLAUSE = re.compile(r"[,，:：、\s]+")
+
+
+def question_part(text: str) -> str | None:
+    """In a long message, its question: the last sentence that asks something, from its first asking clause
+    (with a clause leading into it, 如果公司改名了，…) on, and back to the nearest clause naming a topic when the
+    question itself names none (现在想再申请，请问要等多久). None for a short message, or when it is all question."""
+    w = dialogue.words()
+    if len(text) < int(w.get("long_message_chars") or 50):
+        return None
+    markers = w.get("question_markers") or []
+    leads = w.get("question_leads") or []
+    sentences = [s for s in _SENTENCE_END.split(text) if s.strip()]
+    asking = [i for i, s in enumerate(sentences) if "?" in s or "？" in s or any(mk in s for mk in markers)]
+    if not asking:
+        return None
+    i = asking[-1]
+    clauses = [c for c in _CLAUSE.split(sentences[i]) if c]
+    first = next((k for k, c in enumerate(clauses) if "?" in c or "？" in c or any(mk in c for mk in markers)), 0)
+    while first > 0 and any(clauses[first - 1].startswith(lead) for lead in leads):
+        first -= 1
+    before = [c for s in sentences[:i] for c in _CLAUSE.split(s) if c] + clauses[:first]
+    part = "，".join(clauses[first:])
+    if not dialogue.topic_asked(part):  # 请问要等多久: the topic is in the clause before
+        for k in range(len(before) - 1, max(len(before) - 4, -1), -1):
+            if dialogue.topic_asked(before[k]):
+                part = "，".join(before[k:] + clauses[first:])
+                break
+        else:
+            return None  # no topic anywhere near: the whole message is the question
+    part = part.strip("，")
+    return part if len(part) < len(text.strip("，。 ")) else None
+
+
+# ---- follow-ups -------------------------------------------------------------------------------------
+def resolve(kb: KnowledgeBase, question: str, previous: Turn | None, city: str | None = None) -> Resolution:
+    """Whether `question` refers back to `previous`, and what it asks in full."""
+    alone = Resolution(question, city)
+    if previous is None or not previous.query:
+        return alone
+    w = dialogue.words()
+    text = dialogue.norm(kb, question)
+    if len(text) > 2 * int(w.get("followup_max_chars") or 14) or question_part(text):
+        return alone
+    named = dialogue.cities_named(kb, text)
+    rest = dialogue.without_places(kb, text)
+    core = dialogue.bare(dialogue.remove_all(rest, w.get("fillers")))
+    marked = any(mk in text for mk in w.get("compare_markers") or [])
+    short = len(core) <= int(w.get("followup_max_chars") or 14)
+    anaphoric = (any(text.startswith(o) for o in w.get("followup_openers") or [])
+                 or any(dialogue.bare(text).endswith(c) for c in w.get("followup_closers") or []))
+    own_topic = dialogue.topic_asked(rest)
+    if not core or (marked and not dialogue.bare(dialogue.remove_all(compare.subject_of(kb, text) or "", w.get("fillers")))):
+        # nothing but places (那包头呢, 换成威海的企业呢) or several cities (两地呢, 两个城市分别呢)
+        if len(named) >= 2 or (marked and len(kb.measures) > 1):
+            return Resolution(previous.query, None, "compare", named if len(named) >= 2 else list(kb.measures))
+        if len(named) == 1:
+            return Resolution(previous.query, named[0], "city")
+        return alone
+    if len(named) > 1 or not short:
+        return alone
+    if not (anaphoric or not own_topic):
+        return alone  # a new question of its own (更名要备案吗): only the conversation's city carries over
+    target = named[0] if named else (previous.city if previous.city else city)
+    if len(named) == 0 and previous.scope and not previous.city:
+        return Resolution(_with_subject(previous, rest, own_topic), None, "compare", list(previous.scope))
+    return Resolution(_with_subject(previous, rest, own_topic), target, "aspect")
+
+
+def _with_subject(previous: Turn, rest: str, own_topic: str | None) -> str:
+    """The follow-up with the previous topic's subject before it, unless it names a topic itself."""
+    if own_topic:
+        return rest
+    subj = dialogue.subject(previous.topic)
+    return f"{subj}，{rest}" if subj and subj not in rest else rest
+
+
+def _topic(kb: KnowledgeBase, query: str, a: Answer) -> str | None:
+    text = dialogue.norm(kb, query)
+    asked = dialogue.topic_asked(text)
+    if asked:
+        return asked
+    for c in a.citations:
+        t = dialogue.topic_of_article(kb, c.measure, c.article)
+        if t:
+            return t
+    return None
+
+
+def respond(kb: KnowledgeBase, question: str, as_of: dt.date, city: str | None = None,
+            previous: Turn | None = None) -> tuple[Answer, Turn, Resolution]:
+    """Answer one message of a conversation; returns the answer, the turn to remember, and how it was read."""
+    res = resolve(kb, question, previous, city)
+    if res.kind == "compare":
+        q = dialogue.norm(kb, res.query)
+        if validity.is_validity_question(kb, q):
+            a = validity.answer(kb, question, q, res.scope, as_of)
+        else:
+            a = compare.answer(kb, question, dialogue.without_places(kb, q), res.scope, as_of)
+    elif res.kind == "city":
+        q = dialogue.without_places(kb, dialogue.norm(kb, res.query))
+        a = qa_answer(kb, q, as_of, res.city)
+    else:
+        a = qa_answer(kb, res.query, as_of, res.city)
+        if res.kind == "aspect" and a.abstained and res.query != question:
+            # the topic put before it did not help: the message as it stands, in the same city
+            plain = qa_answer(kb, question, as_of, res.city)
+            if not plain.abstained:
+                a, res = plain, Resolution(question, res.city, "aspect")
+    a.question = question
+    turn_city = a.city or (res.city if res.kind != "compare" else None)
+    scope = res.scope if res.kind == "compare" else ([] if turn_city else sorted({c.measure for c in a.citations}))
+    turn = Turn(question, res.query, turn_city, scope if len(scope) > 1 else [],
+                [[c.measure, c.article] for c in a.citations], _topic(kb, res.query, a))
+    return a, turn, res
+
+
+def ask_in_session(kb: KnowledgeBase, turns: list[str], as_of: dt.date, city: str | None = None) -> Answer:
+    """A conversation of `turns` (earlier messages first) in one session; the answer to the last one.
+    `city` is the conversation's city before the first turn (measure id, as `--city`); a turn naming one
+    city makes it the conversation's city, as in chat."""
+    if not turns:
+        raise ValueError("ask_in_session needs at least one turn")
+    previous: Turn | None = None
+    a = None
+    for q in turns:
+        a, previous, _ = respond(kb, q, as_of, city, previous)
+        named = dialogue.cities_named(kb, dialogue.norm(kb, q))
+        if len(named) == 1:
+            city = named[0]
+    return a
