@@ -25,6 +25,9 @@ from knowledge.qa import MAX_QUESTION_CHARS, Answer, answer as qa_answer
 from knowledge.textnorm import CJK_RE
 
 
+MIN_QUESTION_WORDS = 2  # a long message's question naming no topic stands alone with this many content words
+
+
 @dataclass
 class Turn:
     """What a later message may refer back to."""
@@ -68,7 +71,7 @@ def routed(kb: KnowledgeBase, question: str, as_of: dt.date, city: str | None = 
     text = dialogue.norm(kb, raw)
     if article_refs(text):
         return None  # 第二十五条…: knowledge.qa shows the article
-    part = question_part(text)
+    part = question_part(text, kb)
     asked = part or text
     named = dialogue.cities_named(kb, text)
     if part and not named and _names_elsewhere(kb, text):
@@ -107,10 +110,11 @@ _SENTENCE_END = re.compile(r"(?<=[。！？!?；;\n])")
 _CLAUSE = re.compile(r"[,，:：、\s]+")
 
 
-def question_part(text: str) -> str | None:
+def question_part(text: str, kb: KnowledgeBase | None = None) -> str | None:
     """In a long message, its question: the last sentence that asks something, from its first asking clause
     (with a clause leading into it, 如果公司改名了，…) on, and back to the nearest clause naming a topic when the
-    question itself names none (现在想再申请，请问要等多久). None for a short message, or when it is all question."""
+    question itself names none (现在想再申请，请问要等多久). None for a short message, when it is all question,
+    or when the question says too little by itself and no clause near it names a topic."""
     w = dialogue.words()
     if len(text) < int(w.get("long_message_chars") or 50):
         return None
@@ -133,7 +137,8 @@ def question_part(text: str) -> str | None:
                 part = "，".join(before[k:] + clauses[first:])
                 break
         else:
-            return None  # no topic anywhere near: the whole message is the question
+            if kb is None or len(kb.analyzer.query(part).content_words) < MIN_QUESTION_WORDS:
+                return None  # no topic anywhere near, and little of its own: the whole message is the question
     part = part.strip("，")
     return part if len(part) < len(text.strip("，。 ")) else None
 
@@ -146,7 +151,7 @@ def resolve(kb: KnowledgeBase, question: str, previous: Turn | None, city: str |
         return alone
     w = dialogue.words()
     text = dialogue.norm(kb, question)
-    if len(text) > 2 * int(w.get("followup_max_chars") or 14) or question_part(text):
+    if len(text) > 2 * int(w.get("followup_max_chars") or 14) or question_part(text, kb):
         return alone
     named = dialogue.cities_named(kb, text)
     rest = dialogue.without_places(kb, text)

@@ -33,7 +33,16 @@ _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
 
 @functools.lru_cache(maxsize=1)
 def words() -> dict:
-    return yaml.load(PATH.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader) or {}  # noqa: S506 - a SafeLoader
+    """dialogue.yaml, every word normalised as questions are (两个城市 → 2个城市)."""
+    return _normalised(yaml.load(PATH.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader) or {})  # noqa: S506
+
+
+def _normalised(value):
+    if isinstance(value, dict):
+        return {k: _normalised(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_normalised(v) for v in value]
+    return normalize(value) if isinstance(value, str) else value
 
 
 def norm(kb: KnowledgeBase, text: str) -> str:

@@ -64,8 +64,12 @@ def is_validity_question(kb: KnowledgeBase, text: str) -> bool:
         return False
     if any(a in text for a in w.get("asks") or []):
         return True
-    return (any(s in text for s in w.get("starts") or []) and any(t in text for t in w.get("time_words") or [])
-            and any(m in text for m in w.get("measure_words") or []))
+    if any(m in text for m in w.get("measure_words") or []):
+        if any(s in text for s in w.get("starts") or []) and any(t in text for t in w.get("time_words") or []):
+            return True  # 办法哪天起施行
+    if any(m in text for m in w.get("document_words") or []):
+        return any(e in text for e in (w.get("kinds") or {}).get("end") or [])  # 这个办法到什么时候截止
+    return False
 
 
 def _kind(text: str) -> str:
