@@ -127,6 +127,8 @@ def question_part(text: str, kb: KnowledgeBase | None = None) -> str | None:
     i = asking[-1]
     clauses = [c for c in _CLAUSE.split(sentences[i]) if c]
     first = next((k for k, c in enumerate(clauses) if "?" in c or "？" in c or any(mk in c for mk in markers)), 0)
+    while first < len(clauses) - 1 and not dialogue.bare(dialogue.remove_all(clauses[first], w.get("question_requests"))):
+        first += 1  # 想问问，如果…: the announcement is no part of the question
     while first > 0 and any(clauses[first - 1].startswith(lead) for lead in leads):
         first -= 1
     before = [c for s in sentences[:i] for c in _CLAUSE.split(s) if c] + clauses[:first]
