@@ -244,3 +244,19 @@ def test_chat_state_keeps_the_last_turn(dispatcher):
     assert "第二十一条" in out and "第十三条" not in out
     state = dispatcher.store.get_state("console", "conv")
     assert state["last"]["city"] == "weihai" and state["city"] == "weihai"
+
+
+def test_random_follow_ups_never_raise(kb):
+    """Seeded random pieces of questions, places, markers and junk, each after a random previous turn."""
+    import random
+    rng = random.Random(11)
+    pieces = ["那", "呢", "这个", "还有效吗", "2027年", "两地", "分别", "和", "威海", "包头", "荣成市", "济南", "要几份", "不合格",
+              "有时间限制吗", "申报条件", "？", "，", "😀", "\x00", "第三十条", "x" * 30, "哪个城市更宽松", "有效期", "试行", "吗",
+              "我们是一家企业，成立十年，员工五百人，去年收入两亿。", "请问", "换成", "的企业"]
+    previous = None
+    for _ in range(300):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 8)))
+        a, turn, _ = respond(kb, text, TODAY, rng.choice([None, "weihai", "unknown-id"]), previous)
+        assert a.answer and (not a.abstained or a.citations == [])
+        assert all(c.measure in kb.measures and c.article in kb.measures[c.measure].articles for c in a.citations)
+        previous = Turn.from_dict(turn.as_dict()) if rng.random() < 0.8 else None
