@@ -172,7 +172,10 @@ def cmd_ask(args, settings: Settings) -> int:
             from knowledge.conversation import Turn, respond
             from knowledge.qa import cities_in
             here = city or (session.get("city") if session.get("city") in kb.measures else None)
-            a, turn, res = respond(kb, q, as_of, here, Turn.from_dict(session.get("last")))
+            previous = Turn.from_dict(session.get("last"))
+            if previous and city:  # --city given: a follow-up is about that city
+                previous.city, previous.scope = city, []
+            a, turn, res = respond(kb, q, as_of, here, previous)
             named = cities_in(kb, q)
             session = {"city": named[0] if len(named) == 1 else here, "last": turn.as_dict()}
             store.set_session(args.session, session)

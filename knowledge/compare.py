@@ -53,15 +53,15 @@ def answer(kb: KnowledgeBase, question: str, query: str, scope: list[str], as_of
         citations.extend(a.citations)
         followups.extend(f for f in a.followups if f not in followups)
     if not citations:
-        return Answer(question, None, True,
-                      "抱歉，" + "、".join(kb.measures[mid].citation_title for mid in scope)
+        return Answer(question=question, city=None, abstained=True,
+                      answer="抱歉，" + "、".join(kb.measures[mid].citation_title for mid in scope)
                       + "中都没有找到这方面的规定，我无法比较。可以问我申报条件、申报材料、认定程序、复核、撤销、更名备案等方面的异同。",
-                      [], [], "out_of_scope", corrections)
+                      citations=[], followups=[], reason="out_of_scope", corrections=corrections)
     names = "、".join(kb.measures[mid].city_short for mid in scope)
     if silent:
         said = "、".join(kb.measures[mid].city_short for mid in scope if mid not in silent)
         lead = f"只有{said}的办法对此有规定，" + "、".join(kb.measures[mid].city_short for mid in silent) + "的办法没有。"
     else:
         lead = f"{names}的规定分别如下，可对照比较："
-    return Answer(question, None, False, lead + "\n\n" + "\n\n".join(blocks), citations, followups[:2],
-                  "comparison", corrections)
+    return Answer(question=question, city=None, abstained=False, answer=lead + "\n\n" + "\n\n".join(blocks),
+                  citations=citations, followups=followups[:2], reason="comparison", corrections=corrections)

@@ -76,14 +76,17 @@ def routed(kb: KnowledgeBase, question: str, as_of: dt.date, city: str | None = 
     named = dialogue.cities_named(kb, text)
     if part and not named and _names_elsewhere(kb, text):
         return None  # an uncovered city or province in the introduction: declined by knowledge.qa
-    scope = named or ([city] if city in kb.measures else list(kb.measures))
+    comparing = compare.is_comparison(kb, asked)
+    if comparing:  # 两地…, 哪个城市…: every city, whatever the conversation's
+        scope = named if len(named) >= 2 else list(kb.measures)
+    else:
+        scope = named or ([city] if city in kb.measures else list(kb.measures))
     if validity.is_validity_question(kb, asked):
         return validity.answer(kb, question, asked, scope, as_of)
-    if compare.is_comparison(kb, asked):
+    if comparing:
         what = compare.subject_of(kb, asked)
         if not what:
             what = dialogue.subject(dialogue.words().get("compare_default_topic"))
-        scope = named if len(named) >= 2 else list(kb.measures)
         return compare.answer(kb, question, what, scope, as_of)
     if part:
         one = named[0] if len(named) == 1 else (city if not named else None)

@@ -242,4 +242,5 @@ def answer(kb: KnowledgeBase, question: str, text: str, scope: list[str], as_of:
             lines.append("注：" + "".join(extra))
         parts.append("\n".join(lines))
     city = scope[0] if len(scope) == 1 else None
-    return Answer(question, city, False, "\n\n".join(parts), citations, [], "validity")
+    return Answer(question=question, city=city, abstained=False, answer="\n\n".join(parts), citations=citations,
+                  followups=[], reason="validity")
