@@ -25,6 +25,7 @@ from knowledge.qa import MAX_QUESTION_CHARS, Answer, answer as qa_answer
 from knowledge.textnorm import CJK_RE
 
 
+MAX_ASKING_SENTENCE = 40  # characters: a longer asking sentence before the last one is background, not a question
 MIN_QUESTION_WORDS = 2  # a long message's question naming no topic stands alone with this many content words
 
 
@@ -128,7 +129,9 @@ def question_part(text: str, kb: KnowledgeBase | None = None) -> str | None:
     if not asking:
         return None
     i = asking[-1]
-    clauses = [c for c in _CLAUSE.split(sentences[i]) if c]
+    while i > 0 and i - 1 in asking and len(sentences[i - 1]) <= MAX_ASKING_SENTENCE:
+        i -= 1  # 需要办什么手续？有没有时间要求？报给哪个部门？: the questions asked in a row
+    clauses = [c for s in sentences[i:asking[-1] + 1] for c in _CLAUSE.split(s) if c]
     first = next((k for k, c in enumerate(clauses) if "?" in c or "？" in c or any(mk in c for mk in markers)), 0)
     while first < len(clauses) - 1 and not dialogue.bare(dialogue.remove_all(clauses[first], w.get("question_requests"))):
         first += 1  # 想问问，如果…: the announcement is no part of the question
@@ -166,6 +169,9 @@ def resolve(kb: KnowledgeBase, question: str, previous: Turn | None, city: str |
     anaphoric = (any(text.startswith(o) for o in w.get("followup_openers") or [])
                  or any(dialogue.bare(text).endswith(c) for c in w.get("followup_closers") or []))
     own_topic = dialogue.topic_asked(rest)
+    step = _next_step(kb, text, previous)
+    if step is not None and len(named) <= 1:
+        return step
     if not core or (marked and not dialogue.bare(dialogue.remove_all(compare.subject_of(kb, text) or "", w.get("fillers")))):
         # nothing but places (那包头呢, 换成威海的企业呢) or several cities (两地呢, 两个城市分别呢)
         if len(named) >= 2 or (marked and len(kb.measures) > 1):
@@ -181,6 +187,21 @@ def resolve(kb: KnowledgeBase, question: str, previous: Turn | None, city: str |
     if len(named) == 0 and previous.scope and not previous.city:
         return Resolution(_with_subject(previous, rest, own_topic), None, "compare", list(previous.scope))
     return Resolution(_with_subject(previous, rest, own_topic), target, "aspect")
+
+
+def _next_step(kb: KnowledgeBase, text: str, previous: Turn) -> Resolution | None:
+    """然后呢, 接下来呢 after an article: the next article of the same chapter (公示 → 授予), if the previous
+    turn cited one article of one measure."""
+    if not any(mk in text for mk in dialogue.words().get("next_step") or []):
+        return None
+    cited = {(m, n) for m, n in previous.citations}
+    if len(cited) != 1:
+        return None
+    measure, number = next(iter(cited))
+    here, after = kb.article(measure, number), kb.article(measure, number + 1)
+    if here is None or after is None or here.chapter_title != after.chapter_title:
+        return None
+    return Resolution(f"第{number + 1}条", measure, "next")
 
 
 def _with_subject(previous: Turn, rest: str, own_topic: str | None) -> str:

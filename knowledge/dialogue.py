@@ -88,12 +88,13 @@ def bare(text: str) -> str:
 
 
 def topic_asked(text: str) -> str | None:
-    """The topic (lexicon.yaml `topics` name) a question names in its own words, the one named most."""
-    best, hits = None, 0
+    """The topic (lexicon.yaml `topics` name) a question names in its own words: the one named most, and of
+    those the one named last (材料有虚假，会有什么后果，以后还能再申报吗: what it asks comes last)."""
+    best, key = None, (0, -1)
     for name, topic in (words().get("topics") or {}).items():
-        n = sum(1 for a in topic.get("asks") or [] if a in text)
-        if n > hits:
-            best, hits = name, n
+        found = [text.rfind(a) for a in topic.get("asks") or [] if a in text]
+        if found and (len(found), max(found)) > key:
+            best, key = name, (len(found), max(found))
     return best
 
 

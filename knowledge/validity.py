@@ -64,6 +64,8 @@ def is_validity_question(kb: KnowledgeBase, text: str) -> bool:
         return False
     if any(a in text for a in w.get("asks") or []):
         return True
+    if "还" in text and any(d in text for d in w.get("dated") or []) and asked_span(text, dt.date(2000, 1, 1)) is not None:
+        return True  # 2027年还按这个办法认定吗
     if any(m in text for m in w.get("measure_words") or []):
         if any(s in text for s in w.get("starts") or []) and any(t in text for t in w.get("time_words") or []):
             return True  # 办法哪天起施行
