@@ -252,17 +252,30 @@ def respond(kb: KnowledgeBase, question: str, as_of: dt.date, city: str | None =
     return a, turn, res
 
 
+class Conversation:
+    """One conversation in memory, as the chat keeps it: the conversation's city (a turn naming one city makes
+    it the conversation's) and the previous turn."""
+
+    def __init__(self, kb: KnowledgeBase, city: str | None = None):
+        self.kb = kb
+        self.city = city if city in kb.measures else None
+        self.previous: Turn | None = None
+
+    def ask(self, question: str, as_of: dt.date) -> Answer:
+        a, self.previous, _ = respond(self.kb, question, as_of, self.city, self.previous)
+        named = dialogue.cities_named(self.kb, dialogue.norm(self.kb, question))
+        if len(named) == 1:
+            self.city = named[0]
+        return a
+
+
 def ask_in_session(kb: KnowledgeBase, turns: list[str], as_of: dt.date, city: str | None = None) -> Answer:
     """A conversation of `turns` (earlier messages first) in one session; the answer to the last one.
     `city` is the conversation's city before the first turn (measure id, as `--city`); a turn naming one
     city makes it the conversation's city, as in chat."""
     if not turns:
         raise ValueError("ask_in_session needs at least one turn")
-    previous: Turn | None = None
-    a = None
-    for q in turns:
-        a, previous, _ = respond(kb, q, as_of, city, previous)
-        named = dialogue.cities_named(kb, dialogue.norm(kb, q))
-        if len(named) == 1:
-            city = named[0]
-    return a
+    conversation = Conversation(kb, city)
+    for q in turns[:-1]:
+        conversation.ask(q, as_of)
+    return conversation.ask(turns[-1], as_of)
