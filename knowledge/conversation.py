@@ -236,6 +236,8 @@ def respond(kb: KnowledgeBase, question: str, as_of: dt.date, city: str | None =
             a = compare.answer(kb, question, dialogue.without_places(kb, q), res.scope, as_of)
     elif res.kind == "city":
         q = dialogue.without_places(kb, dialogue.norm(kb, res.query))
+        if compare.is_comparison(kb, q):  # 两地…有什么不同, then 那威海呢: what was compared, in that city
+            q = compare.subject_of(kb, q) or dialogue.subject(dialogue.words().get("compare_default_topic"))
         a = qa_answer(kb, q, as_of, res.city)
     else:
         a = qa_answer(kb, res.query, as_of, res.city)
