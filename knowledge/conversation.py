@@ -137,8 +137,8 @@ def question_part(text: str, kb: KnowledgeBase | None = None) -> str | None:
         first += 1  # 想问问，如果…: the announcement is no part of the question
     while first > 0 and any(clauses[first - 1].startswith(lead) for lead in leads):
         first -= 1
-    before = [c for s in sentences[:i] for c in _CLAUSE.split(s) if c] + clauses[:first]
-    part = "，".join(clauses[first:])
+    before = clauses[:first]  # the question's own sentence: 现在想再申请，请问要等多久
+    part = "，".join(c.rstrip("。.;；") for c in clauses[first:])
     if not dialogue.topic_asked(part):  # 请问要等多久: the topic is in the clause before
         for k in range(len(before) - 1, max(len(before) - 4, -1), -1):
             if dialogue.topic_asked(before[k]):
