@@ -62,6 +62,6 @@ def answer(kb: KnowledgeBase, question: str, query: str, scope: list[str], as_of
         said = "、".join(kb.measures[mid].city_short for mid in scope if mid not in silent)
         lead = f"只有{said}的办法对此有规定，" + "、".join(kb.measures[mid].city_short for mid in silent) + "的办法没有。"
     else:
-        lead = f"{names}的规定分别如下，可对照比较："
+        lead = f"{names}的办法都有规定，分别如下："
     return Answer(question=question, city=None, abstained=False, answer=lead + "\n\n" + "\n\n".join(blocks),
                   citations=citations, followups=followups[:2], reason="comparison", corrections=corrections)

@@ -260,3 +260,11 @@ def test_random_follow_ups_never_raise(kb):
         assert a.answer and (not a.abstained or a.citations == [])
         assert all(c.measure in kb.measures and c.article in kb.measures[c.measure].articles for c in a.citations)
         previous = Turn.from_dict(turn.as_dict()) if rng.random() < 0.8 else None
+
+
+@pytest.mark.parametrize("q,comparing", [("材料交到哪边", False), ("威海在哪个地方公示", False), ("这两个条件都要满足吗", False),
+                                         ("威海的申报材料分别有哪些", False), ("两地的复核一样吗", True),
+                                         ("荣成和青山区的企业申报条件一样吗", True), ("哪个城市门槛低", True)])
+def test_what_is_a_comparison(kb, q, comparing):
+    from knowledge import compare
+    assert compare.is_comparison(kb, dialogue.norm(kb, q)) is comparing
