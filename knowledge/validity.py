@@ -20,7 +20,7 @@ from knowledge.qa import Answer, Citation
 
 _VALIDITY_ARTICLE = re.compile(r"本(办法|规定|细则|制度|通知).{0,40}(施行|实施|试行|有效期|执行)")
 _START = re.compile(r"自(\d{4})年(\d{1,2})月(\d{1,2})日起?(施行|实施|执行|生效)")
-_FROM_PUBLICATION = re.compile(r"自(发布|印发|公布)之日起(施行|实施|执行|生效)")
+_FROM_PUBLICATION = re.compile(r"自(发布|印发|公布|颁布|下发)之日起(?:(\d+)日后)?(施行|实施|执行|生效|试行)")
 _END = re.compile(r"有效期至(\d{4})年(\d{1,2})月(\d{1,2})日")
 _TRIAL = re.compile(r"试行([0-9一二两三四五六七八九十]+)年")
 _TERM = re.compile(r"有效期([0-9一二两三四五六七八九十]+)年")
@@ -55,6 +55,10 @@ class Validity:
     from_publication: bool
     trial_years: int | None
     term_years: int | None
+    start_said: str = ""  # how the article says it starts when it gives no date (自印发之日起30日后施行)
+    trial_open: bool = False  # 试行 with no length given
+    verb: str = "施行"  # as the article says it: 施行, 实施, 试行
+    published: str = "印发"  # 发布, 印发, 公布: as the article names the day it counts from
 
 
 def is_validity_question(kb: KnowledgeBase, text: str) -> bool:
@@ -126,22 +130,29 @@ def validity_of(m: Measure) -> Validity:
     flat = re.sub(r"\s+", "", text)
     start = m.meta.get("in_force_from")
     end = m.meta.get("in_force_until")
-    if not isinstance(start, dt.date) and (s := _START.search(flat)):
-        start = _date(s.group(1), s.group(2), s.group(3))
-    from_publication = bool(_FROM_PUBLICATION.search(flat))
-    if not isinstance(start, dt.date) and from_publication and isinstance(m.meta.get("issued_on"), dt.date):
-        start = m.meta["issued_on"]
+    verb = "施行"
+    if (s := _START.search(flat)):
+        verb = s.group(4)
+        if not isinstance(start, dt.date):
+            start = _date(s.group(1), s.group(2), s.group(3))
+    pub = _FROM_PUBLICATION.search(flat)
+    if pub:
+        verb = pub.group(3)
+    if not isinstance(start, dt.date) and pub and isinstance(m.meta.get("issued_on"), dt.date):
+        start = m.meta["issued_on"] + dt.timedelta(days=int(pub.group(2) or 0))
     if not isinstance(end, dt.date) and (e := _END.search(flat)):
         end = _date(e.group(1), e.group(2), e.group(3))
     trial = m.meta.get("trial_years")
     if trial is None and (t := _TRIAL.search(flat)):
         trial = _years(t.group(1))
+    trial_open = trial is None and bool(pub and pub.group(3) == "试行")  # 自印发之日起试行: a trial of no set length
     term = _years(t.group(1)) if (t := _TERM.search(flat)) else None
     years = trial or term
     if not isinstance(end, dt.date) and isinstance(start, dt.date) and years:
         end = _add_years(start, years) - dt.timedelta(days=1)
     return Validity(number, text, start if isinstance(start, dt.date) else None,
-                    end if isinstance(end, dt.date) else None, from_publication, trial, term)
+                    end if isinstance(end, dt.date) else None, bool(pub), trial, term, pub.group(0) if pub else "",
+                    trial_open, verb, pub.group(1) if pub else "印发")
 
 
 def _date(y: str, mo: str, d: str) -> dt.date | None:
@@ -170,32 +181,35 @@ def _lead(m: Measure, v: Validity, kind: str, span: Span | None, as_of: dt.date)
     """The direct answer, first: in force or not at the date asked, or since/until when, or for how long."""
     name = m.meta.get("short_name") or m.citation_title
     when = span or Span(as_of, as_of, f"截至{_cn(as_of)}")
-    period = (f"自{_cn(v.start)}起施行" if v.start else
-              "自发布之日起实施" if v.from_publication else "")
+    period = (f"自{_cn(v.start)}起{v.verb}" if v.start else v.start_said)
     until = f"有效期至{_cn(v.end)}" if v.end else ""
     known = "，".join(p for p in (period, until) if p)
     if kind == "start":
         if v.start:
             return f"{name}{known}。"
         if v.from_publication:
-            return f"{name}自发布之日起实施，但发布日期不详，具体起始日无法确定。"
+            return f"{name}{v.start_said}，但{v.published}日期不详，具体起始日无法确定。"
         return f"{name}没有写明施行日期。"
     if kind == "duration":
         if v.trial_years:
-            tail = f"，即至{_cn(v.end)}" if v.end else "；发布日期不详，到期日无法确定"
+            tail = f"，即至{_cn(v.end)}" if v.end else f"；{v.published}日期不详，到期日无法确定"
             return f"{name}试行{_cn_count(v.trial_years)}年（{period or '施行日期不详'}{tail}）。"
         years = v.term_years or (_span_years(v.start, v.end) if v.start and v.end else None)
         if years:
             return f"{name}不是试行办法，有效期{_cn_count(years)}年：{known}。"
         if v.end:
             return f"{name}{known}。"
+        if v.trial_open:
+            return f"{name}{v.start_said}，没有写明试行期限，到期日无法确定。"
         return f"{name}没有写明有效期限，到期日无法确定。"
     if kind == "end" and not span:
         if v.end:
             status = "已到期" if as_of > v.end else "仍在有效期内"
             return f"{name}{known}；截至{_cn(as_of)}{status}。"
-        return f"{name}的到期日无法确定" + (f"（{known}，试行{_cn_count(v.trial_years)}年，但发布日期不详）。"
-                                        if v.trial_years and not v.start else "。")
+        if (v.trial_years or v.term_years) and not v.start:
+            years = f"试行{_cn_count(v.trial_years)}年" if v.trial_years else f"有效期{_cn_count(v.term_years)}年"
+            return f"{name}的到期日无法确定：{known}，{years}，但{v.published}日期不详。"
+        return f"{name}没有写明到期日，到期日无法确定。"
     # status: in force at the date asked (or today)
     if v.start and when.last < v.start:
         return f"{when.said}{name}还未施行：{known}。"
@@ -207,12 +221,15 @@ def _lead(m: Measure, v: Validity, kind: str, span: Span | None, as_of: dt.date)
         if when.last > v.end:  # the period asked about straddles the end
             return f"{when.said}只有部分时间有效：{name}{known}，{_cn(v.end)}之后即到期。"
         return f"{name}{known}。"
+    authority = (m.meta.get("city") or {}).get("authority") or "主管部门"
+    if v.start and when.first >= v.start and not m.meta.get("validity_note"):
+        return (f"已施行，没有写明到期日。{name}{period}，未规定有效期，"
+                f"{when.said if span else '目前'}是否已被废止或修订请向{authority}确认。")
     head = f"无法确定{when.said}是否有效。" if span else "无法确定是否仍然有效。"
     if m.meta.get("validity_note"):
         return head + m.meta["validity_note"]
-    reason = "发布日期不详" if v.from_publication and not v.start else "没有写明到期日"
+    reason = f"{v.published}日期不详" if v.from_publication and not v.start else "没有写明到期日"
     trial = f"试行{_cn_count(v.trial_years)}年" if v.trial_years else ""
-    authority = (m.meta.get("city") or {}).get("authority") or "主管部门"
     return (head + name + "，".join(p for p in (period, trial) if p) + f"，但{reason}，请向{authority}确认。")
 
 

@@ -268,3 +268,25 @@ def test_random_follow_ups_never_raise(kb):
 def test_what_is_a_comparison(kb, q, comparing):
     from knowledge import compare
     assert compare.is_comparison(kb, dialogue.norm(kb, q)) is comparing
+
+
+@pytest.mark.parametrize("closing,issued,start,end,lead", [
+    ("本办法自2024年1月1日起施行，有效期至2028年12月31\n日。", None, dt.date(2024, 1, 1), dt.date(2028, 12, 31), "有效。"),
+    ("本办法自印发之日起 30 日后施行。", dt.date(2025, 3, 1), dt.date(2025, 3, 31), None, "已施行，没有写明到期日"),
+    ("本办法自印发之日起 30 日后施行。", None, None, None, "无法确定"),
+    ("本办法自印发之日起试行。", dt.date(2024, 6, 1), dt.date(2024, 6, 1), None, "已施行，没有写明到期日"),
+    ("本办法自公布之日起施行，有效期3年。", dt.date(2023, 2, 10), dt.date(2023, 2, 10), dt.date(2026, 2, 9), "不再有效"),
+])
+def test_validity_articles_of_other_shapes(closing, issued, start, end, lead):
+    """Closing articles worded as other cities' measures word them: the dates are read, or said to be unknown."""
+    from knowledge.kb import Measure, to_cn_number
+    from knowledge.parser import parse_measure
+    body = "".join(f"第{to_cn_number(i)}条 第{i}条的规定。\n" for i in range(1, 20))
+    parsed = parse_measure("某市服务型制造示范企业认定管理办法\n" + body + "第二十条 " + closing)
+    m = Measure("x", "某市办法", {"short_name": "某市办法", "issued_on": issued}, {a.number: a for a in parsed.articles})
+    v = validity.validity_of(m)
+    assert (v.article, v.start, v.end) == (20, start, end)
+    said = validity._lead(m, v, "status", None, TODAY)
+    assert said.startswith(lead), said
+    if end is None:
+        assert "到期" not in said.replace("没有写明到期日", "").replace("到期日无法确定", "")
