@@ -26,7 +26,8 @@ from knowledge.textnorm import CJK_RE
 
 
 MAX_ASKING_SENTENCE = 40  # characters: a longer asking sentence before the last one is background, not a question
-MIN_QUESTION_WORDS = 2  # a long message's question naming no topic stands alone with this many content words
+MIN_QUESTION_WORDS = 2
+MAX_QUESTIONS = 3  # asking clauses of one long message answered one by one when none answers them together  # a long message's question naming no topic stands alone with this many content words
 
 
 @dataclass
@@ -97,9 +98,43 @@ def routed(kb: KnowledgeBase, question: str, as_of: dt.date, city: str | None = 
         # (…去年服务收入占比18%，能申报吗 → 申报条件，能申报吗)
         subj = dialogue.subject(dialogue.topic_asked(part))
         a = qa_answer(kb, f"{subj}，{part}" if subj and subj not in part else part, as_of, one, route=False)
+        if a.abstained:
+            a = _each_question(kb, part, subj, as_of, one) or a
         a.question = question
         return a
     return None
+
+
+def _each_question(kb: KnowledgeBase, part: str, subj: str, as_of: dt.date, city: str | None) -> Answer | None:
+    """Several questions in a row (会有什么后果，以后还能再申报吗) that no article answers together: each asking
+    clause on its own, after the subject, the answers one after the other; None when none is answered."""
+    markers = dialogue.words().get("question_markers") or []
+    clauses = [c for c in _CLAUSE.split(part) if c]
+    asking = [k for k, c in enumerate(clauses) if "?" in c or "？" in c or any(mk in c for mk in markers)]
+    if len(asking) < 2:
+        return None
+    answers, seen = [], set()
+    for n, k in enumerate(asking[:MAX_QUESTIONS]):
+        start = asking[n - 1] + 1 if n else 0  # with the clauses leading into it (如果…，会有什么后果)
+        clause = "，".join(clauses[start:k + 1])
+        own = dialogue.subject(dialogue.topic_asked(clause)) or subj
+        a = qa_answer(kb, f"{own}，{clause}" if own and own not in clause else clause, as_of, city, route=False)
+        cited = tuple((c.measure, c.article) for c in a.citations)
+        if not a.abstained and cited not in seen:
+            seen.add(cited)
+            answers.append(a)
+    if not answers:
+        return None
+    first = answers[0]
+    texts, notes = [], set()
+    for a in answers:  # the measure's status note once
+        lines = [ln for ln in a.answer.split("\n") if not (ln.startswith("注：") and ln in notes)]
+        notes.update(ln for ln in lines if ln.startswith("注："))
+        texts.append("\n".join(lines))
+    first.answer = "\n\n".join(texts)
+    first.citations = [c for a in answers for c in a.citations]
+    first.city = first.city if all(a.city == first.city for a in answers) else None
+    return first
 
 
 def _names_elsewhere(kb: KnowledgeBase, text: str) -> bool:
