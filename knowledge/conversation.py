@@ -249,7 +249,7 @@ def _with_subject(previous: Turn, rest: str, own_topic: str | None) -> str:
 
 def _topic(kb: KnowledgeBase, query: str, a: Answer) -> str | None:
     text = dialogue.norm(kb, query)
-    asked = dialogue.topic_asked(text)
+    asked = dialogue.topic_asked(question_part(text, kb) or text)  # a long message: its question's topic
     if asked:
         return asked
     for c in a.citations:
