@@ -19,7 +19,7 @@ import datetime as dt
 import re
 from dataclasses import asdict, dataclass, field
 
-from knowledge import compare, dialogue, validity
+from knowledge import compare, dialogue, intents, validity
 from knowledge.kb import KnowledgeBase, article_refs, find_names
 from knowledge.qa import MAX_QUESTION_CHARS, Answer, answer as qa_answer
 from knowledge.textnorm import CJK_RE
@@ -27,7 +27,10 @@ from knowledge.textnorm import CJK_RE
 
 MAX_ASKING_SENTENCE = 40  # characters: a longer asking sentence before the last one is background, not a question
 MIN_QUESTION_WORDS = 2
-MAX_QUESTIONS = 3  # asking clauses of one long message answered one by one when none answers them together  # a long message's question naming no topic stands alone with this many content words
+MAX_QUESTIONS = 3
+# a message declined for one of these reasons (knowledge.qa `reason`) reads like a question to decline: the previous
+# topic put before it would only hide that (可以找中介代办吗)
+DECISIVE_DECLINES = frozenset({"near_miss", "other_programme", "uncovered_city"})  # asking clauses of one long message answered one by one when none answers them together  # a long message's question naming no topic stands alone with this many content words
 
 
 @dataclass
@@ -62,6 +65,8 @@ class Resolution:
     city: str | None  # the city to answer it in (None: as the query names, else every city)
     kind: str | None = None  # None (stands alone), "city" (same question, another city), "aspect", "compare"
     scope: list[str] = field(default_factory=list)  # for "compare": the measures
+    # it refers back only by naming no topic (有时间限制吗), not by 那/这个/…呢: asked as it stands first
+    elliptic: bool = False
 
 
 # ---- one message ------------------------------------------------------------------------------------
@@ -202,7 +207,8 @@ def resolve(kb: KnowledgeBase, question: str, previous: Turn | None, city: str |
     marked = any(mk in text for mk in w.get("compare_markers") or [])
     short = len(core) <= int(w.get("followup_max_chars") or 14)
     anaphoric = (any(text.startswith(o) for o in w.get("followup_openers") or [])
-                 or any(dialogue.bare(text).endswith(c) for c in w.get("followup_closers") or []))
+                 or any(dialogue.bare(text).endswith(c) for c in w.get("followup_closers") or [])
+                 or any(r in text for r in w.get("followup_inside") or []))
     own_topic = dialogue.topic_asked(rest)
     step = _next_step(kb, text, previous)
     if step is not None and len(named) <= 1:
@@ -219,9 +225,20 @@ def resolve(kb: KnowledgeBase, question: str, previous: Turn | None, city: str |
     if not (anaphoric or not own_topic):
         return alone  # a new question of its own (更名要备案吗): only the conversation's city carries over
     target = named[0] if named else (previous.city if previous.city else city)
+    # words of its own besides the kind of answer it asks for (有时间限制吗: 限制; 要等几年: none)
+    elliptic = not anaphoric and bool(_own_words(kb, rest))
     if len(named) == 0 and previous.scope and not previous.city:
-        return Resolution(_with_subject(previous, rest, own_topic), None, "compare", list(previous.scope))
-    return Resolution(_with_subject(previous, rest, own_topic), target, "aspect")
+        return Resolution(_with_subject(previous, rest, own_topic), None, "compare", list(previous.scope),
+                          elliptic=elliptic)
+    return Resolution(_with_subject(previous, rest, own_topic), target, "aspect", elliptic=elliptic)
+
+
+def _own_words(kb: KnowledgeBase, text: str) -> list[str]:
+    """The content words of a message less those that only say what kind of answer it wants (几年, 期限是多少,
+    交给谁: lexicon.yaml `intents`)."""
+    q = kb.analyzer.query(text)
+    framing = "".join(p for i in intents.detect(kb, q.text) for p in i.plain_patterns if p in q.text)
+    return [w for w, _ in q.content_words if w not in framing]
 
 
 def _next_step(kb: KnowledgeBase, text: str, previous: Turn) -> Resolution | None:
@@ -263,6 +280,12 @@ def respond(kb: KnowledgeBase, question: str, as_of: dt.date, city: str | None =
             previous: Turn | None = None) -> tuple[Answer, Turn, Resolution]:
     """Answer one message of a conversation; returns the answer, the turn to remember, and how it was read."""
     res = resolve(kb, question, previous, city)
+    if res.elliptic:  # 示范企业是什么意思 stands alone if it can; 有时间限制吗 cannot, and takes the previous topic
+        plain = qa_answer(kb, question, as_of, res.city)
+        if not plain.abstained or plain.reason in DECISIVE_DECLINES:
+            plain.question = question
+            res = Resolution(question, res.city)
+            return plain, _turn(kb, question, res, plain), res
     if res.kind == "compare":
         q = dialogue.norm(kb, res.query)
         if validity.is_validity_question(kb, q):
@@ -282,11 +305,14 @@ def respond(kb: KnowledgeBase, question: str, as_of: dt.date, city: str | None =
             if not plain.abstained:
                 a, res = plain, Resolution(question, res.city, "aspect")
     a.question = question
+    return a, _turn(kb, question, res, a), res
+
+
+def _turn(kb: KnowledgeBase, question: str, res: Resolution, a: Answer) -> Turn:
     turn_city = a.city or (res.city if res.kind != "compare" else None)
     scope = res.scope if res.kind == "compare" else ([] if turn_city else sorted({c.measure for c in a.citations}))
-    turn = Turn(question, res.query, turn_city, scope if len(scope) > 1 else [],
+    return Turn(question, res.query, turn_city, scope if len(scope) > 1 else [],
                 [[c.measure, c.article] for c in a.citations], _topic(kb, res.query, a))
-    return a, turn, res
 
 
 class Conversation:
