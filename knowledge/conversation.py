@@ -80,7 +80,8 @@ def routed(kb: KnowledgeBase, question: str, as_of: dt.date, city: str | None = 
         return None  # 第二十五条…: knowledge.qa shows the article
     part = question_part(text, kb)
     asked = part or text
-    named = dialogue.cities_named(kb, text)
+    # the cities the question names, else those of the whole message (我们在荣成…，请问包头的条件是什么: 包头)
+    named = (part and dialogue.cities_named(kb, part)) or dialogue.cities_named(kb, text)
     if part and not named and _names_elsewhere(kb, text):
         return None  # an uncovered city or province in the introduction: declined by knowledge.qa
     comparing = compare.is_comparison(kb, asked)

@@ -316,3 +316,10 @@ def test_hard_dev_kinds_do_not_regress(kb):
             misses.append(f"{c['kind']}: {c.get('context')} {c['q']} -> {got}")
     for kind, floor in HARD_DEV_FLOORS.items():
         assert right[kind] / total[kind] >= floor, f"{kind} {right[kind]}/{total[kind]}\n" + "\n".join(misses)
+
+
+def test_a_follow_up_moves_to_a_city_the_code_has_never_seen(kb_unseen):
+    a = ask_in_session(kb_unseen, ["威海申报要满足哪些条件", "那临川呢"], TODAY)
+    assert [(c.measure, c.article) for c in a.citations] == [("linchuan", 12)]
+    a = ask_in_session(kb_unseen, ["两地复核多久一次"], TODAY)
+    assert {(c.measure, c.article) for c in a.citations} == {("linchuan", 18), ("weihai", 18)}
