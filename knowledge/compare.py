@@ -37,7 +37,7 @@ def subject_of(kb: KnowledgeBase, text: str) -> str:
 
 def answer(kb: KnowledgeBase, question: str, query: str, scope: list[str], as_of: dt.date) -> Answer:
     """Each measure's answer to `query` (already free of places), labelled; the citations of all."""
-    blocks, citations, silent, followups = [], [], [], []
+    blocks, citations, silent, followups, reasons = [], [], [], [], []
     corrections = []
     for mid in scope:
         m = kb.measures[mid]
@@ -47,21 +47,27 @@ def answer(kb: KnowledgeBase, question: str, query: str, scope: list[str], as_of
                 corrections.append(c)
         if a.abstained or not a.citations:
             silent.append(mid)
+            reasons.append(a.reason)
             blocks.append(f"【{m.city_short}】{m.citation_title}中没有这方面的规定。")
             continue
         blocks.append(f"【{m.city_short}】{a.answer}")
         citations.extend(a.citations)
         followups.extend(f for f in a.followups if f not in followups)
     if not citations:
-        return Answer(question=question, city=None, abstained=True,
+        none = Answer(question=question, city=None, abstained=True,
                       answer="抱歉，" + "、".join(kb.measures[mid].citation_title for mid in scope)
                       + "中都没有找到这方面的规定，我无法比较。可以问我申报条件、申报材料、认定程序、复核、撤销、更名备案等方面的异同。",
-                      citations=[], followups=[], reason="out_of_scope", corrections=corrections)
+                      citations=[], followups=[], reason=reasons[0] if reasons else "out_of_scope",
+                      corrections=corrections)
+        dialogue.traced(none, None, f"comparison of {query!r}: every measure silent")
+        return none
     names = "、".join(kb.measures[mid].city_short for mid in scope)
     if silent:
         said = "、".join(kb.measures[mid].city_short for mid in scope if mid not in silent)
         lead = f"只有{said}的办法对此有规定，" + "、".join(kb.measures[mid].city_short for mid in silent) + "的办法没有。"
     else:
         lead = f"{names}的办法都有规定，分别如下："
-    return Answer(question=question, city=None, abstained=False, answer=lead + "\n\n" + "\n\n".join(blocks),
-                  citations=citations, followups=followups[:2], reason="comparison", corrections=corrections)
+    a = Answer(question=question, city=None, abstained=False, answer=lead + "\n\n" + "\n\n".join(blocks),
+               citations=citations, followups=followups[:2], reason="comparison", corrections=corrections)
+    return dialogue.traced(a, "comparison", f"comparison of {query!r} in " + ", ".join(scope)
+                           + (f"; silent: {', '.join(silent)}" if silent else ""))

@@ -107,7 +107,7 @@ def routed(kb: KnowledgeBase, question: str, as_of: dt.date, city: str | None = 
         if a.abstained:
             a = _each_question(kb, part, subj, as_of, one) or a
         a.question = question
-        return a
+        return dialogue.traced(a, None, f"long message, question: {part[:60]!r}")
     return None
 
 
@@ -306,6 +306,8 @@ def respond(kb: KnowledgeBase, question: str, as_of: dt.date, city: str | None =
             if not plain.abstained:
                 a, res = plain, Resolution(question, res.city, "aspect")
     a.question = question
+    if res.kind:
+        dialogue.traced(a, None, f"follow-up ({res.kind}): {res.query[:60]!r}" + (f" in {res.city}" if res.city else ""))
     return a, _turn(kb, question, res, a), res
 
 

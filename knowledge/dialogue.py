@@ -120,3 +120,14 @@ def subject(topic: str | None) -> str:
 
 def city_label(kb: KnowledgeBase, mid: str) -> str:
     return kb.measures[mid].city_short
+
+
+def traced(answer, reason: str | None, trace: str):
+    """Say what decided an answer: `reason` (kept when it says why it declined) and a short `trace`, where the
+    Answer has one (knowledge.qa's `trace` field)."""
+    if reason and not answer.abstained:
+        answer.reason = reason
+    if "trace" in getattr(type(answer), "__dataclass_fields__", {}):
+        before = getattr(answer, "trace", "") or ""
+        answer.trace = (trace + ("; " + before if before else ""))[:300]
+    return answer

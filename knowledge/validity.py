@@ -261,5 +261,7 @@ def answer(kb: KnowledgeBase, question: str, text: str, scope: list[str], as_of:
             lines.append("注：" + "".join(extra))
         parts.append("\n".join(lines))
     city = scope[0] if len(scope) == 1 else None
-    return Answer(question=question, city=city, abstained=False, answer="\n\n".join(parts), citations=citations,
-                  followups=[], reason="validity")
+    a = Answer(question=question, city=city, abstained=False, answer="\n\n".join(parts), citations=citations,
+               followups=[], reason="validity")
+    return dialogue.traced(a, "validity", f"validity {kind}" + (f" at {span.first}..{span.last}" if span else "")
+                           + ": " + ", ".join(f"{c.measure}:{c.article}" for c in citations))

@@ -323,3 +323,18 @@ def test_a_follow_up_moves_to_a_city_the_code_has_never_seen(kb_unseen):
     assert [(c.measure, c.article) for c in a.citations] == [("linchuan", 12)]
     a = ask_in_session(kb_unseen, ["两地复核多久一次"], TODAY)
     assert {(c.measure, c.article) for c in a.citations} == {("linchuan", 18), ("weihai", 18)}
+
+
+def test_what_decided_is_said_where_an_answer_can_carry_it():
+    from dataclasses import dataclass
+
+    @dataclass
+    class WithTrace:
+        abstained: bool = False
+        reason: str | None = "ranked"
+        trace: str = "weihai:18=9.1"
+
+    a = dialogue.traced(WithTrace(), "validity", "validity end: weihai:25")
+    assert a.reason == "validity" and a.trace.startswith("validity end: weihai:25") and "weihai:18" in a.trace
+    declined = dialogue.traced(WithTrace(abstained=True, reason="near_miss"), "comparison", "x")
+    assert declined.reason == "near_miss"  # why it declined stays
