@@ -114,9 +114,8 @@ def routed(kb: KnowledgeBase, question: str, as_of: dt.date, city: str | None = 
 def _each_question(kb: KnowledgeBase, part: str, subj: str, as_of: dt.date, city: str | None) -> Answer | None:
     """Several questions in a row (会有什么后果，以后还能再申报吗) that no article answers together: each asking
     clause on its own, after the subject, the answers one after the other; None when none is answered."""
-    markers = dialogue.words().get("question_markers") or []
     clauses = [c for c in _CLAUSE.split(part) if c]
-    asking = [k for k, c in enumerate(clauses) if "?" in c or "？" in c or any(mk in c for mk in markers)]
+    asking = [k for k, c in enumerate(clauses) if dialogue.asks(c)]
     if len(asking) < 2:
         return None
     answers, seen = [], set()
@@ -163,17 +162,16 @@ def question_part(text: str, kb: KnowledgeBase | None = None) -> str | None:
     w = dialogue.words()
     if len(text) < int(w.get("long_message_chars") or 50):
         return None
-    markers = w.get("question_markers") or []
     leads = w.get("question_leads") or []
     sentences = [s for s in _SENTENCE_END.split(text) if s.strip()]
-    asking = [i for i, s in enumerate(sentences) if "?" in s or "？" in s or any(mk in s for mk in markers)]
+    asking = [i for i, s in enumerate(sentences) if dialogue.asks(s)]
     if not asking:
         return None
     i = asking[-1]
     while i > 0 and i - 1 in asking and len(sentences[i - 1]) <= MAX_ASKING_SENTENCE:
         i -= 1  # 需要办什么手续？有没有时间要求？报给哪个部门？: the questions asked in a row
     clauses = [c for s in sentences[i:asking[-1] + 1] for c in _CLAUSE.split(s) if c]
-    first = next((k for k, c in enumerate(clauses) if "?" in c or "？" in c or any(mk in c for mk in markers)), 0)
+    first = next((k for k, c in enumerate(clauses) if dialogue.asks(c)), 0)
     while first < len(clauses) - 1 and not dialogue.bare(dialogue.remove_all(clauses[first], w.get("question_requests"))):
         first += 1  # 想问问，如果…: the announcement is no part of the question
     while first > 0 and any(clauses[first - 1].startswith(lead) for lead in leads):

@@ -87,6 +87,14 @@ def bare(text: str) -> str:
     return re.sub(r"[^\w]", "", text)
 
 
+def asks(text: str) -> bool:
+    """Does a sentence or clause ask something (？, 吗, 什么, 几 …, not 这几年 or 十几个)?"""
+    if "?" in text or "？" in text:
+        return True
+    plain = remove_all(text, words().get("question_markers_not"))
+    return any(mk in plain for mk in words().get("question_markers") or [])
+
+
 def topic_asked(text: str) -> str | None:
     """The topic (lexicon.yaml `topics` name) a question names in its own words: the one named most, and of
     those the one named last (材料有虚假，会有什么后果，以后还能再申报吗: what it asks comes last)."""

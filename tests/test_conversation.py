@@ -338,3 +338,9 @@ def test_what_decided_is_said_where_an_answer_can_carry_it():
     assert a.reason == "validity" and a.trace.startswith("validity end: weihai:25") and "weihai:18" in a.trace
     declined = dialogue.traced(WithTrace(abstained=True, reason="near_miss"), "comparison", "x")
     assert declined.reason == "near_miss"  # why it declined stays
+
+
+@pytest.mark.parametrize("text,asking", [("这几年一直在做运维", False), ("我们做了十几个项目", False), ("业务什么都做一点", False),
+                                         ("要交几份", True), ("需要什么材料", True), ("能申报吗", True), ("好的。", False)])
+def test_what_asks(text, asking):
+    assert dialogue.asks(text) is asking
