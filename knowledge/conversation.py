@@ -53,7 +53,8 @@ class Turn:
         try:
             return cls(str(data.get("question") or ""), data["query"], data.get("city") if isinstance(data.get("city"), str) else None,
                        [s for s in data.get("scope") or [] if isinstance(s, str)],
-                       [list(c) for c in data.get("citations") or [] if isinstance(c, (list, tuple)) and len(c) == 2],
+                       [[c[0], c[1]] for c in data.get("citations") or [] if isinstance(c, (list, tuple)) and len(c) == 2
+                        and isinstance(c[0], str) and isinstance(c[1], int)],
                        data.get("topic") if isinstance(data.get("topic"), str) else None)
         except (TypeError, ValueError):
             return None

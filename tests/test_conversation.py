@@ -92,10 +92,14 @@ def test_a_follow_up_after_a_declined_question_still_moves_city(kb):
     assert res.kind == "city" and not a.abstained and a.citations[0].article == 18
 
 
-@pytest.mark.parametrize("junk", [None, 3, "x", [], {"query": 5}, {"query": "q", "citations": [[1]], "scope": 7}])
-def test_a_stored_turn_that_cannot_be_read_is_ignored(junk):
+@pytest.mark.parametrize("junk", [None, 3, "x", [], {"query": 5}, {"query": "q", "citations": [[1]], "scope": 7},
+                                  {"query": "然后呢", "citations": [[["x"], 3], [None, None], ["weihai", "9"]], "city": 5},
+                                  {"query": "q", "citations": [["weihai", 99]], "topic": ["x"]}])
+def test_a_stored_turn_that_cannot_be_read_is_ignored(kb, junk):
     t = Turn.from_dict(junk)
     assert t is None or isinstance(t.query, str)
+    a, _, _ = respond(kb, "然后呢", TODAY, None, t)  # and the next message is still answered
+    assert a.answer
 
 
 def test_the_words_of_conversation_name_no_covered_city(kb):
