@@ -85,6 +85,12 @@ def routed(kb: KnowledgeBase, question: str, as_of: dt.date, city: str | None = 
     named = (part and dialogue.cities_named(kb, part)) or dialogue.cities_named(kb, text)
     if part and not named and _names_elsewhere(kb, text):
         return None  # an uncovered city or province in the introduction: declined by knowledge.qa
+    w = dialogue.words()
+    bare_rest = dialogue.bare(dialogue.remove_all(dialogue.remove_all(dialogue.without_places(kb, asked),
+                                                                      w.get("compare_words")), w.get("fillers")))
+    lenient = any(x in asked for x in w.get("compare_leniency") or [])
+    if not bare_rest and not lenient:  # 那包头呢, 两地呢 with nothing before it: ask what about
+        return _unclear(kb, question, named)
     comparing = compare.is_comparison(kb, asked)
     if comparing:  # 两地…, 哪个城市…: every city, whatever the conversation's
         scope = named if len(named) >= 2 else list(kb.measures)
@@ -110,6 +116,15 @@ def routed(kb: KnowledgeBase, question: str, as_of: dt.date, city: str | None = 
         a.question = question
         return dialogue.traced(a, None, f"long message, question: {part[:60]!r}")
     return None
+
+
+def _unclear(kb: KnowledgeBase, question: str, named: list[str]) -> Answer:
+    """A message naming only a place (那包头呢) and no earlier question to refer to: what about it?"""
+    where = "、".join(kb.measures[m].city_short for m in named) if named else "哪个城市"
+    a = Answer(question=question, city=named[0] if len(named) == 1 else None, abstained=True,
+               answer=f"请问您想了解{where}的哪方面规定？例如申报条件、申报材料、认定程序、复核、撤销、更名备案。",
+               citations=[], followups=[], reason="unclear")
+    return dialogue.traced(a, None, "only a place or a comparison, no question")
 
 
 def _each_question(kb: KnowledgeBase, part: str, subj: str, as_of: dt.date, city: str | None) -> Answer | None:

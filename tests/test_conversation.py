@@ -348,3 +348,10 @@ def test_what_decided_is_said_where_an_answer_can_carry_it():
                                          ("要交几份", True), ("需要什么材料", True), ("能申报吗", True), ("好的。", False)])
 def test_what_asks(text, asking):
     assert dialogue.asks(text) is asking
+
+
+@pytest.mark.parametrize("q", ["那包头呢", "换成威海的企业呢", "两地呢"])
+def test_a_place_with_nothing_to_refer_to_is_asked_what_about(kb, q):
+    a, turn, res = respond(kb, q, TODAY)
+    assert a.abstained and a.reason == "unclear" and a.citations == [] and "哪方面" in a.answer
+    assert res.kind is None
