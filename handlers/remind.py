@@ -196,7 +196,15 @@ def _plan_text(data: dict, ctx: Context) -> str:
     until = measure.meta.get("in_force_until")
     if until and until < ctx.today:
         parts.append(f"注意：{measure.citation_title}已于{until.isoformat()}到期，此后的复核以新办法或主管部门通知为准。")
+    if ctx.push_window_hours:
+        parts.append(window_note(ctx.push_window_hours))
     return "".join(parts)
+
+
+def window_note(hours: int) -> str:
+    """What a subscriber on a channel that can write only after the user's own message must know."""
+    return (f"请注意：在这里我只能在您最近一次给我发消息后的{hours}小时内主动发提醒。到期时如果超过了{hours}小时，"
+            "提醒会在您下次发消息时一并发给您，主管部门也会电话联系您；建议不时发一条消息（例如 /status）查看提醒。")
 
 
 def _subscribe(msg: Incoming, state: dict, ctx: Context) -> Result:

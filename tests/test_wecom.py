@@ -300,5 +300,5 @@ def test_serve_builds_the_wecom_channel_from_the_settings(kb, tmp_path):
     assert settings.problems() == []
     store = Store(settings.db)
     channels = build_channels(settings, None, store)
-    assert [c.name for c in channels] == ["wecom", "console"]
+    assert [c.name for c in channels] == ["wecom", "wechat_kf", "console"]
     assert {(r.method, r.path) for r in channels[0].routes()} == {("GET", "/wecom/callback"), ("POST", "/wecom/callback")}
