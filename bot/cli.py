@@ -357,6 +357,8 @@ def cmd_doctor(args, settings: Settings) -> int:
     if settings.wecom_enabled:
         say(True, f"WeCom: on (corp {settings.wecom_corp_id}, agent {settings.wecom_agent_id}); callback URL "
                   f"http://{settings.host}:{settings.port}/wecom/callback")
+        lines.append("ok    微信客服: on with WeCom (kf_msg_or_event on the same callback); the app must be listed under "
+                     "微信客服 → API → 可调用接口的应用; `policybot kf link` makes the link")
     else:
         lines.append("off   WeCom: set WECOM_CORP_ID, WECOM_AGENT_ID and WECOM_SECRET (and WECOM_TOKEN, WECOM_AES_KEY) "
                      "to turn it on")

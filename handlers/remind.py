@@ -204,7 +204,7 @@ def _plan_text(data: dict, ctx: Context) -> str:
 def window_note(hours: int) -> str:
     """What a subscriber on a channel that can write only after the user's own message must know."""
     return (f"请注意：在这里我只能在您最近一次给我发消息后的{hours}小时内主动发提醒。到期时如果超过了{hours}小时，"
-            "提醒会在您下次发消息时一并发给您，主管部门也会电话联系您；建议不时发一条消息（例如 /status）查看提醒。")
+            "提醒会在您下次发消息时一并发给您，主管部门也可能电话联系您；建议不时发一条消息（例如 /status）查看提醒。")
 
 
 def _subscribe(msg: Incoming, state: dict, ctx: Context) -> Result:

@@ -315,7 +315,7 @@ class WechatKfChannel:
                     break
                 message = json.loads(row["body"])
                 try:
-                    await self.api.kf_send_msg(user, row["open_kfid"], message, msgid=f"pb{row['id']}")
+                    await self.api.kf_send_msg(user, row["open_kfid"], message, msgid=_msgid(row))
                 except KfRefused as exc:
                     for rest in rows[i:]:
                         self.store.kf_mark(rest["id"], "dropped", str(exc))
@@ -403,6 +403,12 @@ def scene_for(city_id: str) -> str:
     if not _SCENE.match(city_id):
         raise ValueError(f"a scene is at most 32 of 0-9 A-Z a-z _ -, not {city_id!r}")
     return city_id
+
+
+def _msgid(row: dict) -> str:
+    """Our msgid for a queued row: the same on a resend (WeCom refuses a msgid it has seen in the account, so
+    a crash between its acknowledgement and our update cannot deliver a reply twice), unique across databases."""
+    return f"pb{int(float(row['created_at']) * 1000):x}{int(row['id']):x}"[:32]
 
 
 def _number(value) -> float | None:
