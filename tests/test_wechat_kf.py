@@ -97,7 +97,7 @@ class Env:
         assert b"Traceback" not in err
 
     async def callback(self, token: str, signature: str | None = None) -> tuple[int, str]:
-        params, body = Bench.envelope(self, Bench.kf_event_xml(token))
+        params, body = Bench.envelope(self, Bench.kf_event_xml(token), agent=None)
         if signature:
             params["msg_signature"] = signature
         async with self.http.post(f"http://127.0.0.1:{self.port}/wecom/callback", params=params, data=body) as resp:
@@ -209,14 +209,39 @@ def test_quota_reminders_and_refusals_through_serve(tmp_path, kb_file):
             await asyncio.sleep(1.0)  # sweeps and nothing else arrives
             assert len(fake.kf_sends) == before + 1
 
-            # and the next message is answered again
-            await e.callback(fake.customer_writes("wmQian", "包头更名后多久备案"))
-            await e.until(lambda: any("第十三条" in t for t in fake.kf_texts("wmQian")))
             # a picture: one short note
             before = len(fake.kf_sends)
             await e.callback(fake.customer_writes("wmQian", "", msgtype="image"))
             await e.until(lambda: len(fake.kf_sends) > before)
             assert "文字消息" in fake.kf_texts("wmQian")[-1]
+
+            # the next message is answered again
+            await e.callback(fake.customer_writes("wmQian", "包头更名后多久备案"))
+            await e.until(lambda: any("第十三条" in t for t in fake.kf_texts("wmQian")))
+            await asyncio.sleep(0.3)
+            room = fake.kf_room("wmQian")  # 5 less the answer's messages
+            assert 0 < room < 5
+            before = len(fake.kf_sends)
+
+            # the quota: six more enterprises of 钱 are imported while serving, each with a notice due now;
+            # the loop pushes what the 5 messages still allow, and the rest waits
+            csv.write_text("name,credit_code,city,awarded_on,channel,user_id\n" + "".join(
+                f"企业{i},{_code(i)},威海,2024-12-10,wechat_kf,wmQian\n" for i in range(11, 17)), encoding="utf-8")
+            code, out, err = await e.cli("reminders", "import", str(csv))
+            assert code == 0, err
+            await e.until(lambda: fake.kf_room("wmQian") == 0)
+            deadline = time.monotonic() + 10
+            while True:
+                code, out, err = await e.cli("reminders", "due", "--days", "0")
+                if out.count("no channel: phone them") == 6 - room or time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(0.2)
+            assert out.count("no channel: phone them") == 6 - room, out
+            await asyncio.sleep(0.5)
+            pushed = fake.kf_sends[before:]
+            assert len(pushed) == room and all(s["errcode"] == 0 for s in pushed)  # the stand-in refused none
+            assert all("【办法到期提醒】" in s["body"]["text"]["content"] for s in pushed)
+            assert fake.kf_room("wmQian") == 0
             await e.stop()
             assert e.stderr.count(b"95018") == 1
     asyncio.run(main())

@@ -262,13 +262,14 @@ class Bench:
                 f"<Token><![CDATA[{token}]]></Token><OpenKfId><![CDATA[{open_kfid}]]></OpenKfId></xml>")
 
     def envelope(self, inner: str, timestamp: int | None = None, nonce: str = "n0nce123",
-                 crypto: WeChatCrypto | None = None) -> tuple[dict, str]:
+                 crypto: WeChatCrypto | None = None, agent: str | None = AGENT_ID) -> tuple[dict, str]:
         """(query parameters, body) of a callback carrying `inner` encrypted and signed."""
         ts = str(timestamp or int(time.time()))
         env = (crypto or self.crypto).encrypt_message(inner, nonce, ts)
         root = ET.fromstring(env)
         params = {"msg_signature": root.findtext("MsgSignature"), "timestamp": ts, "nonce": nonce}
-        body = f"<xml><ToUserName><![CDATA[{CORP_ID}]]></ToUserName><AgentID><![CDATA[{AGENT_ID}]]></AgentID>" \
+        agent_xml = f"<AgentID><![CDATA[{agent}]]></AgentID>" if agent is not None else ""  # 微信客服: none
+        body = f"<xml><ToUserName><![CDATA[{CORP_ID}]]></ToUserName>{agent_xml}" \
                f"<Encrypt><![CDATA[{root.findtext('Encrypt')}]]></Encrypt></xml>"
         return params, body
 

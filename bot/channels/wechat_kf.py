@@ -138,6 +138,7 @@ class WechatKfChannel:
         self._sync_locks: dict[str, asyncio.Lock] = collections.defaultdict(asyncio.Lock)
         self._send_locks: dict[str, asyncio.Lock] = collections.defaultdict(asyncio.Lock)
         self._again: set[str] = set()
+        self._tokens: dict[str, str] = {}  # the newest callback Token per account (valid 10 minutes)
         self._tasks: set[asyncio.Task] = set()
         if dispatcher is not None and hasattr(dispatcher, "capabilities"):
             dispatcher.capabilities[NAME] = {"push_window_hours": WINDOW // 3600}
@@ -182,17 +183,21 @@ class WechatKfChannel:
         self._background(self.sync(open_kfid, token))
 
     async def sync(self, open_kfid: str, token: str = "") -> int:
-        """Read and handle every new message of one account; returns how many were handled."""
-        if self._sync_locks[open_kfid].locked():
-            self._again.add(open_kfid)  # the running sync reads once more when it is done
+        """Read and handle every new message of one account; returns how many were handled. One sync per
+        account at a time: an event arriving meanwhile makes the running one read once more."""
+        if token:
+            self._tokens[open_kfid] = token
+        lock = self._sync_locks[open_kfid]
+        if lock.locked():
+            self._again.add(open_kfid)
+            return 0
         handled = 0
-        async with self._sync_locks[open_kfid]:
+        async with lock:
             while True:
                 self._again.discard(open_kfid)
-                handled += await self._sync_once(open_kfid, token)
+                handled += await self._sync_once(open_kfid, self._tokens.pop(open_kfid, ""))
                 if open_kfid not in self._again:
                     return handled
-                token = ""
 
     async def _sync_once(self, open_kfid: str, token: str) -> int:
         handled = 0
