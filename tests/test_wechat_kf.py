@@ -324,3 +324,37 @@ def test_push_waits_outside_the_window_and_within_the_quota(kb, tmp_path):
             assert await kf.sync(OPEN_KFID) == 0  # nothing new, nothing handled twice
             await kf.stop()
     asyncio.run(main())
+
+
+def test_a_waiting_reminder_goes_out_with_the_next_reply(kb, tmp_path):
+    import datetime as dt
+
+    from bot.channels.wechat_kf import WechatKfChannel
+    from bot.clock import today_shanghai
+
+    async def main():
+        async with Bench(kb, tmp_path) as b:
+            kf = WechatKfChannel(b.settings, b.dispatcher, b.store, b.channel.api)
+            sub_id, _ = b.store.upsert_subscription({"credit_code": _code(5), "name": "孙公司", "city": "weihai",
+                                                     "awarded_on": "2024-12-10", "channel": "wechat_kf",
+                                                     "user_id": "wmSun", "source": "chat", "active": 1})
+            yesterday = (today_shanghai() - dt.timedelta(days=1)).isoformat()
+            b.store.add_reminders(sub_id, [{"kind": "review", "due_on": "2026-12-10", "lead_days": 7,
+                                            "send_on": yesterday}])
+            rid = b.store.db.execute("select id from reminders").fetchone()[0]
+            b.store.reminder_waiting(rid)
+            assert [r["id"] for r in b.store.waiting_reminders("wechat_kf", "wmSun")] == [rid]
+            b.fake.customer_writes("wmSun", "谢谢")
+            await kf.sync(OPEN_KFID)
+            texts = b.fake.kf_texts("wmSun")
+            assert texts[0].startswith("不客气")
+            assert texts[-1].startswith("您有1条待查看的提醒") and "【复核提醒】孙公司" in texts[-1]
+            assert "系统暂停" not in texts[-1]
+            assert b.store.waiting_reminders("wechat_kf", "wmSun") == []
+            row = b.store.db.execute("select late from deliveries where reminder_id = ?", [rid]).fetchone()
+            assert row == (1,)
+            b.fake.customer_writes("wmSun", "谢谢")
+            await kf.sync(OPEN_KFID)
+            assert sum("待查看的提醒" in t for t in b.fake.kf_texts("wmSun")) == 1  # once
+            await kf.stop()
+    asyncio.run(main())

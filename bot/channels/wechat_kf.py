@@ -289,7 +289,10 @@ class WechatKfChannel:
         texts = []
         for r in waiting:
             measure = self.kb.measures.get(r["city"]) if self.kb is not None else None
-            texts.append(compose(r, measure, today)[0])
+            text, late = compose(r, measure, today)
+            if late:  # its "系统暂停" note does not apply: it waited for the customer, as they were told
+                text = text.split("\n", 1)[-1]
+            texts.append(text)
         body = f"您有{len(waiting)}条待查看的提醒：\n\n" + "\n\n".join(texts)
         pieces = split_text(body, TEXT_LIMIT)
         ids = [r["id"] for r in waiting]
@@ -344,9 +347,10 @@ class WechatKfChannel:
         ids = json.loads(row.get("reminder_ids") or "[]")
         if not ids:
             return
+        today = dt.datetime.fromtimestamp(self.clock(), dt.timezone(dt.timedelta(hours=8))).date().isoformat()
         for r in self.store.waiting_reminders(NAME, row["external_userid"]):
             if r["id"] in ids:
-                self.store.record_delivery(r, message_text(message), late=False)
+                self.store.record_delivery(r, message_text(message), late=r["send_on"] < today)
 
     async def _enter_session(self, event: dict, msgid: str, msg: dict, open_kfid: str) -> bool:
         user = str(event.get("external_userid") or "")
