@@ -263,10 +263,15 @@ def status(msg: Incoming, state: dict, ctx: Context) -> Result:
         mine = [r for r in upcoming if r["subscription_id"] == s["id"]]
         dues = {}
         for r in mine:
+            if r.get("status") == "waiting":  # the channel could not reach the user when it was due
+                continue
             dues.setdefault((r["kind"], r["due_on"]), []).append(r["send_on"])
         for (kind, due), sends in sorted(dues.items(), key=lambda x: x[0][1]):
             label = {"review": "复核", "filing": "备案截止", "expiry": "办法到期"}.get(kind, kind)
             lines.append(f"  {label} {due}：将于 {'、'.join(sorted(sends))} 提醒")
+        waiting = [r for r in mine if r.get("status") == "waiting"]
+        if waiting:
+            lines.append(f"  另有{len(waiting)}条提醒到期时未能送达，随本条回复补发")
         if not mine:
             lines.append("  暂无待发提醒")
     lines.append("回复“取消提醒”可退订；报告更名、重组请说“我们更名了”。")

@@ -344,10 +344,10 @@ def test_a_waiting_reminder_goes_out_with_the_next_reply(kb, tmp_path):
             rid = b.store.db.execute("select id from reminders").fetchone()[0]
             b.store.reminder_waiting(rid)
             assert [r["id"] for r in b.store.waiting_reminders("wechat_kf", "wmSun")] == [rid]
-            b.fake.customer_writes("wmSun", "谢谢")
+            b.fake.customer_writes("wmSun", "/status")
             await kf.sync(OPEN_KFID)
             texts = b.fake.kf_texts("wmSun")
-            assert texts[0].startswith("不客气")
+            assert texts[0].startswith("您的提醒") and "另有1条提醒到期时未能送达" in texts[0]
             assert texts[-1].startswith("您有1条待查看的提醒") and "【复核提醒】孙公司" in texts[-1]
             assert "系统暂停" not in texts[-1]
             assert b.store.waiting_reminders("wechat_kf", "wmSun") == []
