@@ -389,6 +389,10 @@ class Store:
                             "attempts, created_at, sent_at) values (?, ?, ?, ?, ?, ?, 0, ?, ?)",
                             [external_userid, open_kfid, source, json.dumps(body, ensure_ascii=False),
                              json.dumps(reminder_ids), status, now, sent_at])
+        self._kf_queued = getattr(self, "_kf_queued", 0) + len(bodies)
+        if self._kf_queued >= 1000:  # now and then, forget what was sent or dropped more than a week ago
+            self._kf_queued = 0
+            self.db.execute("delete from kf_outbox where status != 'pending' and created_at < ?", [now - 7 * 86400])
 
     def kf_pending(self, external_userid: str | None = None) -> list[dict]:
         sql = "select * from kf_outbox where status = 'pending'"

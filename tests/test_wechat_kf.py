@@ -260,6 +260,13 @@ def test_kf_link_writes_a_qr_code_for_a_city(tmp_path, kb_file):
             assert code == 2 and "unknown city" in err and "Traceback" not in err
             code, out, err = await e.cli("kf", "link", "--account", "wkNoSuchAccount")
             assert code == 2 and "no 微信客服 account" in err
+            e.env["WECOM_SECRET"] = "wrong-secret"  # gettoken refused: one line, exit 2
+            code, out, err = await e.cli("kf", "link")
+            assert code == 2 and err.splitlines()[-1].startswith("policybot: kf link: WeCom refused")
+            assert "Traceback" not in err and "wrong-secret" not in err
+            del e.env["WECOM_SECRET"]
+            code, out, err = await e.cli("kf", "link")
+            assert code == 2 and "WECOM_SECRET" in err and "Traceback" not in err
     asyncio.run(main())
 
 
