@@ -3,8 +3,8 @@
 The HTTP server (aiohttp) carries `GET /healthz` and each channel's routes (`/wecom/callback`,
 `/telegram/webhook`). Channels are built from the settings: Telegram when TELEGRAM_BOT_TOKEN is set,
 WeCom when WECOM_CORP_ID/AGENT_ID/SECRET are, and with it 微信客服 (its events arrive on the WeCom callback and
-its API is called with the same app's token; it stays idle until a customer writes). With neither, the process still serves /healthz and
-delivers reminders of console subscribers to its log (local mode).
+its API is called with the same app's token; it stays idle until a customer writes). With neither, the
+process still serves /healthz and delivers reminders of console subscribers to its log (local mode).
 
 The dispatcher is called on the event loop's thread: an answer takes milliseconds, and one thread means
 one SQLite connection and no locking between channels and the reminder loop.

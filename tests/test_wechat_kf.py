@@ -365,3 +365,26 @@ def test_a_waiting_reminder_goes_out_with_the_next_reply(kb, tmp_path):
             assert sum("待查看的提醒" in t for t in b.fake.kf_texts("wmSun")) == 1  # once
             await kf.stop()
     asyncio.run(main())
+
+
+def test_a_reply_queued_when_wecom_failed_goes_out_after_a_restart_once(kb, tmp_path):
+    from bot.channels.wechat_kf import WechatKfChannel
+
+    async def main():
+        async with Bench(kb, tmp_path) as b:
+            kf = WechatKfChannel(b.settings, b.dispatcher, b.store, b.channel.api)
+            b.fake.kf_script = [{"errcode": -1, "errmsg": "system busy"}]
+            b.fake.customer_writes("wmZhou", "威海复核多久一次")
+            assert await kf.sync(OPEN_KFID) == 1
+            assert [s["errcode"] for s in b.fake.kf_sends] == [-1]  # tried once, kept
+            assert len(b.store.kf_pending("wmZhou")) >= 1
+            await kf.stop()
+            again = WechatKfChannel(b.settings, b.dispatcher, b.store, b.channel.api)  # as after a restart
+            await again._resume()
+            texts = b.fake.kf_texts("wmZhou")
+            assert sum("第十八条" in t for t in texts) == 1 and b.store.kf_pending("wmZhou") == []
+            assert b.counts()["questions"] == 1  # handled once: the dialog core saw it once
+            await again._resume()
+            assert b.fake.kf_texts("wmZhou") == texts
+            await again.stop()
+    asyncio.run(main())
