@@ -58,5 +58,5 @@ def evaluate(kb, cases: list[dict]) -> Score:
             if got in (case.get("expect") or case["expect_all"]):
                 s.top1 += 1
             else:
-                s.misses.append(f"WRONG {case['q']}  expected {case.get("expect") or case["expect_all"]} got {got or a.reason}")
+                s.misses.append(f"WRONG {case['q']}  expected {case.get('expect') or case['expect_all']} got {got or a.reason}")
     return s
