@@ -37,8 +37,9 @@ DECIDE_FEATURES = (
     "coverage", "s_log", "lacks_required", "off_topic", "intent", "ex_article", "ex_topic", "near_miss_detail",
     "foreign_share", "foreign_max",  # words the measures never use (奖金, 所得税)
     "near_miss",  # log(1 + BM25 of the closest question to decline)
-    "ex_best",  # log(1 + BM25 of the closest answerable example question in scope)
-    "near_minus_best",  # the two compared
+    # (how close the closest answerable example is, and the two compared, were dropped: leave-one-measure-out
+    # cross-validation gave the same figures without them, 0.861 / 0.797 against 0.860 / 0.797, and a model
+    # that does not ask "have I seen this wording" holds better for new wordings)
     "situational", "n_content",
 )
 _SETTINGS = yamlio.load(Path(__file__).with_name("pipeline.yaml"))["ranker"]  # how each was chosen: there
@@ -221,12 +222,11 @@ def decision_features(a, X: np.ndarray, r: np.ndarray) -> np.ndarray:
     margin = float(r[top] - r[order[1]]) if len(order) > 1 else MARGIN_CAP
     x = X[top]
     near = math.log1p(a.ev.decline)
-    best = math.log1p(a.ev.best)
     return np.array([
         1.0 / e.sum(), r[top], min(margin, MARGIN_CAP),
         x[RF["coverage"]], x[RF["s_log"]], x[RF["lacks_required"]], x[RF["off_topic"]], x[RF["intent"]],
         x[RF["ex_article"]], x[RF["ex_topic"]], x[RF["near_miss_detail"]],
-        a.foreign_share, min(a.foreign_max, FOREIGN_CAP), near, best, near - best,
+        a.foreign_share, min(a.foreign_max, FOREIGN_CAP), near,
         float(a.situational), math.log1p(a.n_content),
     ])
 
