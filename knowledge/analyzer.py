@@ -17,6 +17,7 @@ import io
 import math
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import sys
 
@@ -33,15 +34,17 @@ finally:
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
+from knowledge import yamlio
 from knowledge.textnorm import CJK_RUN_RE, WORD_RE, char_bigrams, normalize
 
 jieba.setLogLevel(60)
 
-BIGRAM_WEIGHT = 0.5
-EVERYDAY_INFORMATION = 7.5  # -log(p) of an everyday word in jieba's counts; information above it is what counts
-MIN_INFORMATION = 0.3
-UNKNOWN_INFORMATION = 11.0  # for a word not in the dictionary at all
-MAX_READINGS = 2  # readings of a character a typo may have been typed under
+_TUNED = yamlio.pipeline()["analysis"]  # with how each was chosen
+BIGRAM_WEIGHT = float(_TUNED["bigram_weight"])
+EVERYDAY_INFORMATION = float(_TUNED["everyday_information"])
+MIN_INFORMATION = float(_TUNED["min_information"])
+UNKNOWN_INFORMATION = float(_TUNED["unknown_information"])
+MAX_READINGS = int(_TUNED["max_readings"])
 
 
 @dataclass

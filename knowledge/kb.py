@@ -31,7 +31,7 @@ from knowledge.textnorm import normalize
 SOURCE_DIR = Path(__file__).resolve().parent
 FORMAT_VERSION = 14
 _CODE_FILES = ("kb.py", "yamlio.py", "qa.py", "ranker.py", "intents.py", "pipeline.yaml", "analyzer.py", "index.py", "parser.py", "textnorm.py", "numerals.py")
-COMMON_WORDS = 40_000  # jieba's most frequent words kept in the trimmed query-time dictionary
+COMMON_WORDS = int(yamlio.pipeline()["analysis"]["common_words"])  # see pipeline.yaml
 QUESTIONS_SUFFIX = ".questions.yaml"
 LEXICON_SUFFIX = ".lexicon.yaml"  # wording only one measure uses, kept with it
 QUESTION_PARTICLES = set("吗呢吧啊啥咋么")  # a colloquial phrase with one of these is no word (能报吗)

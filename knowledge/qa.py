@@ -20,7 +20,7 @@ from knowledge.textnorm import CJK_RE, normalize, strip_controls
 MAX_QUESTION_CHARS = 500
 # Every tuned value is declared, with how it was chosen, in knowledge/pipeline.yaml; the ranker's and the
 # decision's coefficients and the answer threshold are learned at build time (knowledge/ranker.py).
-_PIPELINE = yamlio.load(Path(__file__).with_name("pipeline.yaml"))
+_PIPELINE = yamlio.pipeline()
 P = _PIPELINE["ranker"]
 A = _PIPELINE["answer"]
 LATIN_WEIGHT = P["latin_weight"]

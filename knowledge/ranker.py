@@ -42,7 +42,7 @@ DECIDE_FEATURES = (
     # that does not ask "have I seen this wording" holds better for new wordings)
     "situational", "n_content",
 )
-_SETTINGS = yamlio.load(Path(__file__).with_name("pipeline.yaml"))["ranker"]  # how each was chosen: there
+_SETTINGS = yamlio.pipeline()["ranker"]  # how each was chosen: there
 MARGIN_CAP = float(_SETTINGS["margin_cap"])
 Z_CAP = float(_SETTINGS["z_cap"])
 FOREIGN_CAP = float(_SETTINGS["foreign_cap"])

@@ -2,6 +2,7 @@
 last one silently, so a second `年限:` in lexicon.yaml used to override the first without anyone noticing)."""
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import yaml
@@ -35,3 +36,9 @@ def loads(text: str):
 
 def load(path: Path | str):
     return loads(Path(path).read_text(encoding="utf-8"))
+
+
+@functools.lru_cache(maxsize=1)
+def pipeline() -> dict:
+    """knowledge/pipeline.yaml: every tuned value of the question answering, with how it was chosen."""
+    return load(Path(__file__).with_name("pipeline.yaml"))
