@@ -68,6 +68,12 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--source", type=Path, help="a folder laid out like knowledge/ (default: the package's)")
     build.add_argument("--out", type=Path, help="where to write it (default: beside POLICYBOT_DB)")
     build.add_argument("--if-stale", action="store_true", help="only when missing or out of date")
+    imp_kb = kb_sub.add_parser("import", help="a measure from its published document (.txt as extracted, .docx, .pdf)")
+    imp_kb.add_argument("file", type=Path)
+    imp_kb.add_argument("--id", help="the measure's id (default: the city's name in pinyin)")
+    imp_kb.add_argument("--to", type=Path, help="the measures folder to write to (default: the package's knowledge/measures)")
+    imp_kb.add_argument("--force", action="store_true", help="overwrite an existing <id>.txt / <id>.yaml")
+    imp_kb.add_argument("--dry-run", action="store_true", help="print the cleaned text and the draft, write nothing")
     kb_sub.add_parser("list", help="list the measures")
     show = kb_sub.add_parser("show", help="print one article")
     show.add_argument("measure")
@@ -325,6 +331,8 @@ def cmd_kb(args, settings: Settings) -> int:
         print(f"built {out}: {s['measures']} measures, {s['articles']} articles, {s['units']} passages, "
               f"{s['terms']} terms in {s['build_seconds']:.1f} s")
         return 0
+    if args.kb_command == "import":
+        return _kb_import(args)
     kb = _kb(settings)
     if args.kb_command == "list":
         from bot.clock import today_shanghai
@@ -346,6 +354,33 @@ def cmd_kb(args, settings: Settings) -> int:
     art = m.articles[number]
     chapter = f"第{kbmod.to_cn_number(art.chapter_number)}章 {art.chapter_title}\n" if art.chapter_number else ""
     print(f"{m.cite(number)}\n{chapter}{art.text}")
+    return 0
+
+
+def _kb_import(args) -> int:
+    from knowledge import importer
+    from knowledge.kb import SOURCE_DIR
+    target = args.to or SOURCE_DIR / "measures"
+    try:
+        result = importer.import_document(args.file, args.id, importer.existing_measures(target))
+        if args.dry_run:
+            print(result.text)
+            print(importer.render_yaml(result))
+        else:
+            txt, meta = importer.write_measure(result, target, force=args.force)
+            print(f"imported {args.file.name} as {result.id}: {txt} + {meta}")
+    except importer.ImportFailure as exc:
+        raise UsageError(f"policybot: kb import: {str(exc).splitlines()[0]}") from None
+    print(f"《{result.meta['title']}》 {result.articles} articles; in force {result.meta.get('in_force_from') or '?'} – "
+          f"{result.meta.get('in_force_until') or '?'}")
+    for note in result.notes:
+        print(f"note: {note}")
+    if result.todo:
+        print("to review:")
+        for item in result.todo:
+            print(f"  - {item}")
+    if not args.dry_run:
+        print("then: policybot kb build")
     return 0
 
 
