@@ -108,6 +108,7 @@ CJK = r"\u3400-\u9fff\uf900-\ufaff"
 FULLWIDTH_PUNCT = r"\u3000-\u303f\uff00-\uffef\u2014-\u201f\u2026\u00b7"
 ARTICLE_RE = re.compile(rf"^第\s*([{NUMERAL_CHARS}\d]+)\s*条(\s*)(.*)$")
 CHAPTER_RE = re.compile(rf"^第\s*([{NUMERAL_CHARS}\d]+)\s*章(\s*)(.*)$")
+SECTION_RE = re.compile(rf"^第\s*([{NUMERAL_CHARS}\d]+)\s*节(\s*)(.*)$")
 PAGE_NUMBER_RE = re.compile(r"^[\s\-—–－_·•]*(?:第\s*)?\d{1,3}\s*(?:页)?(?:\s*[/／共]\s*\d{1,3}\s*页?)?[\s\-—–－_·•]*$")
 TERMINAL = "。；：！？!?;:"  # a line ending with one of these closed its sentence
 CLOSERS = "”’」』）)"
@@ -200,7 +201,7 @@ def _title_lines(lines: list[str], start: int) -> int:
     while i > 0 and start - i < 3:
         line = lines[i - 1]
         if (DATE_RE.search(line) or DOC_NUMBER_RE.search(line) or ATTACHMENT_RE.match(line)
-                or _closed(line) or line.endswith("，") or len(line) > 40
+                or _closed(line) or line.endswith("，") or len(line) > 40 or "：" in line or ":" in line
                 or (line.startswith(("（", "(")) and line.endswith(("）", ")")))):
             break
         i -= 1
@@ -237,6 +238,10 @@ def clean(raw: str) -> tuple[list[str], str, list[_Block], list[str], list[str]]
                 blocks.append(_Block("chapter", f"第{m.group(1)}章 {_squeeze(m.group(3))}".rstrip(), n, line))
                 last_chapter = n
                 continue
+        m = SECTION_RE.match(line)
+        if m and (closed or m.group(2)) and not _closed(line) and len(line) <= 30:
+            blocks.append(_Block("chapter", f"第{m.group(1)}节 {_squeeze(m.group(3))}".rstrip(), None, line))
+            continue
         m = ARTICLE_RE.match(line)
         if m:
             n = cn_to_int(m.group(1))
@@ -301,10 +306,10 @@ def read_header(header: list[str]) -> dict:
     if date_line:
         signers = []
         for line in reversed(header[:date_line]):
-            o = org(line)
-            if not o:
+            orgs = [org(part) for part in re.split(r"\s{2,}", line) if part.strip()]
+            if not orgs or not all(orgs):
                 break
-            signers.insert(0, o)
+            signers[:0] = orgs
         if signers:
             out["issuer"] = "、".join(signers)
     if out["issuer"] is None and header:
@@ -335,9 +340,12 @@ def read_validity(articles: list[tuple[int, str]], issued_on: dt.date | None) ->
     if m:
         out["in_force_from"] = _date(DATE_RE.search(m.group(1)))
     elif re.search(r"自\s*(发布|印发|公布|颁布)之日起", text):
+        later = re.search(rf"之日起\s*([{NUMERAL_CHARS}\d]+)\s*日后", text)
+        days = cn_to_int(later.group(1)) if later else 0
         if issued_on:
-            out["in_force_from"] = issued_on
-            todo.append(f"in_force_from: 第{number}条 says 自发布之日起; taken as the notice's date {issued_on}: check it")
+            out["in_force_from"] = issued_on + dt.timedelta(days=days or 0)
+            todo.append(f"in_force_from: 第{number}条 says 自发布之日起{f'{days}日后' if days else ''}; "
+                        f"taken from the notice's date {issued_on}: check it")
         else:
             todo.append(f"in_force_from: 第{number}条 says 自发布之日起 and the document gives no date: fill it in")
     m = re.search(rf"(?:有效期至|有效期到|截止(?:至|到)?|至)\s*({DATE_RE.pattern})", text)
@@ -377,7 +385,7 @@ def _gazetteer():
 def _short(name: str, suffixes) -> str:
     """The name without its level (威海市 → 威海, 固阳县 → 固阳, 白云鄂博矿区 → 白云鄂博); a banner (旗) or an
     autonomous county keeps its full name unless the short form is plain (达尔罕茂明安联合旗 → 达尔罕茂明安)."""
-    for suffix in ("联合旗", "矿区", "自治州", "自治县", "自治旗", *sorted(suffixes, key=len, reverse=True)):
+    for suffix in ("联合旗", "矿区", "回族区", "自治州", "自治县", "自治旗", *sorted(suffixes, key=len, reverse=True)):
         if not name.endswith(suffix) or len(name) - len(suffix) < 2:
             continue
         stem = name[: -len(suffix)]
@@ -385,7 +393,7 @@ def _short(name: str, suffixes) -> str:
             return name[:2]  # 长阳土家族自治县 → 长阳
         if suffix == "旗" and stem.endswith(("左", "右", "前", "后", "中")):
             return name  # 土默特右旗: its short form (土右旗) is not derivable
-        if suffix in suffixes or suffix in ("联合旗", "矿区"):
+        if suffix in suffixes or suffix in ("联合旗", "矿区", "回族区"):
             return stem
     return name
 
@@ -429,6 +437,20 @@ def find_zones(text: str, city_short: str | None) -> list[str]:
             continue
         if name not in names:
             names.append(name)
+    return names
+
+
+def addressee_zones(header: list[str]) -> list[str]:
+    """Places the notice is addressed to that end in 区 (仙海区经济发展部门 → 仙海区): its zones, named as locals
+    name them. The addressees are the text between the document number (or 通知) and the first ：."""
+    m = re.search(r"(?:号|通知)([^：:]{2,300})[：:]", _squeeze("".join(header)))
+    if not m:
+        return []
+    names: list[str] = []
+    for chunk in re.split(r"[、，,；;]", m.group(1)):
+        z = re.match(rf"^([{CJK}]{{1,8}}?区)", chunk)
+        if z and not chunk.startswith(("各", "有关", "全市", "市")) and len(z.group(1)) >= 2 and z.group(1) not in names:
+            names.append(z.group(1))
     return names
 
 
@@ -497,13 +519,18 @@ def import_text(raw: str, id: str | None = None, source: str = "", existing: dic
         if not head[key]:
             todo.append(f"{key}: the document gives no {label}; fill it in or leave it null")
     zones = find_zones("\n".join(header) + "\n" + body_text, city["short"] if city else None)
+    zones += [z for z in addressee_zones(header) if z not in zones]
     if city:
         districts = _district_names(city["districts"])
         zones = [z for z in zones if z not in districts and z not in (city["name"], city["short"])]
         meta["short_name"] = f"{city['short']}办法"
+        authority = (head["issuer"] or "").split("、")[0] or None
         meta["city"] = {"name": city["name"], "short": city["short"], "province": city["province"],
                         "aliases": [city["name"], city["short"]], "districts": districts + zones,
-                        "authority": head["issuer"]}
+                        "authority": authority}
+        if head["issuer"] and authority != head["issuer"]:
+            todo.append(f"city.authority: a joint notice; {authority}, the first issuer, taken as the one enterprises "
+                        "file with: check it")
         if zones:
             todo.append(f"city.districts: zones read from the text, check them: {'、'.join(zones)}")
         if not head["issuer"]:
@@ -569,7 +596,11 @@ def render_yaml(result: ImportResult) -> str:
     lines = [f"# Draft metadata of {result.id}.txt, written by `policybot kb import`: review it, then set review: false."]
     for item in result.todo:
         lines.append(f"# TODO {item}")
-    body = yaml.safe_dump(result.meta, allow_unicode=True, sort_keys=False, width=120)
+    class _Dumper(yaml.SafeDumper):
+        def ignore_aliases(self, data):  # two equal dates are written twice, not as &id001 / *id001
+            return True
+
+    body = yaml.dump(result.meta, Dumper=_Dumper, allow_unicode=True, sort_keys=False, width=120)
     return "\n".join(lines) + "\n" + body
 
 

@@ -1,5 +1,6 @@
 """`policybot kb import`: a measure from its published document, raw as extracted, into the knowledge base's format."""
 import datetime as dt
+import re
 import os
 import shutil
 import subprocess
@@ -233,3 +234,49 @@ def test_zones_are_read_from_lists_and_articles():
         ["高区", "经区", "临港区", "综保区", "南海新区"]
     assert importer.find_zones("各旗县区工信局、稀土高新区经信委负责组织本地区", "包头") == ["稀土高新区"]
     assert importer.find_zones("鼓励开发区内的企业", None) == []
+
+
+DEV = Path(__file__).parent / "data" / "dev"
+DEV_EXPECTED = yaml.safe_load((DEV / "import_expected.yaml").read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("mid", sorted(DEV_EXPECTED))
+def test_dev_measures_import_with_no_hand_editing(mid):
+    want = DEV_EXPECTED[mid]
+    result = import_document(DEV / f"{mid}.txt", existing={})
+    parsed = parse_measure(result.text)
+    assert result.id == mid
+    assert parsed.title == want["title"]
+    assert [a.number for a in parsed.articles] == list(range(1, want["articles"] + 1))
+    meta = result.meta
+    for key in ("title", "issuer", "document_number", "issued_on", "in_force_from", "in_force_until"):
+        assert meta[key] == want[key], key
+    assert meta["city"]["name"] == want["city"]
+    for place in want["places"]:
+        assert place in meta["city"]["districts"], place
+    for number, section in (want.get("sections") or {}).items():
+        assert parsed.articles[number - 1].section_title == section
+    # no heading, page number or header line leaked into an article
+    for art in parsed.articles:
+        for p in art.paragraphs:
+            assert not re.match(r"^第[一二三四五六七八九十]+[章节]", p.text), (art.number, p.text)
+            assert "主动公开" not in p.text and "的通知" not in p.text, (art.number, p.text)
+
+
+def test_a_joint_notice_names_both_issuers_and_the_first_as_authority():
+    raw = SAMPLE.replace("测试市工业和信息化局\n2023 年", "测试市工业和信息化局　　　　测试市财政局\n2023 年")
+    result = import_text(raw, id="ceshi", existing={})
+    assert result.meta["issuer"] == "测试市工业和信息化局、测试市财政局"
+
+
+def test_in_force_some_days_after_publication():
+    raw = SAMPLE.replace("本办法自发布之日起实施，试行两年。", "本办法自印发之日起30日后施行。")
+    meta = import_text(raw, id="ceshi", existing={}).meta
+    assert meta["in_force_from"] == dt.date(2023, 4, 14) and meta["in_force_until"] is None
+
+
+def test_the_draft_yaml_loads_back_without_aliases():
+    result = import_document(RAW / "weihai.txt", existing={})
+    text = importer.render_yaml(result)
+    assert "&id" not in text and "*id" not in text
+    assert yaml.safe_load(text)["in_force_until"] == dt.date(2026, 8, 31)
