@@ -83,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     dl_sub = dl.add_subparsers(dest="deadlines_command", required=True, parser_class=_Parser)
     filing = dl_sub.add_parser("filing", help="the record-filing deadline after a name change or restructuring")
     filing.add_argument("--changed-on", type=_parse_date, required=True, help="the day the procedures were completed")
+    filing.add_argument("--city", help="the city whose measure applies (its own period and article)")
     filing.add_argument("--json", action="store_true", help="JSON output")
     review = dl_sub.add_parser("review", help="the re-review schedule of an awarded enterprise")
     review.add_argument("--city", required=True, help="city id or name (baotou, 威海, 荣成市 …)")
@@ -318,8 +319,9 @@ def cmd_doctor(args, settings: Settings) -> int:
 def cmd_kb(args, settings: Settings) -> int:
     from knowledge import kb as kbmod
     if args.kb_command == "build":
-        source = args.source or kbmod.SOURCE_DIR
         out = args.out or settings.kb_path
+        # without --source: the folder this base was built from (kb build --source DIR --out FILE), else knowledge/
+        source = args.source or kbmod.built_from(out) or kbmod.SOURCE_DIR
         if args.if_stale and not kbmod.is_stale(out, source):
             print(f"knowledge base up to date: {out}", file=sys.stderr)
             return 0
@@ -390,7 +392,8 @@ def cmd_deadlines(args, settings: Settings) -> int:
     kb = _kb(settings)
     try:
         if args.deadlines_command == "filing":
-            result = filing_deadline(args.changed_on)
+            measures = [kb.measures[_city(kb, args.city)]] if args.city else list(kb.measures.values())
+            result = filing_deadline(args.changed_on, measures=measures)
             text = filing_text(result, kb.measures)
         else:
             from bot.clock import today_shanghai

@@ -23,7 +23,7 @@ from bot.channels.base import Blocked, Transient
 from bot.clock import now_shanghai
 from bot.config import Settings
 from bot.storage import Store
-from rules.deadlines import DeadlineError, authority, filing_deadline, load_rules, review_schedule
+from rules.deadlines import DeadlineError, authority, filing_deadline, measure_rules, period_text, review_schedule
 
 log = logging.getLogger(__name__)
 KINDS = {"review": "复核提醒", "filing": "备案提醒", "expiry": "办法到期提醒"}
@@ -55,7 +55,7 @@ def plan(sub: dict, measure, today: dt.date, leads: tuple[int, ...]) -> list[dic
     changed = _date(sub.get("changed_on"))
     if changed and changed <= today:
         try:
-            deadline = filing_deadline(changed).deadline
+            deadline = filing_deadline(changed, measures=[measure]).deadline
         except (DeadlineError, ValueError):
             deadline = None
         if deadline and deadline >= today:
@@ -111,7 +111,7 @@ def compose(r: dict, measure, today: dt.date) -> tuple[str, bool]:
     if late:
         lines.append(f"（补发：这条提醒原定于{send_on.isoformat()}发送，因系统暂停未能按时送达。）")
     if r["kind"] == "review":
-        rule = (load_rules().get("review") or {}).get(measure.id if measure else "") or {}
+        rule = (measure_rules(measure).get("review") if measure else None) or {}
         every = f"每{rule['interval_years']}年复核一次，" if rule.get("interval_years") else ""
         consequence = f"{rule['consequence']['text']}。" if rule.get("consequence") else ""
         lines.append(f"【复核提醒】{name}：按规定，示范企业{every}贵企业预计的复核日期是{due.isoformat()}（{when}）。"
@@ -122,7 +122,9 @@ def compose(r: dict, measure, today: dt.date) -> tuple[str, bool]:
             lines.append(f"注意：{measure.citation_title}有效期至{until.isoformat()}，这次复核以后续新办法或主管部门通知为准。")
     elif r["kind"] == "filing":
         kind = CHANGE_KINDS.get(r.get("change_kind") or "", "更名、重组")
-        lines.append(f"【备案提醒】{name}：{kind}手续办完后须在30个工作日内备案，截止日是{due.isoformat()}（{when}）。"
+        rule = (measure_rules(measure).get("filing") if measure else None) or {}
+        period = f"须在{period_text(rule['days'], rule['unit'])}内" if rule else "须在规定期限内"
+        lines.append(f"【备案提醒】{name}：{kind}手续办完后{period}备案，截止日是{due.isoformat()}（{when}）。"
                      f"请通过所在地工信部门报{who}备案。")
         lines.append(_basis(measure, "filing"))
     else:
@@ -134,15 +136,15 @@ def compose(r: dict, measure, today: dt.date) -> tuple[str, bool]:
 
 
 def _basis(measure, kind: str) -> str:
-    """依据：the articles of the deadline rules (rules/deadlines.yaml) for this measure."""
+    """依据：the articles of this measure's deadline rules (rules/deadlines.yaml, or read from its articles)."""
     if measure is None:
         return ""
     from knowledge.kb import to_cn_number
-    rules = load_rules()
+    rules = measure_rules(measure)
     if kind == "filing":
-        articles = [a["article"] for a in rules["filing"]["articles"] if a["measure"] == measure.id]
+        articles = [a for a in [(rules.get("filing") or {}).get("article")] if a]
     else:
-        rule = (rules.get("review") or {}).get(measure.id) or {}
+        rule = rules.get("review") or {}
         articles = [a for a in (rule.get("article"), (rule.get("consequence") or {}).get("article")) if a]
     if not articles:
         return ""
