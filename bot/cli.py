@@ -131,11 +131,12 @@ def _store(settings: Settings):
         raise UsageError(f"policybot: cannot open the database {settings.db}: {exc}") from None
 
 
-def _city(kb, text: str | None) -> str | None:
+def _city(kb, text: str | None, as_of: dt.date | None = None) -> str | None:
+    """The measure id a --city names: of a city with several measures, the one in force on `as_of`."""
     if text is None:
         return None
     from knowledge.qa import resolve_city
-    mid = resolve_city(kb, text)
+    mid = resolve_city(kb, text, as_of)
     if not mid:
         known = ", ".join(f"{m.id} ({m.city_short})" for m in kb.measures.values())
         raise UsageError(f"policybot: unknown city {text!r}; known: {known}")
@@ -154,8 +155,8 @@ def cmd_ask(args, settings: Settings) -> int:
     from handlers.ask import render
     from knowledge.qa import answer
     kb = _kb(settings)
-    city = _city(kb, args.city)
     as_of = args.as_of or today_shanghai()
+    city = _city(kb, args.city, as_of)
     store = _store(settings)
     if args.question == ["-"]:
         questions = (line.rstrip("\r\n") for line in sys.stdin)
@@ -180,11 +181,12 @@ def cmd_check(args, settings: Settings) -> int:
 
     from bot.clock import today_shanghai
     from handlers.check import render_card
-    from knowledge.qa import resolve_city
+    from knowledge.qa import place_resolver
     from rules import engine
     from rules.facts import AnswerError
     kb = _kb(settings)
-    city = _city(kb, args.city)
+    as_of = args.as_of or today_shanghai()
+    city = _city(kb, args.city, as_of)
     if city not in engine.available():
         raise UsageError(f"policybot: no eligibility rules for {city} (rules/{city}.yaml)")
     class Loader(yaml.SafeLoader):  # dates stay text, so that 2019-13-01 is reported by the fact reader
@@ -205,7 +207,7 @@ def cmd_check(args, settings: Settings) -> int:
         facts, ignored = engine.read_facts(rules, raw, as_of)
     except AnswerError as exc:
         raise UsageError(f"policybot: {args.answers}: {exc}") from None
-    verdict = engine.evaluate(rules, facts, as_of, lambda text: resolve_city(kb, text))
+    verdict = engine.evaluate(rules, facts, as_of, place_resolver(kb, city, as_of))
     if ignored:
         verdict.notes.append("未使用的字段（不是已知的事实名）：" + "、".join(ignored))
     if args.json:
@@ -392,13 +394,17 @@ def cmd_deadlines(args, settings: Settings) -> int:
     kb = _kb(settings)
     try:
         if args.deadlines_command == "filing":
-            measures = [kb.measures[_city(kb, args.city)]] if args.city else list(kb.measures.values())
+            from knowledge.kb import current_ids
+            ids = [_city(kb, args.city, args.changed_on)] if args.city else \
+                current_ids(kb.measures, list(kb.measures), args.changed_on)
+            measures = [kb.measures[i] for i in ids]  # the measures in force on the day of the change
             result = filing_deadline(args.changed_on, measures=measures)
             text = filing_text(result, kb.measures)
         else:
             from bot.clock import today_shanghai
-            measure = kb.measures[_city(kb, args.city)]
-            result = review_schedule(measure, args.awarded_on, args.as_of or today_shanghai())
+            as_of = args.as_of or today_shanghai()
+            measure = kb.measures[_city(kb, args.city, as_of)]
+            result = review_schedule(measure, args.awarded_on, as_of)
             text = review_text(result, measure)
     except (CalendarError, DeadlineError) as exc:
         raise UsageError(f"policybot: deadlines: {exc}") from None

@@ -85,7 +85,7 @@ def schedule(store: Store, kb, sub_id: int, today: dt.date, leads: tuple[int, ..
     sub = store.subscription(sub_id)
     if not sub or not sub["active"]:
         return 0
-    steps = plan(sub, kb.measures.get(sub["city"]), today, leads)
+    steps = plan(sub, _measure(kb, sub["city"], today), today, leads)
     for kind in ("review", "filing"):  # a corrected award or change date replaces the earlier plan
         dues = {s["due_on"] for s in steps if s["kind"] == kind}
         if len(dues) == 1:
@@ -95,6 +95,14 @@ def schedule(store: Store, kb, sub_id: int, today: dt.date, leads: tuple[int, ..
     if sub.get("replan_on") != replan:
         store.set_subscription(sub_id, replan_on=replan)  # after this review, plan the next one
     return store.add_reminders(sub_id, steps)
+
+
+def _measure(kb, mid: str | None, on: dt.date):
+    """The measure of the subscriber's city that applies on the day (a successor once it is in force)."""
+    if not mid or mid not in kb.measures:
+        return None
+    from knowledge.kb import in_force_on
+    return kb.measures[in_force_on(kb.measures, mid, on)]
 
 
 # ---- the text -------------------------------------------------------------------------------------------
@@ -220,7 +228,7 @@ class ReminderLoop:
     async def _deliver(self, r: dict, today: dt.date) -> str:
         """sent, blocked or failed (to be retried, or given up after MAX_ATTEMPTS)."""
         channel = self.channels[r["channel"]]
-        measure = self.kb.measures.get(r["city"])
+        measure = _measure(self.kb, r["city"], today)
         text, late = compose(r, measure, today)
         if getattr(channel, "name", "") == "console":  # local mode: the log is the delivery, written first
             if self.store.record_delivery(r, text, late):

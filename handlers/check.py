@@ -19,7 +19,8 @@ from handlers.message import Button, Event, Incoming, Reply, Result
 from knowledge.kb import to_cn_number
 from knowledge.numerals import cn_to_int
 from knowledge.qa import answer as qa_answer
-from knowledge.qa import resolve_city
+from knowledge.kb import city_measures
+from knowledge.qa import place_resolver, resolve_city
 from rules import engine
 from rules import facts as factmod
 from rules.facts import AnswerError
@@ -134,13 +135,14 @@ def _ruleset(state: dict) -> engine.Ruleset | None:
     return engine.load(city) if city else None
 
 
-def _city_of(ctx: Context):
-    return lambda text: resolve_city(ctx.kb, text)
+def _city_of(ctx: Context, state: dict):
+    """Places resolved for the in_city test: one of the checked measure's city is that measure."""
+    return place_resolver(ctx.kb, (state.get("check") or {}).get("city") or "", ctx.today)
 
 
 def _evaluate(state: dict, ctx: Context) -> engine.Verdict:
     ck = state["check"]
-    return engine.evaluate(_ruleset(state), ck["facts"], ctx.today, _city_of(ctx), interview=True,
+    return engine.evaluate(_ruleset(state), ck["facts"], ctx.today, _city_of(ctx, state), interview=True,
                            skipped=ck["skipped"])
 
 
@@ -165,7 +167,9 @@ def _answer(msg: Incoming, text: str, state: dict, ctx: Context) -> Result:
         return _skip(state, ctx)
     prefix = ""
     if key == "registered_in":
-        city = resolve_city(ctx.kb, value)
+        city = resolve_city(ctx.kb, value, ctx.today)
+        if city and ck.get("city") in ctx.kb.measures and ck["city"] in city_measures(ctx.kb.measures, city):
+            city = ck["city"]  # the city being checked, whichever of its measures the place resolved to
         if city is None and not _looks_like_place(value, ctx):
             return _unreadable(msg, text, "请写注册地所在的城市或区市、旗县区名称，例如：荣成市、昆都仑区。", state, ctx)
         if city in engine.available() and city != ck.get("city"):
@@ -179,7 +183,7 @@ def _answer(msg: Incoming, text: str, state: dict, ctx: Context) -> Result:
                                  f"可以直接问申报条件，例如：{ctx.kb.measures[city].city_short}申报需要什么条件？")], state)
         elif city is None:  # registered outside every covered city: no measure here applies to it
             state.pop("check")
-            covered = "、".join(m.meta.get("city", {}).get("name", m.id) for m in ctx.kb.measures.values())
+            covered = "、".join(dict.fromkeys(m.meta.get("city", {}).get("name", m.id) for m in ctx.kb.measures.values()))
             rules = [engine.load(c) for c in engine.available() if c in ctx.kb.measures]
             basis = "；".join(f"{rs.cite(rs.conditions[0].article)}要求在{rs.city}依法注册" for rs in rules
                              if rs.conditions and rs.conditions[0].id == "registered")

@@ -92,7 +92,7 @@ def _command(msg: Incoming, text: str, state: dict, ctx: Context) -> Result:
 
 def _city(arg: str, state: dict, ctx: Context) -> Result:
     if arg:
-        mid = resolve_city(ctx.kb, arg)
+        mid = resolve_city(ctx.kb, arg, ctx.today)
         if not mid:
             return Result([Reply(f"没有找到“{arg}”对应的城市。目前支持：{_cities(ctx)}。")], state)
         state["city"] = mid

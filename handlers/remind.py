@@ -80,7 +80,7 @@ def on_text(msg: Incoming, text: str, state: dict, ctx: Context) -> Result:
             return then(msg, state, ctx)
     step, data = r["step"], r["data"]
     if step == "city":
-        city = resolve_city(ctx.kb, t)
+        city = resolve_city(ctx.kb, t, ctx.today)
         if not city:
             return _ask(state, ctx, "没有找到这个城市。")
         data["city"] = city

@@ -71,6 +71,57 @@ def measure_status(start: dt.date | None, end: dt.date | None, as_of: dt.date) -
     return "unknown"
 
 
+# ---- several measures per city (successors) ------------------------------------------------------------
+def city_key(m: Measure) -> str:
+    """What groups a city's measures: its name (威海市), else the measure's id."""
+    return str((m.meta.get("city") or {}).get("name") or m.id)
+
+
+def _start(m: Measure) -> dt.date:
+    return m.meta.get("in_force_from") or m.meta.get("issued_on") or dt.date.min
+
+
+def city_measures(measures: dict[str, Measure], mid: str) -> list[str]:
+    """The ids of the measures of `mid`'s city, oldest first (by start date; a measure that `supersedes`
+    another comes after it)."""
+    key = city_key(measures[mid])
+    ids = [i for i, m in measures.items() if city_key(m) == key]
+
+    def depth(i: str, seen=()) -> int:
+        old = measures[i].meta.get("supersedes")
+        return 1 + depth(old, seen + (i,)) if old in measures and old not in seen else 0
+    return sorted(ids, key=lambda i: (_start(measures[i]), depth(i)))
+
+
+def successor(measures: dict[str, Measure], mid: str) -> Measure | None:
+    """The measure that replaced `mid` (the next one of its city), or None."""
+    ids = city_measures(measures, mid)
+    pos = ids.index(mid)
+    return measures[ids[pos + 1]] if pos + 1 < len(ids) else None
+
+
+def in_force_on(measures: dict[str, Measure], mid: str, as_of: dt.date | None) -> str:
+    """The measure of `mid`'s city that applies on `as_of`: the newest one that has started by then (or
+    whose start is unknown); the oldest when none has. Without a date, the newest."""
+    ids = city_measures(measures, mid)
+    if len(ids) == 1:
+        return ids[0]
+    if as_of is None:
+        return ids[-1]
+    started = [i for i in ids if not measures[i].meta.get("in_force_from") or measures[i].meta["in_force_from"] <= as_of]
+    return started[-1] if started else ids[0]
+
+
+def current_ids(measures: dict[str, Measure], ids, as_of: dt.date | None) -> list[str]:
+    """`ids` with each city's measures reduced to the one that applies on `as_of`, order kept."""
+    out: list[str] = []
+    for mid in ids:
+        cur = in_force_on(measures, mid, as_of)
+        if cur not in out:
+            out.append(cur)
+    return out
+
+
 @dataclass
 class Unit:
     """A searchable passage: a whole article (para is None) or one of its items."""

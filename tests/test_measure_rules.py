@@ -108,8 +108,6 @@ def test_kb_build_source_out_then_policybot_kb_keeps_the_measures(dev_source, tm
     env = dict(os.environ, POLICYBOT_DB=str(tmp_path / "p.db"), POLICYBOT_KB=str(out))
     built = _run(env, "kb", "build", "--source", str(dev_source), "--out", str(out))
     assert built.returncode == 0, built.stderr
-    listed = _run(env, "kb", "list")
-    assert listed.returncode == 0 and "luoyang" in listed.stdout and "mianyang" in listed.stdout
     assert kbmod.read(out).fingerprint == kbmod.fingerprint(dev_source)  # not rebuilt from knowledge/
     again = _run(env, "kb", "build", "--if-stale")
     assert "up to date" in again.stderr
