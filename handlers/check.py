@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 
 from handlers.context import Context
+from handlers.help import place_example
 from handlers.message import Button, Event, Incoming, Reply, Result
 from knowledge.kb import to_cn_number
 from knowledge.numerals import cn_to_int
@@ -171,7 +172,7 @@ def _answer(msg: Incoming, text: str, state: dict, ctx: Context) -> Result:
         if city and ck.get("city") in ctx.kb.measures and ck["city"] in city_measures(ctx.kb.measures, city):
             city = ck["city"]  # the city being checked, whichever of its measures the place resolved to
         if city is None and not _looks_like_place(value, ctx):
-            return _unreadable(msg, text, "请写注册地所在的城市或区市、旗县区名称，例如：荣成市、昆都仑区。", state, ctx)
+            return _unreadable(msg, text, f"请写注册地所在的城市或区市、旗县区名称，例如：{place_example(ctx.kb)}。", state, ctx)
         if city in engine.available() and city != ck.get("city"):
             if ck.get("city"):
                 prefix = f"注册地在{ctx.kb.measures[city].city_short}，改按{ctx.kb.measures[city].city_short}的办法自测。"
@@ -208,7 +209,7 @@ def _skip(state: dict, ctx: Context) -> Result:
     if key == "registered_in" and not ck.get("city"):
         buttons = [Button(m.city_short, f"ck:city:{m.id}") for m in ctx.kb.measures.values()
                    if m.id in engine.available()]
-        return Result([Reply("需要先知道按哪个城市的办法自测：请写注册地（例如：荣成市、昆都仑区），或选择城市。", buttons)],
+        return Result([Reply(f"需要先知道按哪个城市的办法自测：请写注册地（例如：{place_example(ctx.kb)}），或选择城市。", buttons)],
                       state)
     ck["facts"][key] = None
     if key not in ck["skipped"]:

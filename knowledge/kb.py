@@ -122,6 +122,24 @@ def current_ids(measures: dict[str, Measure], ids, as_of: dt.date | None) -> lis
     return out
 
 
+def place_examples(measures: dict[str, Measure]) -> list[tuple[str, str | None]]:
+    """(city short name, one of its districts) for each city the base holds, in the base's order: the names
+    help texts and hints give as examples, so that none is written into the code."""
+    out: list[tuple[str, str | None]] = []
+    seen: set[str] = set()
+    for mid in measures:
+        key = city_key(measures[mid])
+        if key in seen:
+            continue
+        seen.add(key)
+        m = measures[city_measures(measures, mid)[-1]]
+        city = m.meta.get("city") or {}
+        district = next((str(d) for d in city.get("districts") or []
+                         if str(d).endswith(("区", "县", "市", "旗")) and len(str(d)) <= 5 and str(d) != city.get("name")), None)
+        out.append((m.city_short, district))
+    return out
+
+
 @dataclass
 class Unit:
     """A searchable passage: a whole article (para is None) or one of its items."""

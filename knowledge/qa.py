@@ -285,19 +285,22 @@ def _abstain(question: str, city: str | None, reason: str, text: str, correction
     return Answer(question, city, True, text, [], [], reason, list(corrections))
 
 
-HINT = "例如：“威海申报示范企业需要什么条件？”“更名后多久内要备案？”"
+def hint(kb: KnowledgeBase) -> str:
+    """An example question naming the first city the base holds (no city is written into the code)."""
+    first = next((m.city_short for m in kb.measures.values()), "")
+    return f"例如：“{first}申报示范企业需要什么条件？”“更名后多久内要备案？”"
 
 
 def answer(kb: KnowledgeBase, question: str, as_of: dt.date, city: str | None = None) -> Answer:
     """Answer one question. `city` is the measure id chosen earlier (CLI --city, the conversation)."""
     raw = strip_controls(question or "")
     if not _meaningful(raw):
-        return _abstain(question, city, "empty", "请输入您想咨询的问题，" + HINT)
+        return _abstain(question, city, "empty", "请输入您想咨询的问题，" + hint(kb))
     if len(raw) > MAX_QUESTION_CHARS:
-        return _abstain(question, city, "too_long", f"问题有{len(raw)}字，太长了。请用一两句话（{MAX_QUESTION_CHARS}字以内）描述您的问题，" + HINT)
+        return _abstain(question, city, "too_long", f"问题有{len(raw)}字，太长了。请用一两句话（{MAX_QUESTION_CHARS}字以内）描述您的问题，" + hint(kb))
     text = normalize(raw, kb.analyzer.t2s)
     if not CJK_RE.search(text) and not article_refs(text):
-        return _abstain(question, city, "not_chinese", "请用中文提问，" + HINT)
+        return _abstain(question, city, "not_chinese", "请用中文提问，" + hint(kb))
 
     q = kb.analyzer.query(raw)
     # a city named, or mistyped (包投 is repaired to 包头 like any domain term)
@@ -635,7 +638,7 @@ def _confident(c: Candidate, foreign_max: float, foreign_share: float) -> bool:
 def _decline(kb: KnowledgeBase, question: str, city: str | None, q) -> Answer:
     return _abstain(question, city, "out_of_scope",
                     f"抱歉，这个问题不在{covered_cities(kb)}服务型制造示范企业认定管理办法的范围内，我无法回答。"
-                    "可以问我申报条件、申报材料、认定程序、复核、撤销、更名备案等问题，" + HINT, q.corrections)
+                    "可以问我申报条件、申报材料、认定程序、复核、撤销、更名备案等问题，" + hint(kb), q.corrections)
 
 
 def _by_reference(kb: KnowledgeBase, question: str, refs: list[int], scope: list[str], scope_city: str | None,
