@@ -282,6 +282,15 @@ def _looks_like_place(text: str, ctx: Context) -> bool:
 
 
 # ---- what the user sees ----------------------------------------------------------------------------
+def _place_names(ctx: Context, measure: str | None) -> str:
+    m = ctx.kb.measures.get(measure) if measure else None
+    if m is not None:
+        districts = [str(d) for d in (m.meta.get("city") or {}).get("districts") or [] if str(d).endswith(("区", "县", "市", "旗"))]
+        return "、".join(districts[:3])
+    return place_example(ctx.kb)
+
+
+
 def _reply(state: dict, ctx: Context, prefix: str = "", event: Event | None = None) -> Result:
     """The prefix (if any), then the pending question with its number, example and buttons."""
     ck = state["check"]
@@ -298,7 +307,11 @@ def _reply(state: dict, ctx: Context, prefix: str = "", event: Event | None = No
     head = f"第{n}题" + (f"（共{total}题，只问影响结论的）" if n == 1 and total else "")
     lines = [prefix] if prefix else []
     lines.append(f"{head}：{fact.ask.format(city=city)}")
-    if fact.example:
+    if fact.type == "place":  # districts of the city being checked (or of the cities held), not a fixed list
+        names = _place_names(ctx, rs.measure if rs else None)
+        if names:
+            lines.append(f"例如：{names}")
+    elif fact.example:
         lines.append(f"例如：{fact.example}")
     buttons: list[Button] = []
     if fact.type == "bool":
