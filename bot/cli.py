@@ -79,6 +79,13 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("measure")
     show.add_argument("article")
 
+    rl = sub.add_parser("rules", help="the self-check rules of a measure")
+    rl_sub = rl.add_subparsers(dest="rules_command", required=True, parser_class=_Parser)
+    rd = rl_sub.add_parser("draft", help="draft rules/<id>.yaml from the measure's conditions article (marked for review)")
+    rd.add_argument("measure", help="the measure id (policybot kb list)")
+    rd.add_argument("--to", type=Path, help="the rules folder to write to (default: the package's rules/)")
+    rd.add_argument("--force", action="store_true", help="overwrite an existing rules/<id>.yaml")
+
     dl = sub.add_parser("deadlines", help="the record-filing deadline and the re-review schedule")
     dl_sub = dl.add_subparsers(dest="deadlines_command", required=True, parser_class=_Parser)
     filing = dl_sub.add_parser("filing", help="the record-filing deadline after a name change or restructuring")
@@ -188,6 +195,9 @@ def cmd_check(args, settings: Settings) -> int:
     as_of = args.as_of or today_shanghai()
     city = _city(kb, args.city, as_of)
     if city not in engine.available():
+        if (engine.RULES_DIR / f"{city}.yaml").exists():
+            raise UsageError(f"policybot: rules/{city}.yaml is a draft still marked for review: check it and remove "
+                             "its review flags first")
         raise UsageError(f"policybot: no eligibility rules for {city} (rules/{city}.yaml)")
     class Loader(yaml.SafeLoader):  # dates stay text, so that 2019-13-01 is reported by the fact reader
         yaml_implicit_resolvers = {k: [r for r in v if r[0] != "tag:yaml.org,2002:timestamp"]
@@ -388,6 +398,38 @@ def _kb_import(args) -> int:
     return 0
 
 
+def cmd_rules(args, settings: Settings) -> int:
+    import yaml
+
+    from rules import draft as drafting
+    from rules.engine import RULES_DIR
+    from rules.extract import measure_articles, read_deadlines
+    kb = _kb(settings)
+    if args.measure not in kb.measures:
+        known = ", ".join(kb.measures)
+        raise UsageError(f"policybot: rules draft: no measure {args.measure!r}; known: {known}")
+    measure = kb.measures[args.measure]
+    try:
+        d = drafting.draft(measure)
+    except ValueError as exc:
+        raise UsageError(f"policybot: rules draft: {exc}") from None
+    folder = args.to or RULES_DIR
+    path = Path(folder) / f"{measure.id}.yaml"
+    if path.exists() and not args.force:
+        raise UsageError(f"policybot: rules draft: {path} exists; --force to overwrite it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(drafting.render(d), encoding="utf-8")
+    conditions = d.data["conditions"]
+    tested = sum(1 for c in conditions if c.get("test"))
+    print(f"drafted {path}: {len(conditions)} conditions from {measure.cite(d.article)}, {tested} with a fact to test, "
+          f"{len(conditions) - tested} left to the bureau's review; all marked review: true")
+    print("the chat uses these rules only once every review flag is removed")
+    deadlines = read_deadlines(measure_articles(measure))
+    print("deadlines read from its articles (for rules/deadlines.yaml, measures:):")
+    print(yaml.safe_dump({measure.id: deadlines}, allow_unicode=True, sort_keys=False, width=120).rstrip())
+    return 0
+
+
 def cmd_deadlines(args, settings: Settings) -> int:
     from rules.calendar import CalendarError
     from rules.deadlines import DeadlineError, filing_deadline, filing_text, review_schedule, review_text
@@ -412,7 +454,8 @@ def cmd_deadlines(args, settings: Settings) -> int:
     return 0
 
 
-COMMANDS = {"chat": cmd_chat, "ask": cmd_ask, "check": cmd_check, "reminders": cmd_reminders, "serve": cmd_serve, "doctor": cmd_doctor, "kb": cmd_kb, "deadlines": cmd_deadlines}
+COMMANDS = {"chat": cmd_chat, "ask": cmd_ask, "check": cmd_check, "reminders": cmd_reminders, "serve": cmd_serve, "doctor": cmd_doctor, "kb": cmd_kb, "deadlines": cmd_deadlines,
+            "rules": cmd_rules}
 
 if __name__ == "__main__":
     sys.exit(main())
