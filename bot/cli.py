@@ -387,6 +387,15 @@ def _kb_import(args) -> int:
         raise UsageError(f"policybot: kb import: {str(exc).splitlines()[0]}") from None
     print(f"《{result.meta['title']}》 {result.articles} articles; in force {result.meta.get('in_force_from') or '?'} – "
           f"{result.meta.get('in_force_until') or '?'}")
+    from knowledge.parser import parse_measure
+    from rules.extract import read_deadlines
+    rules = read_deadlines([(a.number, a.text) for a in parse_measure(result.text).articles])
+    filing, review, title = rules["filing"], rules["review"], rules["title_validity"]
+    print("deadlines read from its articles: "
+          + (f"filing {filing['days']} {filing['unit']} (第{filing['article']}条)" if filing else "filing: none found")
+          + "; " + (f"review every {review['interval_years']} years (第{review['article']}条)" if review.get("interval_years")
+                    else "no periodic review")
+          + "; " + (f"title valid {title['years']} years (第{title['article']}条)" if title else "no title validity"))
     for note in result.notes:
         print(f"note: {note}")
     if result.todo:

@@ -339,15 +339,15 @@ def read_validity(articles: list[tuple[int, str]], issued_on: dt.date | None) ->
     m = re.search(rf"自\s*({DATE_RE.pattern})\s*起", text)
     if m:
         out["in_force_from"] = _date(DATE_RE.search(m.group(1)))
-    elif re.search(r"自\s*(发布|印发|公布|颁布)之日起", text):
+    elif (since := re.search(r"自\s*(发布|印发|公布|颁布)之日起", text)):
         later = re.search(rf"之日起\s*([{NUMERAL_CHARS}\d]+)\s*日后", text)
         days = cn_to_int(later.group(1)) if later else 0
         if issued_on:
             out["in_force_from"] = issued_on + dt.timedelta(days=days or 0)
-            todo.append(f"in_force_from: 第{number}条 says 自发布之日起{f'{days}日后' if days else ''}; "
+            todo.append(f"in_force_from: 第{number}条 says 自{since.group(1)}之日起{f'{days}日后' if days else ''}; "
                         f"taken from the notice's date {issued_on}: check it")
         else:
-            todo.append(f"in_force_from: 第{number}条 says 自发布之日起 and the document gives no date: fill it in")
+            todo.append(f"in_force_from: 第{number}条 says 自{since.group(1)}之日起 and the document gives no date: fill it in")
     m = re.search(rf"(?:有效期至|有效期到|截止(?:至|到)?|至)\s*({DATE_RE.pattern})", text)
     if m:
         out["in_force_until"] = _date(DATE_RE.search(m.group(1)))
