@@ -26,7 +26,7 @@ from bot.storage import Store
 from rules.deadlines import DeadlineError, authority, filing_deadline, measure_rules, period_text, review_schedule
 
 log = logging.getLogger(__name__)
-KINDS = {"review": "复核提醒", "filing": "备案提醒", "expiry": "办法到期提醒"}
+KINDS = {"review": "复核提醒", "filing": "备案提醒", "expiry": "办法到期提醒", "title": "称号到期提醒"}
 MAX_ATTEMPTS = 8
 CHANGE_KINDS = {"rename": "更名", "restructure": "重组"}
 
@@ -52,6 +52,8 @@ def plan(sub: dict, measure, today: dt.date, leads: tuple[int, ...]) -> list[dic
             schedule = None
         if schedule and schedule.next_review:
             add("review", schedule.next_review)
+        if schedule and schedule.title_valid_until and schedule.title_valid_until >= today:
+            add("title", schedule.title_valid_until)  # where the measure limits the title (称号有效期N年)
     changed = _date(sub.get("changed_on"))
     if changed and changed <= today:
         try:
@@ -135,6 +137,13 @@ def compose(r: dict, measure, today: dt.date) -> tuple[str, bool]:
         lines.append(f"【备案提醒】{name}：{kind}手续办完后{period}备案，截止日是{due.isoformat()}（{when}）。"
                      f"请通过所在地工信部门报{who}备案。")
         lines.append(_basis(measure, "filing"))
+    elif r["kind"] == "title":
+        rule = (measure_rules(measure).get("title_validity") if measure else None) or {}
+        years = f"示范称号有效期{rule['years']}年，" if rule.get("years") else ""
+        lines.append(f"【称号到期提醒】{name}：{years}贵企业的称号预计于{due.isoformat()}届满（{when}）。"
+                     f"期满后如需继续保持，请按规定重新申报，具体以{who}通知为准。")
+        if rule.get("article"):
+            lines.append(f"依据：{measure.cite(rule['article'])}。")
     else:
         until = due
         state = "今天到期" if left == 0 else (f"还有{left}天到期" if left > 0 else f"已于{until.isoformat()}到期")

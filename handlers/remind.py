@@ -191,6 +191,8 @@ def _plan_text(data: dict, ctx: Context) -> str:
                      (f"将于{'、'.join(sends)}提醒（{hours}）。" if sends else "已来不及按计划提前提醒，请留意主管部门通知。"))
     else:
         parts.append(s.notes[0] if s.notes else "没有可推算的复核日期。")
+    if s.title_valid_until and s.title_valid_until >= ctx.today:
+        parts.append(f"示范称号预计于{s.title_valid_until.isoformat()}届满，届时也会提醒。")
     example = (ctx.today - dt.timedelta(days=3)).strftime("%Y年%-m月%-d日")
     parts.append(f"发生更名、重组时告诉我（例如“我们更名了，{example}办完手续”），我会计算{_period(measure)}的备案截止日并提醒。")
     until = measure.meta.get("in_force_until")
@@ -289,7 +291,7 @@ def status(msg: Incoming, state: dict, ctx: Context) -> Result:
         for r in mine:
             dues.setdefault((r["kind"], r["due_on"]), []).append(r["send_on"])
         for (kind, due), sends in sorted(dues.items(), key=lambda x: x[0][1]):
-            label = {"review": "复核", "filing": "备案截止", "expiry": "办法到期"}.get(kind, kind)
+            label = {"review": "复核", "filing": "备案截止", "expiry": "办法到期", "title": "称号到期"}.get(kind, kind)
             lines.append(f"  {label} {due}：将于 {'、'.join(sorted(sends))} 提醒")
         if not mine:
             lines.append("  暂无待发提醒")

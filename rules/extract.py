@@ -14,7 +14,9 @@ from knowledge.numerals import NUMERAL_CHARS, cn_to_int
 _N = rf"([{NUMERAL_CHARS}\d]+)"
 CHANGE_WORDS = ("更名", "名称变更", "重组", "变更名称", "名称发生变化")
 FILING_RE = re.compile(rf"{_N}\s*个?\s*(工作日|自然日|日|天)(?:以)?内")
-REVIEW_RE = re.compile(rf"每\s*{_N}\s*年[^。；]*?复核|{_N}\s*年\s*(?:组织)?(?:一次|一)?(?:抽查)?复核一次")
+REVIEW_WORDS = r"(?:复核|复审|复评|运行评价|考核评价|绩效评价|评价|考核|评估)"
+# 每两年组织一次复核, 实行每三年复核制度, 每年开展一次运行评价 (每年: every year), 三年复核一次
+REVIEW_RE = re.compile(rf"每\s*([{NUMERAL_CHARS}\d]+)?\s*年[^。；]{{0,20}}?{REVIEW_WORDS}|{_N}\s*年\s*(?:组织)?(?:一次|一)?(?:抽查)?复核一次")
 NO_REVIEW_RE = re.compile(r"(?:不再|不)(?:组织|进行|开展)[^。；]{0,6}复核")
 TITLE_RE = re.compile(rf"(?:称号|资格|认定|示范)[^。；]{{0,8}}有效期(?:为|是)?\s*{_N}\s*年")
 
@@ -50,7 +52,7 @@ def read_review(articles: list[tuple[int, str]]) -> dict:
         for sentence in _sentences(text):
             m = REVIEW_RE.search(sentence)
             if m:
-                years = cn_to_int(m.group(1) or m.group(2))
+                years = cn_to_int(m.group(1) or m.group(2) or "一")  # 每年: every year
                 if years:
                     rule = {"interval_years": years, "article": number, "text": _short(sentence)}
                     consequence = _consequence(articles, number)

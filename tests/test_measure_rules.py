@@ -124,3 +124,43 @@ def test_kb_build_source_out_then_policybot_kb_keeps_the_measures(dev_source, tm
         (dev_source / "measures" / "luoyang.yaml").read_text(encoding="utf-8") + "\n# touched\n", encoding="utf-8")
     assert kbmod.is_stale(out)
     assert "luoyang" in kbmod.load(out).measures  # rebuilt from the same folder, not from knowledge/
+
+
+@pytest.mark.parametrize("text, years", [
+    ("对示范企业实行动态管理，每年开展一次运行评价，示范企业应于每年3月底前报送年度报告。", 1),
+    ("示范企业实行每三年复核制度。", 3),
+    ("市工业和信息化局每两年组织一次抽查复核，抽查比例不低于30%。", 2),
+    ("认定工作每年开展一次。", None),  # the yearly call for applications is no re-review
+    ("示范主体应于每年4月30日前报送年度报告。", None),
+])
+def test_review_cycles_as_measures_word_them(text, years):
+    from rules.extract import read_review
+    assert read_review([(9, text)])["interval_years"] == years
+
+
+@pytest.mark.parametrize("text, days, unit", [
+    ("示范企业发生更名、重组等重大调整的，应在办理相关手续后20个工作日内报市工业和信息化局备案。", 20, "working_days"),
+    ("示范单位发生名称变更的，应当自变更之日起三十日内向市经信局报告。", 30, "days"),
+    ("公示期为7个工作日。", None, None),  # not a filing period
+])
+def test_filing_periods_as_measures_word_them(text, days, unit):
+    from rules.extract import read_filing
+    rule = read_filing([(9, text)])
+    assert (rule["days"], rule["unit"]) == (days, unit) if days else rule is None
+
+
+def test_a_limited_title_is_reminded_before_it_ends(dev_kb):
+    from bot.reminders import compose, plan
+    m = dev_kb.measures["mianyang"]  # no review; the title is valid 3 years (第十八条)
+    sub = {"awarded_on": "2024-06-01", "changed_on": None, "source": "chat"}
+    steps = plan(sub, m, D("2026-11-22"), (30, 0))
+    assert {(s["kind"], s["due_on"]) for s in steps} == {("title", "2027-05-31")}
+    text, late = compose({"kind": "title", "due_on": "2027-05-31", "send_on": "2027-05-01", "name": "某公司"}, m,
+                         D("2027-05-01"))
+    assert "称号到期提醒" in text and "有效期3年" in text and "第十八条" in text and not late
+    text, _ = compose({"kind": "filing", "due_on": "2026-04-01", "send_on": "2026-03-30", "name": "某公司",
+                       "change_kind": "rename"}, m, D("2026-03-30"))
+    assert "须在30日内备案" in text and "工作日" not in text
+    luoyang, _ = compose({"kind": "filing", "due_on": "2026-03-23", "send_on": "2026-03-20", "name": "某公司"},
+                         dev_kb.measures["luoyang"], D("2026-03-20"))
+    assert "须在15个工作日内备案" in luoyang and "第二十五条" in luoyang
