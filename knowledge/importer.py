@@ -195,19 +195,37 @@ def _measure_start(lines: list[str]) -> int:
     raise ImportFailure("no article 第一条 found: this does not look like a measure's text")
 
 
-def _title_lines(lines: list[str], start: int) -> int:
-    """Index of the first title line, walking back from the measure's start."""
-    i = start
-    while i > 0 and start - i < 3:
+def _is_note(line: str) -> bool:
+    """A line of its own between a title and the text: （2023年6月12日印发）, a date, a publication note."""
+    return bool((line.startswith(("（", "(")) and line.endswith(("）", ")"))) or DATE_RE.fullmatch(line.strip()))
+
+
+def _title_lines(lines: list[str], start: int) -> tuple[int, int]:
+    """(first, end) of the title lines before the measure's start: a note right before the start
+    (（2023年6月12日印发）) is skipped, then up to three lines that read as a title are taken."""
+    end = start
+    while end > 0 and start - end < 2 and _is_note(lines[end - 1]):
+        end -= 1
+    i = end
+    while i > 0 and end - i < 3:
         line = lines[i - 1]
         if (DATE_RE.search(line) or DOC_NUMBER_RE.search(line) or ATTACHMENT_RE.match(line)
                 or _closed(line) or line.endswith("，") or len(line) > 40 or "：" in line or ":" in line
-                or (line.startswith(("（", "(")) and line.endswith(("）", ")")))):
+                or _is_note(line)):
             break
         i -= 1
-        if re.search(r"(办法|规定|细则|规则|意见|方案|（试行）|（暂行）|\(试行\)|\(暂行\))$", line) and i < start - 1:
-            pass
-    return i
+    if i == end:  # no title-like line before a note: take the note's line range as it is (refused below)
+        return end, end
+    return i, end
+
+
+def _running_lines(lines: list[str]) -> set[str]:
+    """A header or footer repeated on every page of an extraction (湖州市经济和信息化局文件): a short line that
+    is no heading or item and occurs three times or more."""
+    counts = Counter(lines)
+    return {ln for ln, n in counts.items()
+            if n >= 3 and len(ln) <= 30 and re.search(f"[{CJK}]", ln) and not ARTICLE_RE.match(ln)
+            and not CHAPTER_RE.match(ln) and not any(p.match(ln) for _, p in ITEM_RES)}
 
 
 def clean(raw: str) -> tuple[list[str], str, list[_Block], list[str], list[str]]:
@@ -215,13 +233,17 @@ def clean(raw: str) -> tuple[list[str], str, list[_Block], list[str], list[str]]
     lines = _lines(raw)
     if not lines:
         raise ImportFailure("the document is empty")
+    notes: list[str] = []
+    running = _running_lines(lines)
+    if running:
+        lines = [ln for ln in lines if ln not in running]
+        notes.append(f"dropped a line repeated on every page: {'、'.join(sorted(running))}")
     start = _measure_start(lines)
-    first_title = _title_lines(lines, start)
-    title = _squeeze("".join(lines[first_title:start]))
+    first_title, title_end = _title_lines(lines, start)
+    title = _squeeze("".join(lines[first_title:title_end]))
     header = lines[:first_title]
     width = _wrap_width(lines[start:])
     blocks: list[_Block] = []
-    notes: list[str] = []
     trailer: list[str] = []
     last_article = last_chapter = 0
     for idx in range(start, len(lines)):

@@ -280,3 +280,12 @@ def test_the_draft_yaml_loads_back_without_aliases():
     text = importer.render_yaml(result)
     assert "&id" not in text and "*id" not in text
     assert yaml.safe_load(text)["in_force_until"] == dt.date(2026, 8, 31)
+
+
+def test_a_note_under_the_title_and_a_running_header_are_left_out():
+    raw = SAMPLE.replace("测试市服务型制造示范企业认定管理办法\n第一章", "测试市服务型制造示范企业认定管理办法\n（2023年3月15日印发）\n第一章")
+    pages = raw.split("- 2 -")
+    raw = "测试市工业和信息化局文件\n" + pages[0] + "\n- 2 -\n测试市工业和信息化局文件\n" + pages[1] + "\n测试市工业和信息化局文件\n"
+    result = import_text(raw, id="ceshi", existing={})
+    assert _articles(result.text) == _articles(import_text(SAMPLE, id="ceshi", existing={}).text)
+    assert "工业和信息化局文件" not in result.text and any("repeated" in n for n in result.notes)
