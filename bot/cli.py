@@ -354,8 +354,9 @@ def cmd_kb(args, settings: Settings) -> int:
         for m in kb.measures.values():
             meta = m.meta
             span = f"{meta.get('in_force_from') or '?'} – {meta.get('in_force_until') or '?'}"
+            new = kbmod.successor(kb.measures, m.id)
             print(f"{m.id}\t{m.citation_title}\t{meta.get('document_number') or '-'}\t{len(m.articles)}条\t"
-                  f"{span}\t{m.status(today)}")
+                  f"{span}\t{m.status(today)}" + (f"\treplaced by {new.id}" if new else ""))
         return 0
     # show
     mid = _city(kb, args.measure)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from handlers.context import Context
 from handlers.message import Button, Event, Incoming, Reply, Result
+from knowledge.kb import current_ids
 from knowledge.qa import Answer, answer, cities_in
 
 
@@ -18,7 +19,7 @@ def ask(msg: Incoming, question: str, state: dict, ctx: Context) -> Result:
     """Answer `question`, scoped by the city named in it or earlier in the conversation."""
     a = answer(ctx.kb, question, ctx.today, state.get("city"))
     new_state = dict(state)
-    named = cities_in(ctx.kb, question)
+    named = current_ids(ctx.kb.measures, cities_in(ctx.kb, question), ctx.today)  # one per city
     if len(named) == 1:  # the conversation's city is the one the user names, not one an answer happens to be about
         new_state["city"] = named[0]
     new_state["followups"] = a.followups

@@ -20,7 +20,7 @@ from handlers.message import Button, Event, Incoming, Reply, Result
 from knowledge.kb import to_cn_number
 from knowledge.numerals import cn_to_int
 from knowledge.qa import answer as qa_answer
-from knowledge.kb import city_measures
+from knowledge.kb import city_measures, in_force_on
 from knowledge.qa import place_resolver, resolve_city
 from rules import engine
 from rules import facts as factmod
@@ -60,7 +60,10 @@ def wants_to_correct(state: dict, text: str) -> bool:
 def start(msg: Incoming, state: dict, ctx: Context, resume: bool = True) -> Result:
     if resume and active(state) and state["check"].get("facts"):
         return _reply(state, ctx, "继续上次的自测（回复“重新开始”可从头来）。")
-    city = state.get("city") if state.get("city") in engine.available() else None
+    city = state.get("city")
+    if city in ctx.kb.measures:  # the conversation's city: its measure in force today
+        city = in_force_on(ctx.kb.measures, city, ctx.today)
+    city = city if city in engine.available() else None
     state["check"] = {"city": city, "facts": {}, "skipped": [], "history": [], "pending": "registered_in",
                       "phase": "ask", "all": False}
     intro = ("开始申报条件自测：我一次问一个问题，最后给出逐项预判（不是认定结果）。\n"

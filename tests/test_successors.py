@@ -80,3 +80,13 @@ def test_deadlines_and_reminders_follow_the_successor(kb):
     sub = {"awarded_on": "2026-10-01", "changed_on": None, "source": "chat"}
     steps = plan(sub, _measure(kb, "weihai", D("2026-11-22")), D("2026-11-22"), (0,))
     assert [s["due_on"] for s in steps if s["kind"] == "review"] == ["2029-10-01"]
+
+
+def test_the_chat_remembers_the_city_under_its_measure_in_force(kb):
+    from handlers.context import Context
+    from handlers.core import handle
+    from handlers.message import Incoming
+    ctx = Context(kb, D("2026-11-22"), False)
+    result = handle(Incoming("console", "u1", text="威海的示范企业多久复核一次"), {}, ctx)
+    assert result.state.get("city") == "weihai2026"
+    assert "三年" in result.replies[0].text or "每三年" in result.replies[0].text
