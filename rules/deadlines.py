@@ -204,14 +204,20 @@ def review_schedule(measure, awarded_on: dt.date, as_of: dt.date, rules: dict | 
         raise DeadlineError(f"授牌日期 {awarded_on.isoformat()} 晚于查询日期 {as_of.isoformat()}")
     meta = measure.meta or {}
     start, until = meta.get("in_force_from"), meta.get("in_force_until")
+    carried = False  # awarded under the measure this one replaced: its re-reviews follow this one
     if start and awarded_on < start:
-        raise DeadlineError(f"授牌日期 {awarded_on.isoformat()} 早于{measure.citation_title}施行日期 {start.isoformat()}")
+        if not meta.get("supersedes"):
+            raise DeadlineError(f"授牌日期 {awarded_on.isoformat()} 早于{measure.citation_title}施行日期 {start.isoformat()}")
+        carried = True
     status = measure.status(as_of)
     all_rules = measure_rules(measure, rules)
     rule = all_rules.get("review")
     result = ReviewSchedule(measure.id, awarded_on, as_of, None, [], status, [],
                             in_force_until=until)
     notes = result.notes
+    if carried:
+        notes.append(f"该企业在{_cn_date(start)}新办法施行前授牌；此后的复核按现行{measure.citation_title}推算，"
+                     f"具体以{authority(measure)}通知为准。")
 
     if rule is None:
         notes.append(f"规则库尚未收录{measure.citation_title}的复核规定，无法推算复核日期，请向{authority(measure)}咨询。")

@@ -90,3 +90,13 @@ def test_the_chat_remembers_the_city_under_its_measure_in_force(kb):
     result = handle(Incoming("console", "u1", text="威海的示范企业多久复核一次"), {}, ctx)
     assert result.state.get("city") == "weihai2026"
     assert "三年" in result.replies[0].text or "每三年" in result.replies[0].text
+
+
+def test_an_enterprise_awarded_under_the_old_measure_is_reviewed_under_the_new_one(kb):
+    new = kb.measures["weihai2026"]
+    s = review_schedule(new, D("2024-06-01"), D("2026-11-22"))
+    assert s.interval_years == 3 and s.next_review == D("2027-06-01")
+    assert any("新办法施行前授牌" in n for n in s.notes)
+    sub = {"awarded_on": "2024-06-01", "changed_on": None, "source": "chat"}
+    steps = plan(sub, _measure(kb, "weihai", D("2026-11-22")), D("2026-11-22"), (0,))
+    assert [s["due_on"] for s in steps if s["kind"] == "review"] == ["2027-06-01"]
