@@ -404,6 +404,10 @@ def cmd_kb(args, settings: Settings) -> int:
         s = built.stats
         print(f"built {out}: {s['measures']} measures, {s['articles']} articles, {s['units']} passages, "
               f"{s['terms']} terms in {s['build_seconds']:.1f} s")
+        drafts = [m.id for m in built.measures.values() if m.meta.get("review")]
+        if drafts:  # imported by `kb import` and not yet checked: in use, but say so
+            print(f"note: metadata still marked review: true (drafted by kb import): {', '.join(drafts)}",
+                  file=sys.stderr)
         return 0
     if args.kb_command == "import":
         return _kb_import(args)

@@ -164,3 +164,19 @@ def test_a_limited_title_is_reminded_before_it_ends(dev_kb):
     luoyang, _ = compose({"kind": "filing", "due_on": "2026-03-23", "send_on": "2026-03-20", "name": "某公司"},
                          dev_kb.measures["luoyang"], D("2026-03-20"))
     assert "须在15个工作日内备案" in luoyang and "第二十五条" in luoyang
+
+
+def test_the_chat_counts_a_reported_change_under_the_citys_own_period(dev_kb):
+    from handlers.context import Context
+    from handlers.core import handle
+    from handlers.message import Incoming
+    ctx = Context(dev_kb, D("2026-03-05"))
+    said = "我们更名了，2026年3月2日办完手续"
+    one = handle(Incoming("console", "u1", text=said), {"city": "luoyang"}, ctx)
+    text = one.replies[0].text
+    assert "2026-03-23" in text and "第二十五条" in text and "30个工作日" not in text
+    calendar = handle(Incoming("console", "u1", text=said), {"city": "mianyang"}, ctx).replies[0].text
+    assert "2026-04-01" in calendar and "自然日" in calendar
+    every = handle(Incoming("console", "u2", text=said), {}, ctx).replies[0].text
+    for city, deadline in (("洛阳", "2026-03-23"), ("佛山", "2026-03-16"), ("绵阳", "2026-04-01"), ("包头", "2026-04-14")):
+        assert city in every and deadline in every, (city, every)
