@@ -62,13 +62,15 @@ def measure_rules(measure, rules: dict | None = None) -> dict:
     if entry is not None:
         return {"filing": entry.get("filing"), "review": entry.get("review"), "title_validity": entry.get("title_validity"),
                 "source": "rules"}
-    cache = getattr(measure, "__dict__", {}).setdefault("_deadline_rules", None) if hasattr(measure, "__dict__") else None
-    if cache is None:
+    cached = _READ.get(id(measure))
+    if cached is None or cached[0] is not measure:  # read once per measure object (a base lives for the process)
         from rules.extract import measure_articles, read_deadlines
-        cache = dict(read_deadlines(measure_articles(measure)), source="articles")
-        if hasattr(measure, "__dict__"):
-            measure.__dict__["_deadline_rules"] = cache
-    return cache
+        cached = (measure, dict(read_deadlines(measure_articles(measure)), source="articles"))
+        _READ[id(measure)] = cached
+    return cached[1]
+
+
+_READ: dict[int, tuple] = {}  # id(measure) -> (measure, the rules read from its articles)
 
 
 def period_text(days: int, unit: str) -> str:
