@@ -153,7 +153,10 @@ def filing_deadline(changed_on: dt.date, calendar: WorkCalendar | None = None,
         estimated, holidays = bool(years), {}
     return FilingDeadline(changed_on, end, days if unit == "working_days" else None, estimated,
                           [{"measure": a["measure"], "article": a["article"]} for a in arts],
-                          years, holidays, arts[0]["text"], days, unit)
+                          years, holidays,
+                          arts[0]["text"] if len(arts) == 1 else  # several cities: each names its own bureau
+                          f"示范企业发生更名、重组等重大调整的，应在办理相关手续后{period_text(days, unit)}内报市工业和信息化主管部门备案",
+                          days, unit)
 
 
 def filing_text(result: FilingDeadline, measures: Mapping | None = None, rules: dict | None = None) -> str:
