@@ -100,3 +100,15 @@ def test_an_enterprise_awarded_under_the_old_measure_is_reviewed_under_the_new_o
     sub = {"awarded_on": "2024-06-01", "changed_on": None, "source": "chat"}
     steps = plan(sub, _measure(kb, "weihai", D("2026-11-22")), D("2026-11-22"), (0,))
     assert [s["due_on"] for s in steps if s["kind"] == "review"] == ["2027-06-01"]
+
+
+def test_conversation_routes_use_one_measure_per_city(kb):
+    from knowledge.conversation import ask_in_session
+    v = answer(kb, "威海的办法什么时候到期", D("2026-11-22"))
+    assert [c.measure for c in v.citations] == ["weihai2026"], v.answer
+    old = answer(kb, "威工信发〔2021〕34号什么时候到期", D("2026-11-22"))
+    assert [c.measure for c in old.citations] == ["weihai"] and "取代" in old.answer
+    both = answer(kb, "威海和包头的申报条件有什么不同", D("2026-11-22"))
+    assert sorted({c.measure for c in both.citations}) == ["baotou", "weihai2026"], both.answer
+    follow = ask_in_session(kb, ["包头多久复核一次", "那威海呢"], D("2026-11-22"))
+    assert follow.citations and follow.citations[0].measure == "weihai2026", follow.answer
