@@ -79,13 +79,15 @@ def wordings(kb: KnowledgeBase, text: str) -> list:
     return [w for i in detect(kb, text) for w in i.article_has]
 
 
-def other_programme(lexicon: dict, text: str, analyzer=None) -> str | None:
+def other_programme(lexicon: dict, text: str, analyzer=None, own: str = "") -> str | None:
     """Another programme or document the question is about (专精特新, 国家级示范, what a cited
-    《指南》 contains …), or None. With the analyzer, names match on token boundaries (高企 is not in 提高企业)."""
+    《指南》 contains …), or None. With the analyzer, names match on token boundaries (高企 is not in 提高企业).
+    A name the measures in scope use themselves (`own`: their text; a measure that also recognises 示范项目)
+    is theirs, not another programme."""
     other = lexicon.get("other_programmes") or {}
     found = (lambda w: analyzer.occurs(text, w)) if analyzer is not None else (lambda w: w in text)
     for name in other.get("names") or []:
-        if found(str(name)):
+        if found(str(name)) and str(name) not in own:
             return name
     if DOCUMENT_RE.search(text) and any(has_wording(text, _compile(p)) for p in other.get("document_content") or []):
         return "document"

@@ -349,8 +349,9 @@ def answer(kb: KnowledgeBase, question: str, as_of: dt.date, city: str | None = 
     unknown = kb.analyzer.unknown_words(q)
     # the enterprise saying what it is (我们是一家数控机床企业) asks about no other category of enterprise
     asked = _without_introduction(kb, q.text)
-    other = (intents.other_programme(kb.lexicon, q.text, kb.analyzer)
-             or intents.other_programme(kb.lexicon, q.expanded, kb.analyzer)
+    own = _scope_text(kb, scope)
+    other = (intents.other_programme(kb.lexicon, q.text, kb.analyzer, own)
+             or intents.other_programme(kb.lexicon, q.expanded, kb.analyzer, own)
              or next((f"{w}企业" for w in unknown if kb.analyzer.occurs(asked, f"{w}企业")), None))
     if other:  # another programme, or another category of enterprise (高新技术企业): another policy
         return _decline(kb, question, scope_city, q, "other_programme", f"names another programme: {other}")
@@ -735,6 +736,15 @@ def _foreign(kb: KnowledgeBase, q, unknown: list[str]) -> list[str]:
     context = _introduction(kb, q.text)
     framing = "".join(p for i in intents.detect(kb, q.text) for p in i.plain_patterns if p in q.text)
     return [w for w in unknown if w not in context and w not in framing]
+
+
+def _scope_text(kb: KnowledgeBase, scope: list[str]) -> str:
+    """The normalised text of the measures in scope (cached per scope)."""
+    cache = kb.cache.setdefault("_scope_text", {})
+    key = tuple(sorted(scope))
+    if key not in cache:
+        cache[key] = "\n".join(kb.article_normalized(m, a) for m in key for a in kb.measures[m].articles)
+    return cache[key]
 
 
 def focus(kb: KnowledgeBase, text: str) -> str:

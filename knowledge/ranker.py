@@ -278,7 +278,9 @@ def training_rows(kb) -> list[Row]:
         else:
             measure = known[i % len(known)]
         q = kb.analyzer.query(qa.focus(kb, text))
-        if intents.other_programme(kb.lexicon, q.text, kb.analyzer) or intents.other_programme(kb.lexicon, q.expanded, kb.analyzer):
+        own = qa._scope_text(kb, [measure])
+        if (intents.other_programme(kb.lexicon, q.text, kb.analyzer, own)
+                or intents.other_programme(kb.lexicon, q.expanded, kb.analyzer, own)):
             continue  # declined by rule, before any ranking
         unknown = kb.analyzer.unknown_words(q)
         itself = np.zeros(n, dtype=bool)
