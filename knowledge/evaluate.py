@@ -375,7 +375,7 @@ def run(files: list[Path], leave_out: str | None = None, measures: list[Path] = 
     one, used as it is when nothing is to be left out or added."""
     files = [Path(f) for f in files] or default_files()
     raw_dirs, notes = list(measures), []
-    kept = []
+    kept, with_raw = [], set()
     for f in files:  # a question set kept beside its measures' raw text (tests/data/dev/): those measures too
         folder = (f if f.is_absolute() or f.exists() else REPO_DATA / f).parent
         if any(folder.glob("*.txt")):
@@ -384,6 +384,7 @@ def run(files: list[Path], leave_out: str | None = None, measures: list[Path] = 
                 continue
             if folder not in raw_dirs:
                 raw_dirs.append(folder)
+            with_raw.add(f.name)
         kept.append(f)
     sets = [(f.name, load_cases(f)) for f in kept]
     # a dev measure's set (tests/data/dev/qa_<id>.yaml) was written by someone who saw only that measure: its
@@ -391,13 +392,23 @@ def run(files: list[Path], leave_out: str | None = None, measures: list[Path] = 
     # case says otherwise; a city named in the question still comes first
     sets = [(name, [c if c.get("city") or c.get("context") else dict(c, city=_own_measure(f)) for c in cases])
             if _own_measure(f) else (name, cases) for f, (name, cases) in zip(kept, sets)]
-    kb = base if base is not None and not leave_out and not raw_dirs else build_base(leave_out, raw_dirs)
     report = Report()
     report.notes.extend(notes)
-    if leave_out:
+    if leave_out:  # one base holding every measure, the left-out one with nothing learned from it
+        kb = build_base(leave_out, raw_dirs)
         report.notes.append(f"left out: the example questions, near-misses and own lexicon of {leave_out}")
-    for name, cases in sets:
-        if leave_out:  # only the left-out measure's questions (and those to decline) say what an unseen measure gets
-            cases = [c for c in cases if _about(kb, c, leave_out)]
-        evaluate(kb, cases, name, as_of, report)
+        for name, cases in sets:  # only its questions (and those to decline) say what an unseen measure gets
+            evaluate(kb, [c for c in cases if _about(kb, c, leave_out)], name, as_of, report)
+        return report
+    # the shipped measures' sets on the shipped base (plus --measures), the dev sets with their measures added
+    plain = [(n, c) for n, c in sets if n not in with_raw]
+    if plain:
+        kb = base if base is not None and not measures else build_base(None, list(measures))
+        for name, cases in plain:
+            evaluate(kb, cases, name, as_of, report)
+    dev = [(n, c) for n, c in sets if n in with_raw]
+    if dev:
+        kb = build_base(None, raw_dirs)
+        for name, cases in dev:
+            evaluate(kb, cases, name, as_of, report)
     return report
