@@ -36,6 +36,7 @@ class ImportReport:
     unchanged: int = 0
     reminders: int = 0
     refused: list[tuple[int, str]] = field(default_factory=list)
+    codes: list[tuple[str, str, str]] = field(default_factory=list)  # (credit code, name, binding code) with invite
 
 
 def read_rows(path: Path) -> list[tuple[int, dict]]:
@@ -94,7 +95,10 @@ def validate(row: dict, kb, today: dt.date) -> tuple[dict | None, str | None]:
             "channel": channel, "user_id": user_id, "source": "import"}, None
 
 
-def import_file(path: Path, store: Store, kb, today: dt.date, leads: tuple[int, ...]) -> ImportReport:
+def import_file(path: Path, store: Store, kb, today: dt.date, leads: tuple[int, ...],
+                invite: bool = False) -> ImportReport:
+    """Import the bureau's list; with `invite`, a one-time binding code for each new row without a contact
+    (its staff claim the record in chat with it)."""
     report = ImportReport()
     seen: dict[str, int] = {}
     for line, row in read_rows(path):
@@ -108,5 +112,7 @@ def import_file(path: Path, store: Store, kb, today: dt.date, leads: tuple[int, 
         seen[sub["credit_code"]] = line
         sub_id, outcome = store.upsert_subscription(sub)
         setattr(report, outcome, getattr(report, outcome) + 1)
+        if invite and outcome == "new" and not sub["user_id"]:
+            report.codes.append((sub["credit_code"], sub["name"], store.issue_binding_code(sub["credit_code"])))
         report.reminders += schedule(store, kb, sub_id, today, leads)
     return report
