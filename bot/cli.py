@@ -108,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         settings = Settings.load()
+        from bot import logsafe
+        logsafe.install(settings)
         return COMMANDS[args.command](args, settings)
     except UsageError as exc:
         print(str(exc).splitlines()[0], file=sys.stderr)
@@ -316,7 +318,7 @@ def cmd_serve(args, settings: Settings) -> int:
     import asyncio
 
     from bot import serve
-    logging.getLogger().setLevel(logging.INFO)
+    logging.getLogger().setLevel(getattr(logging, os.environ.get("POLICYBOT_LOG_LEVEL", "INFO").upper(), logging.INFO))
     for problem in settings.problems():
         print(f"policybot: configuration: {problem}", file=sys.stderr)
     kb = _kb(settings)

@@ -169,3 +169,33 @@ def test_a_step_that_fails_leaves_the_database_at_the_version_before(tmp_path, m
         raise AssertionError("the broken step did not fail")
     monkeypatch.setattr(storage, "MIGRATIONS", steps[:-1])
     assert Store(path).schema_version() == len(steps) - 1
+
+
+# ---- 2. no secret in a log line ------------------------------------------------------------------------
+def test_the_log_formatter_masks_secrets_and_credentials_in_urls():
+    import logging
+
+    from bot.config import Settings
+    from bot.logsafe import install
+    logger = logging.getLogger("policybot-test-logsafe")
+    logger.propagate = False
+    records = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            records.append(self.format(record))
+
+    logger.addHandler(Keep())
+    install(Settings(telegram_token="123456:TEST-token", wecom_secret="s3cr3t-app", wecom_aes_key="A" * 43,
+                     telegram_webhook_secret="hook-secret"), logger)
+    logger.warning("POST http://x/bot123456:TEST-token/sendMessage")
+    logger.warning("send %s failed", "https://qyapi/cgi-bin/message/send?access_token=AT-42&debug=1")
+    logger.warning("gettoken?corpid=ww1&corpsecret=s3cr3t-app; key %s; hook %s", "A" * 43, "hook-secret")
+    try:
+        raise ValueError("token 123456:TEST-token rejected")
+    except ValueError:
+        logger.exception("failed")
+    text = "\n".join(records)
+    for secret in ("TEST-token", "AT-42", "s3cr3t-app", "A" * 43, "hook-secret"):
+        assert secret not in text
+    assert text.count("***") >= 5
