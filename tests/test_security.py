@@ -199,3 +199,86 @@ def test_the_log_formatter_masks_secrets_and_credentials_in_urls():
     for secret in ("TEST-token", "AT-42", "s3cr3t-app", "A" * 43, "hook-secret"):
         assert secret not in text
     assert text.count("***") >= 5
+
+
+# ---- 5. timeouts and quiet logs --------------------------------------------------------------------------
+def _serve_in_process(tmp_path, kb, body, **settings):
+    import asyncio
+    import socket
+
+    from bot import serve
+    from bot.config import Settings
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cfg = Settings(db=tmp_path / "serve.db", port=port, **settings)
+
+    async def main():
+        stop, ready = asyncio.Event(), asyncio.Event()
+        server = asyncio.create_task(serve.run(cfg, kb, stop=stop, ready=ready))
+        await asyncio.wait_for(ready.wait(), 10)
+        try:
+            return await body(port)
+        finally:
+            stop.set()
+            await server
+    return asyncio.run(main())
+
+
+def test_idle_and_half_sent_connections_are_closed(tmp_path, kb):
+    import asyncio
+
+    async def body(port):
+        async def connect(send: bytes):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            if send:
+                writer.write(send)
+                await writer.drain()
+            return reader, writer
+
+        idle = [await connect(b"") for _ in range(10)]
+        half = [await connect(b"POST /wecom/callback HTTP/1.1\r\nHost: x\r\nX-Slow: ") for _ in range(10)]
+        kept = [await connect(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n") for _ in range(10)]
+        for reader, _ in kept:  # a response, then the connection sits idle (keep-alive)
+            await asyncio.wait_for(reader.readuntil(b'"ok": true'), 5)
+        closed = 0
+        for reader, writer in idle + half + kept:
+            try:
+                rest = await asyncio.wait_for(reader.read(), 3)  # EOF once the server closes it
+                closed += rest is not None
+            except asyncio.TimeoutError:
+                pass
+            writer.close()
+        return closed
+
+    assert _serve_in_process(tmp_path, kb, body, idle_timeout=0.5) == 30
+
+
+def test_malformed_http_is_one_counted_line_without_a_traceback(tmp_path, kb, caplog):
+    import asyncio
+    import json as jsonmod
+    import logging
+
+    bad = [b"GARBAGE\r\n\r\n", b"GET / HTTP/1.1\r\nHost: x\r\nNo colon here\r\n\r\n",
+           b"POST /wecom/callback HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+           b"GET /" + b"a" * 10000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"]
+
+    async def body(port):
+        for payload in bad * 4:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(payload)
+            await writer.drain()
+            await asyncio.wait_for(reader.read(), 5)
+            writer.close()
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        answer = await asyncio.wait_for(reader.read(), 5)
+        writer.close()
+        return jsonmod.loads(answer.split(b"\r\n\r\n", 1)[1])
+
+    with caplog.at_level(logging.DEBUG):
+        health = _serve_in_process(tmp_path, kb, body)
+    assert health["refused"]["http"] >= 20
+    assert not [r for r in caplog.records if r.exc_info], "a traceback was logged"
+    assert len([r for r in caplog.records if r.levelno >= logging.INFO and "refused" in r.getMessage()]) <= 1

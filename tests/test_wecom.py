@@ -92,10 +92,40 @@ def test_a_retried_message_is_answered_once(kb, tmp_path):
             # an event retried (same sender and CreateTime) is greeted once too
             created = int(time.time())
             params, body = b.envelope(b.event_xml("zhaoliu", create_time=created))
-            await b.post(params, body)
-            b.channel._answers.clear()  # as after a restart: the retry gets an empty success
+            greeting = b.open_reply((await b.post(params, body))[1])
             params, body = b.envelope(b.event_xml("zhaoliu", create_time=created), nonce="other")
-            assert await b.post(params, body) == (200, "success")
+            status, again = await b.post(params, body)
+            assert status == 200 and b.open_reply(again) == greeting and "您好" in greeting
+    run(main())
+
+
+def test_a_retry_after_a_crash_gets_the_answer_recorded_before_it(kb, tmp_path):
+    from handlers.message import Incoming
+
+    async def main():
+        async with Bench(kb, tmp_path) as b:
+            msg_id = b.next_msg_id()
+            # the previous process handled the message and committed, then died before answering WeCom
+            b.dispatcher.handle_once(Incoming("wecom", "zhaoliu", "威海复核多久一次", message_id=msg_id),
+                                     f"msg:{msg_id}")
+            assert b.counts()["questions"] == 1
+            retry = await b.text("zhaoliu", "威海复核多久一次", msg_id)
+            assert "第十八条" in retry and b.counts()["questions"] == 1
+    run(main())
+
+
+def test_an_answer_marked_for_push_by_a_dead_process_is_pushed_on_start(kb, tmp_path):
+    from handlers.message import Incoming
+
+    async def main():
+        async with Bench(kb, tmp_path) as b:
+            key = f"msg:{b.next_msg_id()}"
+            b.dispatcher.handle_once(Incoming("wecom", "zhaoliu", "威海复核多久一次"), key)
+            b.dispatcher.delivered("wecom", key, "push")  # late answer: the process died before message/send
+            await b.channel._resume_pushes()  # what start() runs
+            assert [s["body"]["touser"] for s in b.fake.sends] == ["zhaoliu"] and "第十八条" in b.fake.texts()[0]
+            await b.channel._resume_pushes()  # pushed once
+            assert len(b.fake.sends) == 1
     run(main())
 
 
@@ -146,6 +176,33 @@ def test_forged_and_malformed_requests_are_refused_with_nothing_stored_or_sent(k
                 assert r.status == 400
             await asyncio.sleep(0.1)
             assert b.fake.sends == [] and b.fake.tokens_issued == 0
+    run(main())
+
+
+def test_a_user_typing_markup_or_control_characters_is_answered(kb, tmp_path):
+    async def main():
+        async with Bench(kb, tmp_path) as b:
+            assert "第十八条" in await b.text("alice", "威海复核多久一次<!--认真问-->")
+            assert "第十八条" in await b.text("alice", "<!DOCTYPE 威海复核多久一次")
+            assert "第十八条" in await b.text("alice", "\x01威海复核\x07多久一次\x1f")
+            stored = [r["question"] for r in b.store.db.query("select question from questions")]
+            assert stored[-1] == "威海复核多久一次"
+    run(main())
+
+
+def test_refused_requests_are_counted_and_logged_once_a_minute_at_most(kb, tmp_path, caplog):
+    import logging
+
+    async def main():
+        async with Bench(kb, tmp_path) as b:
+            params, body = b.envelope(b.text_xml("mallory", "hi", b.next_msg_id()))
+            with caplog.at_level(logging.INFO):
+                for _ in range(50):
+                    status, _ = await b.post({**params, "msg_signature": "0" * 40}, body)
+                    assert status == 403
+            assert b.channel.refusals.count == 50
+            lines = [r for r in caplog.records if r.levelno >= logging.INFO and "refused" in r.getMessage()]
+            assert len(lines) == 1 and not any(r.exc_info for r in caplog.records)
     run(main())
 
 
@@ -226,23 +283,26 @@ def test_the_default_window_stays_below_thirty_a_minute():
 def test_a_slow_answer_is_acknowledged_and_pushed_later(kb, tmp_path, monkeypatch):
     async def main():
         async with Bench(kb, tmp_path, deadline=0.3) as b:
-            real = b.dispatcher.handle
+            real = b.dispatcher.handle_once
 
-            def slow(msg):
+            def slow(msg, key=None):
                 time.sleep(0.5)  # blocks the loop past the deadline
-                return real(msg)
+                return real(msg, key)
 
-            monkeypatch.setattr(b.dispatcher, "handle", slow)
-            assert await b.text("slowpoke", "威海复核多久一次") == ""  # an empty success
+            monkeypatch.setattr(b.dispatcher, "handle_once", slow)
+            msg_id = b.next_msg_id()
+            assert await b.text("slowpoke", "威海复核多久一次", msg_id) == ""  # an empty success
             await b.wait_sends(1)
             assert "第十八条" in b.fake.texts()[0]
-            monkeypatch.setattr(b.dispatcher, "handle", real)
+            monkeypatch.setattr(b.dispatcher, "handle_once", real)
+            assert await b.text("slowpoke", "威海复核多久一次", msg_id) == ""  # its retry: pushed already
+            assert len(b.fake.sends) == 1
 
             real_dispatch = b.channel._dispatch
 
-            async def waiting(msg):  # slow without blocking the loop: the acknowledgement comes at the deadline
+            async def waiting(msg, key):  # slow without blocking the loop: the acknowledgement comes at the deadline
                 await asyncio.sleep(1.0)
-                return await real_dispatch(msg)
+                return await real_dispatch(msg, key)
 
             monkeypatch.setattr(b.channel, "_dispatch", waiting)
             started = time.monotonic()
@@ -258,7 +318,7 @@ def test_a_long_answer_is_split_and_the_rest_pushed(kb, tmp_path, monkeypatch):
     async def main():
         async with Bench(kb, tmp_path) as b:
             long = "\n".join(f"第{i}行：" + "长" * 100 for i in range(20))
-            monkeypatch.setattr(b.dispatcher, "handle", lambda msg: [Reply(long)])
+            monkeypatch.setattr(b.dispatcher, "handle_once", lambda msg, key=None: ([Reply(long)], None))
             first = await b.text("u9", "给我一个长回答")
             assert len(first.encode()) <= 2048 and first.startswith("第0行")
             await b.wait_sends(1)

@@ -36,10 +36,10 @@ from aiohttp import web
 from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import MessageLimit
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
-from telegram.ext import (AIORateLimiter, Application, ApplicationBuilder, ApplicationHandlerStop,
-                          CallbackQueryHandler, ContextTypes, MessageHandler, TypeHandler, filters)
+from telegram.ext import (AIORateLimiter, Application, ApplicationBuilder, CallbackQueryHandler, ContextTypes,
+                          MessageHandler, filters)
 
-from bot.channels.base import Blocked, DeliveryError, Transient
+from bot.channels.base import Blocked, DeliveryError, RefusalLog, Transient
 from bot.config import ConfigError, Settings
 from bot.runtime import Dispatcher
 from bot.storage import Store
@@ -64,6 +64,7 @@ COMMANDS = [
 ]
 TEXT_ONLY = "目前只能处理文字消息，请直接输入您的问题，或发送 /help 查看用法。"
 SHORT_LABEL = 8  # labels up to this many characters go two to a row
+BODY_SECONDS = 10.0  # a webhook body trickled in slower than this is cut off (408)
 
 
 @dataclass(frozen=True)
@@ -208,6 +209,7 @@ class TelegramChannel:
                                             self._on_other))
         self.app.add_error_handler(self._on_error)
         self._locks: dict[int, list] = {}  # chat id -> [lock, users]
+        self.refusals = RefusalLog(self.name)
         self._started = False
 
     # ---- Channel protocol ----
@@ -260,20 +262,27 @@ class TelegramChannel:
     async def _webhook(self, request: web.Request) -> web.Response:
         given = request.headers.get(SECRET_HEADER, "")
         if not (self.secret and hmac.compare_digest(given.encode(), self.secret.encode())):
-            return web.Response(status=403, text="forbidden")
+            return self._refuse(403, "forbidden", "bad secret token")
         try:
-            data = json.loads(await request.read())
+            data = json.loads(await asyncio.wait_for(request.read(), BODY_SECONDS))
+        except asyncio.TimeoutError:
+            return self._refuse(408, "too slow", "body too slow")
         except (ValueError, UnicodeDecodeError):
-            return web.Response(status=400, text="not JSON")
+            return self._refuse(400, "not JSON", "not JSON")
+        except web.HTTPRequestEntityTooLarge:
+            return self._refuse(413, "too large", "body too large")
         if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
-            return web.Response(status=400, text="not a Telegram update")
+            return self._refuse(400, "not a Telegram update", "not a Telegram update")
         try:
             update = Update.de_json(data, self.app.bot)
         except Exception:  # noqa: BLE001 - a malformed update is the sender's problem, not a 500
-            log.warning("telegram: malformed update %s", str(data)[:200])
-            return web.Response(status=400, text="malformed update")
+            return self._refuse(400, "malformed update", "malformed update")
         await self.app.update_queue.put(update)
         return web.json_response({"ok": True})
+
+    def _refuse(self, status: int, text: str, reason: str) -> web.Response:
+        self.refusals.add(f"{status} {reason}")
+        return web.Response(status=status, text=text)
 
     # ---- PTB handlers: translate, dispatch, render ----
     async def _on_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
