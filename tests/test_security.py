@@ -282,3 +282,29 @@ def test_malformed_http_is_one_counted_line_without_a_traceback(tmp_path, kb, ca
     assert health["refused"]["http"] >= 20
     assert not [r for r in caplog.records if r.exc_info], "a traceback was logged"
     assert len([r for r in caplog.records if r.levelno >= logging.INFO and "refused" in r.getMessage()]) <= 1
+
+
+# ---- 7. /forget leaves no trace ---------------------------------------------------------------------------
+def test_forget_leaves_no_user_id_in_the_database_file_or_its_wal(tmp_path, kb):
+    from bot.config import Settings
+    from bot.runtime import Dispatcher
+    store = Store(tmp_path / "forget.db")
+    dispatcher = Dispatcher(Settings(db=tmp_path / "forget.db"), store, kb, today=lambda: TODAY)
+    user, company = "zq9-secret-user", "遗忘测试科技有限公司"
+    turns = ["/start", "威海复核多久一次", "自测", "威海", "/cancel", "提醒", "威海", company, code(9), "2024年12月10日",
+             "确认", "我们更名了，11月2日办完手续"]
+    for i, text in enumerate(turns):
+        dispatcher.handle(Incoming("wecom", user, text, message_id=str(i)), key=f"evt:{user}:{1700000000 + i}:x")
+    imported(store, kb, tmp_path)
+    say(dispatcher, user, "提醒", "威海", "乙公司", code(2), "申请", channel="wecom")
+    assert store.pending_claims()
+    db_file, wal = tmp_path / "forget.db", tmp_path / "forget.db-wal"
+    assert user.encode() in db_file.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
+    dispatcher.handle(Incoming("wecom", user, "/forget"), key="forget-1")
+    dispatcher.handle(Incoming("wecom", user, "确认"), key=f"evt:{user}:1800000000:x")
+    raw = db_file.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
+    for trace in (user, company, code(9)):
+        assert trace.encode() not in raw, trace
+    store.db.conn.close()
+    raw = db_file.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
+    assert user.encode() not in raw and "局方名单乙公司".encode() in raw
