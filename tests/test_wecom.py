@@ -1,6 +1,7 @@
 """The WeCom channel end to end over real HTTP on loopback: encrypted callbacks built with wechatpy's crypto,
 our aiohttp app (bot.serve.build_app), a real dispatcher on a temporary SQLite, a stand-in WeCom API."""
 import asyncio
+import datetime as dt
 import base64
 import time
 
@@ -12,6 +13,7 @@ from bot.channels.wecom import ButtonMemory, render, signature
 from bot.channels.wecom_api import RateWindow, split_text
 from handlers.message import Button, Reply
 from wecom_harness import AES_KEY, CORP_ID, TOKEN, Bench, run
+from wecom_harness import TODAY
 
 
 # ---- URL verification ----------------------------------------------------------------------------------
@@ -362,3 +364,30 @@ def test_serve_builds_the_wecom_channel_from_the_settings(kb, tmp_path):
     channels = build_channels(settings, None, store)
     assert [c.name for c in channels] == ["wecom", "console"]
     assert {(r.method, r.path) for r in channels[0].routes()} == {("GET", "/wecom/callback"), ("POST", "/wecom/callback")}
+
+
+def test_a_reminder_resent_after_a_crash_is_dropped_by_wecoms_duplicate_check(kb, tmp_path):
+    from bot.config import Settings as S
+    from bot.reminders import ReminderLoop, schedule
+
+    async def main():
+        async with Bench(kb, tmp_path) as b:
+            sub_id, _ = b.store.upsert_subscription({"credit_code": "91371000000000099X", "name": "甲公司",
+                                                     "city": "weihai", "awarded_on": "2024-12-10", "channel": "wecom",
+                                                     "user_id": "zhangsan", "source": "import"})
+            schedule(b.store, kb, sub_id, TODAY, (30, 7, 1, 0))
+            clock = lambda: dt.datetime(2026, 11, 22, 10, tzinfo=dt.timezone(dt.timedelta(hours=8)))  # noqa: E731
+            loop = ReminderLoop(S(send_hours=(0, 24)), b.store, kb, {"wecom": b.channel}, clock=clock)
+            assert await loop.sweep() >= 1
+            sent = len(b.fake.sends)
+            # a kill -9 after WeCom accepted and before our commit: the rows are pending again
+            b.store.db.execute("delete from deliveries")
+            b.store.db.execute("update reminders set status = 'pending' where status = 'sent'")
+            b.store.db.conn.commit()
+            assert await loop.sweep() == sent
+            assert len(b.fake.sends) == 2 * sent and len(b.fake.delivered) == sent  # members saw each once
+            assert all(s["body"].get("enable_duplicate_check") == 1 for s in b.fake.sends)
+            await b.text("zhangsan", "威海复核多久一次")  # chat answers are not deduplicated by WeCom
+            await b.text("zhangsan", "威海复核多久一次")
+            assert not any(s["body"].get("enable_duplicate_check") for s in b.fake.sends[2 * sent:])
+    run(main())

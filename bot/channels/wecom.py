@@ -149,11 +149,13 @@ class WecomChannel:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.api.close()
 
+    platform_dedupe = True  # message/send can drop a repeat itself (reminders re-sent after a crash)
+
     async def push(self, user_id: str, text: str, buttons: list[Button] | None = None,
-                   max_wait: float = 5.0) -> None:
+                   max_wait: float = 5.0, dedupe: bool = False) -> None:
         """Active push (message/send); raises Blocked or Transient (see bot/channels/wecom_api.py)."""
         body, shown = render([Reply(text, list(buttons or []))])
-        await self.api.send_text(user_id, body, max_wait=max_wait)
+        await self.api.send_text(user_id, body, max_wait=max_wait, dedupe=dedupe)
         if shown:
             self.buttons.remember(user_id, shown)
 
