@@ -239,6 +239,9 @@ def cmd_reminders(args, settings: Settings) -> int:
               f"{len(report.refused)} refused; {report.reminders} reminders planned")
         for credit_code, name, code in report.codes:
             print(f"{credit_code}\t{name}\t{code}")
+        for credit_code, name, contact in report.unconfirmed:
+            print(f"{args.file}: {credit_code} {name}: its contact {contact} subscribed in chat before this list and is "
+                  "not confirmed by it; check it (reminders list), or give the contact in the file", file=sys.stderr)
         return 0
     if args.reminders_command == "invite":
         from handlers.remind import check_credit_code

@@ -185,7 +185,8 @@ class ReminderLoop:
                 pass
 
     async def top_up(self, today: dt.date) -> int:
-        """Once a day: plan the subscriptions whose plan ran out (the next review, once one has passed)."""
+        """Plan the subscriptions whose plan ran out (the next review, once one has passed), and those an
+        operator or a binding code just gave a contact."""
         added = 0
         for i, sub_id in enumerate(self.store.to_replan(today.isoformat())):
             added += schedule(self.store, self.kb, sub_id, today, self.settings.reminder_leads)
@@ -200,8 +201,7 @@ class ReminderLoop:
         if not self.in_hours(now):
             return 0
         today = now.date()
-        if self._planned_on != today:
-            await self.top_up(today)
+        await self.top_up(today)  # an index finds the few due for planning (a passed review, a new contact)
         sent = 0
         failed_now: set[int] = set()
         while not (stop and stop.is_set()):

@@ -138,6 +138,8 @@ MIGRATIONS: list[tuple[str, str | Callable[[sqlite3.Connection], None]]] = [
     ("one-time binding codes",
      "create table binding_codes (id INTEGER PRIMARY KEY, credit_code TEXT NOT NULL, code_hash TEXT NOT NULL UNIQUE, "
      "created_at TEXT, expires_at TEXT, used_at TEXT)"),
+    ("subscriptions to plan, found by index (the reminder loop asks every sweep)",
+     "create index idx_subscriptions_replan_on on subscriptions (replan_on) where replan_on is not null"),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -534,8 +536,11 @@ class Store:
         return next(iter(self.db.query("select * from claims where id = ?", [claim_id])), None)
 
     def _bind(self, sub_id: int, channel: str, user_id: str) -> None:
+        """The claimant becomes the contact; an early replan_on makes the reminder loop plan the record again
+        at its next sweep (reminders cancelled while it was inactive come back)."""
         self.db.execute("update subscriptions set channel = ?, user_id = ?, active = 1, inactive_reason = null, "
-                        "updated_at = ? where id = ?", [channel, user_id, now_shanghai().isoformat(), sub_id])
+                        "replan_on = '0001-01-01', updated_at = ? where id = ?",
+                        [channel, user_id, now_shanghai().isoformat(), sub_id])
 
     # ---- a user's data ----------------------------------------------------------------------------
     def forget(self, channel: str, user_id: str) -> int:

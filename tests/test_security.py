@@ -308,3 +308,32 @@ def test_forget_leaves_no_user_id_in_the_database_file_or_its_wal(tmp_path, kb):
     store.db.conn.close()
     raw = db_file.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
     assert user.encode() not in raw and "局方名单乙公司".encode() in raw
+
+
+def test_an_approved_claim_gets_the_reminders_back_at_the_next_sweep(store, kb, tmp_path):
+    import asyncio
+
+    from bot.channels.console import ConsoleLog
+    from bot.config import Settings
+    from bot.reminders import ReminderLoop
+    from bot.clock import SHANGHAI
+    imported(store, kb, tmp_path)
+    sub = store.subscription_by_code(code(2))
+    store.deactivate(sub["id"], "blocked")  # its former contact blocked the bot: every reminder cancelled
+    assert store.upcoming("2030-01-01") == []
+    claim = store.add_claim(code(2), "console", "staff")
+    store.decide_claim(claim, True, "op")  # only the Store call, as the console's page makes it
+    clock = lambda: dt.datetime(2026, 11, 22, 10, tzinfo=SHANGHAI)  # noqa: E731
+    asyncio.run(ReminderLoop(Settings(send_hours=(0, 24)), store, kb, {"console": ConsoleLog()}, clock=clock).sweep())
+    assert [r for r in store.upcoming("2030-01-01") if r["user_id"] == "staff"] or \
+        store.db["deliveries"].count > 0
+
+
+def test_an_import_names_chat_contacts_it_did_not_confirm(dispatcher, store, kb, tmp_path):
+    say(dispatcher, "early", "提醒", "威海", "抢先公司", code(2), "2024年12月10日", "确认")  # before the bureau's list
+    report = imported(store, kb, tmp_path)
+    assert report.unconfirmed == [(code(2), "局方名单乙公司", "console:early")]
+    sub = store.subscription_by_code(code(2))
+    assert (sub["name"], sub["awarded_on"], sub["source"]) == ("局方名单乙公司", "2025-01-10", "import")
+    say(dispatcher, "early", "/forget", "确认")  # now the bureau's record: /forget keeps it
+    assert store.subscription_by_code(code(2))["user_id"] is None
