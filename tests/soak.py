@@ -113,7 +113,7 @@ class _Env:
 
 
 async def soak(n: int, kb_file: Path | None = None, concurrency: int = 16, max_seconds: float = 300,
-               workdir: Path | None = None, seed: int = 11) -> Report:
+               workdir: Path | None = None, seed: int = 11, log_level: str = "INFO") -> Report:
     rng = random.Random(seed)
     report = Report()
     started = time.monotonic()
@@ -130,7 +130,7 @@ async def soak(n: int, kb_file: Path | None = None, concurrency: int = 16, max_s
                TELEGRAM_WEBHOOK_URL=f"{base}/telegram/webhook", TELEGRAM_WEBHOOK_SECRET=WEBHOOK_SECRET,
                WECOM_CORP_ID=CORP_ID, WECOM_AGENT_ID=AGENT_ID, WECOM_SECRET=SECRET, WECOM_TOKEN=WECOM_TOKEN,
                WECOM_AES_KEY=AES_KEY, WECOM_API_BASE_URL=f"http://127.0.0.1:{runner.addresses[0][1]}/cgi-bin/",
-               POLICYBOT_SEND_HOURS="9-18")
+               POLICYBOT_SEND_HOURS="9-18", POLICYBOT_LOG_LEVEL=log_level)
     if kb_file:
         env["POLICYBOT_KB"] = str(kb_file)
     log_path = tmp / "serve.log"

@@ -135,7 +135,9 @@ def test_serve_runs_both_channels_and_pushes_reminders_through_them(tmp_path, kb
 def test_a_short_soak_has_no_5xx_no_traceback_no_secret_and_answers_each_message_once(tmp_path, kb_file):
     """tests/soak.py with a small N (the full run, 10,000 requests, is in `make bench`)."""
     from soak import soak
-    report = asyncio.run(soak(30, kb_file=kb_file, workdir=tmp_path, max_seconds=120))
+    report = asyncio.run(soak(30, kb_file=kb_file, workdir=tmp_path, max_seconds=120, log_level="DEBUG"))
+    log = (tmp_path / "serve.log").read_text(encoding="utf-8")
+    assert "setWebhook" in log  # at DEBUG the Bot API calls are logged, the webhook secret among their parameters
     figures = {name: value for name, value, _, _ in report.lines()}
     assert report.requests >= 120 and not report.stopped_early, figures
     assert report.statuses.get(200, 0) >= 60, report.statuses

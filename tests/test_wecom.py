@@ -391,3 +391,22 @@ def test_a_reminder_resent_after_a_crash_is_dropped_by_wecoms_duplicate_check(kb
             await b.text("zhangsan", "威海复核多久一次")
             assert not any(s["body"].get("enable_duplicate_check") for s in b.fake.sends[2 * sent:])
     run(main())
+
+
+def test_a_body_trickled_in_too_slowly_is_cut_off(kb, tmp_path, monkeypatch):
+    import bot.channels.wecom as wecom_mod
+    monkeypatch.setattr(wecom_mod, "BODY_SECONDS", 0.3)
+
+    async def main():
+        async with Bench(kb, tmp_path) as b:
+            params, body = b.envelope(b.text_xml("slowloris", "hi", b.next_msg_id()))
+            port = int(b.url.split(":")[2].split("/")[0])
+            query = "&".join(f"{k}={v}" for k, v in params.items())
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(f"POST /wecom/callback?{query} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n\r\n"
+                         .encode() + body.encode()[:20])
+            await writer.drain()
+            head = await asyncio.wait_for(reader.readline(), 3)
+            writer.close()
+            assert b" 408 " in head and b.counts()["questions"] == 0
+    run(main())
