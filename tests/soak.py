@@ -58,6 +58,7 @@ class Report:
     secrets_in_log: int = 0
     rss_start_kb: int = 0
     rss_end_kb: int = 0
+    rss_series_kb: list[int] = field(default_factory=list)  # after each batch of 250 × 4, then at the end
     seconds: float = 0.0
     stopped_early: bool = False
 
@@ -255,12 +256,19 @@ async def soak(n: int, kb_file: Path | None = None, concurrency: int = 16, max_s
                 if time.monotonic() > deadline:
                     report.stopped_early = True
                     break
-            # answers that went out through message/send or sendMessage: let them land
-            settle = time.monotonic() + 10
-            while time.monotonic() < settle and sum(len(tg.sent_to(c)) for c in tg_expected) < sum(tg_expected.values()):
+                report.rss_series_kb.append(_rss_kb(proc.pid))
+            # answers still queued behind Telegram's 30 messages a second: let them land while they keep coming
+            last, still = -1, time.monotonic()
+            while True:
+                got = sum(len(tg.sent_to(c)) for c in tg_expected)
+                if got >= sum(tg_expected.values()) or time.monotonic() - still > 10:
+                    break
+                if got != last:
+                    last, still = got, time.monotonic()
                 await asyncio.sleep(0.2)
             await asyncio.sleep(0.5)
             report.rss_end_kb = _rss_kb(proc.pid)
+            report.rss_series_kb.append(report.rss_end_kb)
     finally:
         if proc.returncode is None:
             proc.send_signal(signal.SIGTERM)
@@ -315,6 +323,8 @@ def main() -> int:
     for name, value, target, ok in report.lines():
         mark = "" if ok is None else ("  ok" if ok else "  MISSED")
         print(f"  {name:<44} {value:>12}   {target}{mark}")
+    print("  server RSS after each 1,000 requests (MB): "
+          + " ".join(f"{kb / 1024:.0f}" for kb in report.rss_series_kb))
     return 0 if report.ok() else 1
 
 
