@@ -18,6 +18,7 @@ import hashlib
 import json
 import secrets
 import sqlite3
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -125,6 +126,23 @@ def _dialog_state_by_chat(conn: sqlite3.Connection) -> None:
     conn.execute("create index idx_dialog_state_user on dialog_state (channel, user_id)")
 
 
+def _kf_tables(conn: sqlite3.Connection) -> None:
+    """微信客服 (bot/channels/wechat_kf.py): sync_msg's cursor per account, msgids handled, the 48-hour window
+    of each customer, and the outbox (what is sent, or waits to be: the quota's count)."""
+    for sql in (
+            "create table if not exists kf_cursors (open_kfid TEXT PRIMARY KEY, cursor TEXT, updated_at TEXT)",
+            "create table if not exists kf_messages (msgid TEXT PRIMARY KEY, at FLOAT)",
+            "create index if not exists idx_kf_messages_at on kf_messages (at)",
+            "create table if not exists kf_customers (external_userid TEXT PRIMARY KEY, open_kfid TEXT, "
+            "last_msg_at FLOAT)",
+            "create table if not exists kf_outbox (id INTEGER PRIMARY KEY, external_userid TEXT, open_kfid TEXT, "
+            "source TEXT, body TEXT, reminder_ids TEXT, status TEXT, attempts INTEGER, created_at FLOAT, "
+            "sent_at FLOAT, error TEXT)",
+            "create index if not exists idx_kf_outbox_external_userid_status_sent_at "
+            "on kf_outbox (external_userid, status, sent_at)"):
+        conn.execute(sql)
+
+
 MIGRATIONS: list[tuple[str, str | Callable[[sqlite3.Connection], None]]] = [
     ("release 1 tables", _baseline),
     ("subscriptions.replan_on", _add_column("subscriptions", "replan_on", "TEXT")),
@@ -140,6 +158,9 @@ MIGRATIONS: list[tuple[str, str | Callable[[sqlite3.Connection], None]]] = [
      "created_at TEXT, expires_at TEXT, used_at TEXT)"),
     ("subscriptions to plan, found by index (the reminder loop asks every sweep)",
      "create index idx_subscriptions_replan_on on subscriptions (replan_on) where replan_on is not null"),
+    ("sessions of `policybot ask --session`",
+     "create table if not exists sessions (id TEXT PRIMARY KEY, state TEXT, updated_at TEXT)"),
+    ("微信客服 tables", _kf_tables),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -299,6 +320,21 @@ class Store:
                             [channel, chat_id or user_id, user_id, json.dumps(state, ensure_ascii=False),
                              now_shanghai().isoformat()])
 
+    # ---- conversations of `ask --session` ------------------------------------------------------------
+    def get_session(self, session_id: str) -> dict:
+        rows = list(self.db.query("select state from sessions where id = ?", [session_id]))
+        if not rows:
+            return {}
+        try:
+            state = json.loads(rows[0]["state"])
+        except ValueError:
+            return {}
+        return state if isinstance(state, dict) else {}
+
+    def set_session(self, session_id: str, state: dict) -> None:
+        self.db["sessions"].upsert({"id": session_id, "state": json.dumps(state, ensure_ascii=False),
+                                    "updated_at": now_shanghai().isoformat()}, pk="id")
+
     # ---- questions --------------------------------------------------------------------------------
     def log_question(self, channel: str, user_id: str | None, question: str, city: str | None, abstained: bool,
                      reason: str | None, citation: str | None, at: dt.datetime | None = None) -> None:
@@ -375,7 +411,8 @@ class Store:
         with self.db.conn:
             self.db.execute("update subscriptions set active = 0, inactive_reason = ?, updated_at = ? where id = ?",
                             [reason, now_shanghai().isoformat(), sub_id])
-            self.db.execute("update reminders set status = 'cancelled' where subscription_id = ? and status = 'pending'",
+            self.db.execute("update reminders set status = 'cancelled' where subscription_id = ? "
+                            "and status in ('pending', 'waiting')",
                             [sub_id])
 
     def add_reminders(self, sub_id: int, plan: list[dict]) -> int:
@@ -398,7 +435,7 @@ class Store:
         """Cancel pending reminders of a kind (a changed award date or change date replaces its plan)."""
         with self.db.conn:
             cur = self.db.execute("update reminders set status = 'cancelled' where subscription_id = ? and kind = ? "
-                                  "and status = 'pending' and due_on != ?", [sub_id, kind, keep_due_on or ""])
+                                  "and status in ('pending', 'waiting') and due_on != ?", [sub_id, kind, keep_due_on or ""])
         return cur.rowcount
 
     def due_reminders(self, today: str, now: str, channels: list[str] | None = None, limit: int = 200) -> list[dict]:
@@ -415,8 +452,9 @@ class Store:
             " order by r.send_on, r.id limit ?", [today, now, *(channels or []), limit]))
 
     def upcoming(self, until: str, channel: str | None = None, user_id: str | None = None) -> list[dict]:
-        """Pending reminders with send_on up to `until` (operators' view; or one user's)."""
-        where, args = "r.status = 'pending' and r.send_on <= ? and s.active = 1", [until]
+        """Pending reminders with send_on up to `until` (operators' view; or one user's); `status` 'waiting' marks
+        one its channel could not deliver yet (微信客服 outside its 48-hour window)."""
+        where, args = "r.status in ('pending', 'waiting') and r.send_on <= ? and s.active = 1", [until]
         if channel:
             where += " and s.channel = ? and s.user_id = ?"
             args += [channel, user_id]
@@ -441,6 +479,21 @@ class Store:
                             "status = case when ? is null then 'failed' else status end where id = ?",
                             [error[:500], next_try_at, next_try_at, reminder_id])
 
+    def reminder_waiting(self, reminder_id: int) -> None:
+        """The channel cannot deliver it now (微信客服: the user has not written within 48 hours): it waits for
+        the user's next message instead of being retried by the loop."""
+        with self.transaction():
+            self.db.execute("update reminders set status = 'waiting', next_try_at = null where id = ? "
+                            "and status = 'pending'", [reminder_id])
+
+    def waiting_reminders(self, channel: str, user_id: str) -> list[dict]:
+        """The reminders waiting for this user's next message, oldest first (as due_reminders' rows)."""
+        return list(self.db.query(
+            "select r.*, s.name, s.city, s.channel, s.user_id, s.credit_code, s.awarded_on, s.changed_on, "
+            "s.change_kind from reminders r join subscriptions s on s.id = r.subscription_id "
+            "where r.status = 'waiting' and s.active = 1 and s.channel = ? and s.user_id = ? "
+            "order by r.send_on, r.id", [channel, user_id]))
+
     # ---- operators' figures ----------------------------------------------------------------------------
     def stats(self, since: str) -> dict:
         one = lambda sql, args=(): next(iter(self.db.execute(sql, list(args)).fetchone()), 0)  # noqa: E731
@@ -452,7 +505,7 @@ class Store:
             "subscribers": one("select count(*) from subscriptions where active = 1"),
             "subscribers_reachable": one("select count(*) from subscriptions where active = 1 and user_id is not null"),
             "reminders_sent": one("select count(*) from deliveries where sent_at >= ?", [since]),
-            "reminders_pending": one("select count(*) from reminders where status = 'pending'"),
+            "reminders_pending": one("select count(*) from reminders where status in ('pending', 'waiting')"),
         }
 
     # ---- claims of existing records: a one-time binding code, or an operator's approval ----------------
@@ -572,5 +625,70 @@ class Store:
                                            [channel, user_id]).rowcount
             removed += self.db.execute("delete from dialog_state where channel = ? and chat_id = ?",
                                        [channel, user_id]).rowcount
+            if channel == "wechat_kf":
+                for table in ("kf_customers", "kf_outbox"):
+                    removed += self.db.execute(f"delete from {table} where external_userid = ?", [user_id]).rowcount
             self._checkpoint_due = True
         return removed
+
+    # ---- 微信客服 (bot/channels/wechat_kf.py) --------------------------------------------------------------
+    def kf_cursor(self, open_kfid: str) -> str:
+        row = self.db.execute("select cursor from kf_cursors where open_kfid = ?", [open_kfid]).fetchone()
+        return row[0] if row and row[0] else ""
+
+    def kf_accounts(self) -> list[str]:
+        return [r[0] for r in self.db.execute("select open_kfid from kf_cursors order by open_kfid").fetchall()]
+
+    def kf_set_cursor(self, open_kfid: str, cursor: str) -> None:
+        with self.transaction():
+            self.db.execute("insert or replace into kf_cursors (open_kfid, cursor, updated_at) values (?, ?, ?)",
+                            [open_kfid, cursor, now_shanghai().isoformat()])
+
+    def kf_first_time(self, msgid: str, keep_days: int = 7) -> bool:
+        """Record a handled msgid (inside the caller's transaction); False when it was handled before."""
+        now = time.time()
+        cur = self.db.execute("insert or ignore into kf_messages (msgid, at) values (?, ?)", [msgid, now])
+        self._kf_inserts = getattr(self, "_kf_inserts", 0) + 1
+        if self._kf_inserts % 1000 == 0:
+            self.db.execute("delete from kf_messages where at < ?", [now - keep_days * 86400])
+        return bool(cur.rowcount)
+
+    def kf_customer(self, external_userid: str) -> dict | None:
+        rows = list(self.db.query("select * from kf_customers where external_userid = ?", [external_userid]))
+        return rows[0] if rows else None
+
+    def kf_customer_wrote(self, external_userid: str, open_kfid: str, at: float) -> None:
+        self.db.execute("insert into kf_customers (external_userid, open_kfid, last_msg_at) values (?, ?, ?) "
+                        "on conflict (external_userid) do update set open_kfid = excluded.open_kfid, "
+                        "last_msg_at = max(last_msg_at, excluded.last_msg_at)", [external_userid, open_kfid, at])
+
+    def kf_sent_since(self, external_userid: str, since: float) -> int:
+        return self.db.execute("select count(*) from kf_outbox where external_userid = ? and status = 'sent' "
+                               "and sent_at >= ?", [external_userid, since]).fetchone()[0]
+
+    def kf_queue(self, external_userid: str, open_kfid: str, source: str, bodies: list[tuple[dict, list[int]]],
+                 status: str = "pending", sent_at: float | None = None) -> None:
+        now = time.time()
+        for body, reminder_ids in bodies:
+            self.db.execute("insert into kf_outbox (external_userid, open_kfid, source, body, reminder_ids, status, "
+                            "attempts, created_at, sent_at) values (?, ?, ?, ?, ?, ?, 0, ?, ?)",
+                            [external_userid, open_kfid, source, json.dumps(body, ensure_ascii=False),
+                             json.dumps(reminder_ids), status, now, sent_at])
+        self._kf_queued = getattr(self, "_kf_queued", 0) + len(bodies)
+        if self._kf_queued >= 1000:  # now and then, forget what was sent or dropped more than a week ago
+            self._kf_queued = 0
+            self.db.execute("delete from kf_outbox where status != 'pending' and created_at < ?", [now - 7 * 86400])
+
+    def kf_pending(self, external_userid: str | None = None) -> list[dict]:
+        sql = "select * from kf_outbox where status = 'pending'"
+        args = []
+        if external_userid is not None:
+            sql += " and external_userid = ?"
+            args.append(external_userid)
+        return list(self.db.query(sql + " order by id", args))
+
+    def kf_mark(self, outbox_id: int, status: str, error: str | None = None, sent_at: float | None = None) -> None:
+        with self.transaction():
+            self.db.execute("update kf_outbox set status = ?, error = ?, sent_at = coalesce(?, sent_at), "
+                            "attempts = attempts + 1 where id = ?", [status, (error or "")[:300] or None, sent_at,
+                                                                     outbox_id])

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from handlers.context import Context
 from handlers.message import Button, Event, Incoming, Reply, Result
-from knowledge.qa import Answer, answer, cities_in
+from knowledge.conversation import Turn, respond
+from knowledge.kb import current_ids
+from knowledge.qa import Answer, cities_in
 
 
 def render(a: Answer) -> str:
@@ -15,16 +17,19 @@ def render(a: Answer) -> str:
 
 
 def ask(msg: Incoming, question: str, state: dict, ctx: Context) -> Result:
-    """Answer `question`, scoped by the city named in it or earlier in the conversation."""
-    a = answer(ctx.kb, question, ctx.today, state.get("city"))
+    """Answer `question`, scoped by the city named in it or earlier in the conversation; a follow-up (那包头呢,
+    这个要几份) is read against the previous question, kept in the state as `last`."""
+    a, turn, res = respond(ctx.kb, question, ctx.today, state.get("city"), Turn.from_dict(state.get("last")))
     new_state = dict(state)
-    named = cities_in(ctx.kb, question)
+    new_state["last"] = turn.as_dict()
+    named = current_ids(ctx.kb.measures, cities_in(ctx.kb, question), ctx.today)  # one per city
     if len(named) == 1:  # the conversation's city is the one the user names, not one an answer happens to be about
         new_state["city"] = named[0]
     new_state["followups"] = a.followups
     buttons = [Button(f"💬 {f}", f"q:{i}") for i, f in enumerate(a.followups)]
     event = Event("question", {"question": question, "city": a.city, "abstained": a.abstained, "reason": a.reason,
-                               "citation": a.citations[0].title if a.citations else None})
+                               "citation": a.citations[0].title if a.citations else None,
+                               "resolved": res.query if res.kind else None})
     return Result([Reply(render(a), buttons)], new_state, [event])
 
 

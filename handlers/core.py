@@ -10,7 +10,7 @@ from handlers import admin
 from handlers import check as check_dialog
 from handlers import remind as remind_dialog
 from handlers.context import Context
-from handlers.help import show_help
+from handlers.help import ask_example, show_help
 from handlers.message import Button, Event, Incoming, Reply, Result
 from knowledge.qa import resolve_city
 
@@ -64,7 +64,7 @@ def _command(msg: Incoming, text: str, state: dict, ctx: Context) -> Result:
         return show_help(state, ctx)
     if name == "ask":
         if not arg:
-            return Result([Reply("请在 /ask 后面写上问题，例如：/ask 威海申报需要什么条件？")], state)
+            return Result([Reply(f"请在 /ask 后面写上问题，例如：/ask {ask_example(ctx.kb)}？")], state)
         return ask_dialog.ask(msg, arg, state, ctx)
     if name == "city":
         return _city(arg, state, ctx)
@@ -92,10 +92,12 @@ def _command(msg: Incoming, text: str, state: dict, ctx: Context) -> Result:
 
 def _city(arg: str, state: dict, ctx: Context) -> Result:
     if arg:
-        mid = resolve_city(ctx.kb, arg)
+        mid = resolve_city(ctx.kb, arg, ctx.today)
         if not mid:
             return Result([Reply(f"没有找到“{arg}”对应的城市。目前支持：{_cities(ctx)}。")], state)
         state["city"] = mid
+        if isinstance(state.get("last"), dict):  # a follow-up (这个要几份) is now about the city chosen
+            state["last"] = {**state["last"], "city": mid, "scope": []}
         return Result([Reply(f"好的，之后的问题按{ctx.kb.measures[mid].city_short}的办法回答。")], state)
     current = state.get("city")
     now = f"当前城市：{ctx.kb.measures[current].city_short}。" if current in ctx.kb.measures else "尚未选择城市。"

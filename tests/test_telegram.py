@@ -412,4 +412,18 @@ def test_an_update_handled_before_a_crash_gets_its_recorded_reply_once(kb, tmp_p
             h.api.queue(json.loads(json.dumps(update)))  # and once sent, a further repeat is dropped
             await h.turn("谢谢")
             assert sum("第十八条" in m["text"] for m in h.api.sent_to(UID)) == 1
+
+
+def test_a_follow_up_over_telegram_resolves_against_the_previous_question(kb, tmp_path):
+    """那包头呢 and 有时间限制吗 on Telegram read as the chat's previous question asked again (the same handlers)."""
+    async def scenario():
+        async with running(kb, tmp_path) as h:
+            reply = await h.turn("威海的企业改了名字需要备案吗")
+            assert "第二十一条" in reply["text"]
+            reply = await h.turn("有时间限制吗")
+            assert "30个工作日" in reply["text"] and "第二十一条" in reply["text"] and "包头" not in reply["text"]
+            reply = await h.turn("那包头呢")
+            assert "第十三条" in reply["text"] and "第二十一条" not in reply["text"]
+            state = h.store.get_state("telegram", str(UID))
+            assert state["last"]["city"] == "baotou" and state["last"]["topic"] == "filing"
     run(scenario())
