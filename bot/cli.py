@@ -180,9 +180,7 @@ def cmd_check(args, settings: Settings) -> int:
     city = _city(kb, args.city)
     if city not in engine.available():
         raise UsageError(f"policybot: no eligibility rules for {city} (rules/{city}.yaml)")
-    class Loader(yaml.SafeLoader):  # dates stay text, so that 2019-13-01 is reported by the fact reader
-        yaml_implicit_resolvers = {k: [r for r in v if r[0] != "tag:yaml.org,2002:timestamp"]
-                                   for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+    from rules.facts import TextDateLoader as Loader  # dates stay text: 2019-13-01 is reported by the fact reader
     try:
         raw = yaml.load(args.answers.read_text(encoding="utf-8"), Loader=Loader)  # noqa: S506 - a SafeLoader
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:

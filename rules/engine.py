@@ -243,6 +243,10 @@ def _leaf(rs: Ruleset, test: dict, facts: dict, as_of: dt.date, city_of: Callabl
     if "at_least" in test:
         limit = test["at_least"]
         unit = "个" if fact.type == "int" else "%"
+        if value == "<0":  # 负增长 without a figure: below any threshold of 0 or more
+            if limit >= 0:
+                return FAIL, shown, f"{fact.name}为负增长，未达到{limit:g}{unit}", [], None
+            return UNKNOWN, shown, f"{fact.name}为负增长，请写具体降幅", [key], None
         if value >= limit:
             return PASS, shown, f"{fact.name}{shown}，达到{limit:g}{unit}", [], None
         return FAIL, shown, f"{fact.name}{shown}，未达到{limit:g}{unit}", [], None
