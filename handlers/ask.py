@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from handlers.context import Context
 from handlers.message import Button, Event, Incoming, Reply, Result
+from handlers.direct import direct_answer
 from knowledge.qa import Answer, answer, cities_in
 
 
@@ -23,9 +24,33 @@ def ask(msg: Incoming, question: str, state: dict, ctx: Context) -> Result:
         new_state["city"] = named[0]
     new_state["followups"] = a.followups
     buttons = [Button(f"💬 {f}", f"q:{i}") for i, f in enumerate(a.followups)]
-    event = Event("question", {"question": question, "city": a.city, "abstained": a.abstained, "reason": a.reason,
-                               "citation": a.citations[0].title if a.citations else None})
-    return Result([Reply(render(a), buttons)], new_state, [event])
+    text = render(a)
+    citation = a.citations[0].title if a.citations else None
+    abstained, reason = a.abstained, a.reason
+    direct = direct_answer(ctx.kb, question, ctx.today, state.get("city"))
+    if direct:  # the enterprise's own facts: what follows for it first, then the article(s)
+        text = direct.text + "\n\n" + (text if not a.abstained else _articles(ctx, direct))
+        abstained, reason = False, "own_facts"
+        if citation is None and direct.citations:
+            mid, n = direct.citations[0]
+            citation = ctx.kb.measures[mid].cite(n)
+        if direct.facts:
+            new_state["prefill"] = {"facts": direct.facts, "city": direct.cities[0] if len(direct.cities) == 1 else None}
+            buttons = [Button("📝 用这些信息自测", "ck:prefill")] + buttons
+            text += "\n想逐项预判，可以点“用这些信息自测”（已说过的不再问）。"
+    event = Event("question", {"question": question, "city": a.city, "abstained": abstained, "reason": reason,
+                               "citation": citation})
+    return Result([Reply(text, buttons)], new_state, [event])
+
+
+def _articles(ctx: Context, direct) -> str:
+    """The articles the direct answer rests on, when the question itself matched none."""
+    from knowledge.excerpt import excerpt
+    parts = []
+    for mid, n in dict.fromkeys(direct.citations):
+        m = ctx.kb.measures[mid]
+        parts.append(f"{excerpt(ctx.kb, m, n)}\n——{m.cite(n)}")
+    return "\n\n".join(parts[:2])
 
 
 def followup(msg: Incoming, index: str, state: dict, ctx: Context) -> Result:

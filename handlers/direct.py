@@ -27,3 +27,143 @@ def place_of(kb: KnowledgeBase):
             return city
         return "other" if looks_like_place(kb, text) else None
     return where
+
+
+# ---- the direct answer -----------------------------------------------------------------------------------
+import datetime as dt  # noqa: E402
+from dataclasses import dataclass, field  # noqa: E402
+
+from knowledge.kb import to_cn_number  # noqa: E402
+from knowledge.qa import cities_in  # noqa: E402
+from rules import engine  # noqa: E402
+from rules import facts as factmod  # noqa: E402
+from rules.deadlines import DeadlineError, filing_deadline, filing_text, for_measure, review_schedule, review_text  # noqa: E402
+
+CONDITION_FACTS = ("service_revenue_share", "revenue_growth", "profit_growth", "service_projects_3y", "established_on")
+DATE_FACTS = ("changed_on", "awarded_on")
+
+
+@dataclass
+class Direct:
+    text: str
+    facts: dict  # fact → value, for the self-check's prefill
+    cities: list[str]
+    citations: list[tuple[str, int]] = field(default_factory=list)
+
+
+def _scope(kb: KnowledgeBase, question: str, city: str | None) -> list[str]:
+    named = [c for c in cities_in(kb, question) if c in kb.measures]
+    if named:
+        return named
+    if city in kb.measures:
+        return [city]
+    return list(kb.measures)
+
+
+def direct_answer(kb: KnowledgeBase, question: str, today: dt.date, city: str | None = None) -> Direct | None:
+    """What the facts a question carries mean for the enterprise, or None when it carries none."""
+    scope = _scope(kb, question, city)
+    rulesets = [engine.load(c) for c in scope if c in engine.available()]
+    found = factmod.facts_in(question, today, engine.thresholds(rulesets or [engine.load(c) for c in engine.available()]))
+    if not found:
+        return None
+    defs = factmod.load_facts()
+    lines: list[str] = []
+    citations: list[tuple[str, int]] = []
+    given = {k: r.value for k, r in found.facts.items()}
+    said = "，".join(f"{defs[k].name}{factmod.show(defs[k], v)}" + (f"（{found.facts[k].note}）" if found.facts[k].note else "")
+                    for k, v in given.items() if k in CONDITION_FACTS)
+    for key, problem in found.problems.items():
+        lines.append(f"⚠️ {defs[key].name}：{problem}")
+    conditions = {k: v for k, v in given.items() if k in CONDITION_FACTS}
+    if conditions:
+        lines.append(f"按您说的（{said}）：")
+        for rs in rulesets:
+            lines.extend(_condition_lines(kb, rs, conditions, today, len(rulesets) > 1, citations))
+    if "changed_on" in given:
+        lines.extend(_filing_lines(kb, scope, given["changed_on"], found.facts["changed_on"].note, citations))
+    if "awarded_on" in given:
+        lines.extend(_review_lines(kb, scope, given["awarded_on"], today, citations))
+    if not lines:
+        return None
+    return Direct("\n".join(lines), conditions, scope, citations)
+
+
+def _condition_lines(kb, rs: engine.Ruleset, facts: dict, today: dt.date, labelled: bool, citations) -> list[str]:
+    head = f"【{rs.city}】" if labelled else ""
+    outs = engine.outcomes(rs, facts, today, lambda text: resolve_city(kb, text))
+    if not outs:
+        names = "、".join(rs.facts[k].name for k in facts)
+        first = rs.conditions[0].article if rs.conditions else None
+        where = f"（申报条件见{rs.cite(first)}）" if first else ""
+        if first:
+            citations.append((rs.measure, first))
+        return [f"{head}{rs.city}的办法对{names}没有要求{where}。"]
+    lines = []
+    for o in outs:
+        c, r = o.result.condition, o.result
+        if (rs.measure, c.article) not in citations:
+            citations.append((rs.measure, c.article))
+        where = f"（{rs.cite(c.article)}{c.where().split('条', 1)[1]}）"
+        if not o.branches:
+            reason = r.reason
+            gap = next(iter(o.gaps.values()), None)
+            if gap is not None:
+                unit = "个" if rs.facts[c.test["fact"]].type == "int" else "个百分点"
+                reason += f"，差{gap:g}{unit}"
+            lines.append(f"{head}{engine.STATUS_MARK[r.status]}“{c.label}”：{reason}{where}")
+            continue
+        met = [b for b in o.branches if b[1] == engine.PASS]
+        if met:
+            lines.append(f"{head}✅ 符合“{c.label}”：{met[0][3]}，满足其一即可{where}")
+            continue
+        said = []
+        for t, status, answer, reason in o.branches:
+            if status == engine.FAIL:
+                gap = o.gaps.get(t.get("fact"))
+                said.append(reason + (f"（差{gap:g}个百分点）" if gap is not None else ""))
+        others = [_branch_text(rs, t) for t, status, _, _ in o.branches if status == engine.UNKNOWN]
+        if others:
+            lines.append(f"{head}❌ 这一项不够：{'；'.join(said)}。但这一条满足其一即可，还可以凭："
+                         f"{'，或'.join(others)}{where}")
+        else:
+            lines.append(f"{head}❌ 不符合“{c.label}”：{'；'.join(said)}{where}")
+    return lines
+
+
+def _branch_text(rs: engine.Ruleset, test: dict) -> str:
+    fact = rs.facts[test["fact"]]
+    if "at_least" in test:
+        unit = "个" if fact.type == "int" else "%"
+        return f"{fact.name}达到{test['at_least']:g}{unit}（含）以上"
+    return fact.name
+
+
+def _filing_lines(kb, scope: list[str], changed_on: str, note: str, citations) -> list[str]:
+    if len(changed_on) != 10:
+        return [f"⚠️ 要算备案截止日，请告诉我手续办完的具体日期（例如：{changed_on[:4]}年11月2日）。"]
+    try:
+        result = filing_deadline(dt.date.fromisoformat(changed_on))
+    except (DeadlineError, ValueError) as exc:
+        return [f"⚠️ 无法计算备案截止日：{exc}"]
+    if len(scope) == 1:
+        result = for_measure(result, scope[0])
+    citations.extend((a["measure"], a["article"]) for a in result.articles)
+    head = f"手续办完日 {changed_on}" + (f"（{note}）" if note else "") + "："
+    return [head + filing_text(result, kb.measures)]
+
+
+def _review_lines(kb, scope: list[str], awarded_on: str, today: dt.date, citations) -> list[str]:
+    if len(awarded_on) != 10:
+        return [f"⚠️ 要推算复核日期，请告诉我授牌的具体日期（例如：{awarded_on[:4]}年6月1日）。"]
+    lines = []
+    for mid in scope:
+        measure = kb.measures[mid]
+        try:
+            s = review_schedule(measure, dt.date.fromisoformat(awarded_on), today)
+        except DeadlineError as exc:
+            lines.append(f"⚠️ {measure.city_short}：{exc}")
+            continue
+        citations.extend((a["measure"], a["article"]) for a in s.articles)
+        lines.append(f"授牌日期 {awarded_on}，" + review_text(s, measure))
+    return lines

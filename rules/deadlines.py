@@ -204,3 +204,10 @@ def review_text(result: ReviewSchedule, measure) -> str:
     status = {"in_force": "有效", "expired": "已失效", "unknown": "有效期不详"}[result.measure_status]
     lines = [head, *result.notes, f"办法状态（截至{result.as_of.isoformat()}）：{status}。"]
     return "\n".join(lines)
+
+
+def for_measure(result: FilingDeadline, measure: str) -> FilingDeadline:
+    """The same deadline citing only that measure's own article (a 包头 enterprise is not sent to 威海's)."""
+    from dataclasses import replace
+    own = [a for a in result.articles if a["measure"] == measure]
+    return replace(result, articles=own or result.articles)

@@ -354,3 +354,50 @@ def _notes(rs: Ruleset, facts: dict, as_of: dt.date, status: str, results: list[
         notes.append("以下由专家评审认定，自测只作参考：" + "；".join(review) + "。")
     notes.append("本结果是根据您的回答作出的预判，不是认定结果；以主管部门评审认定为准。")
     return notes
+
+
+# ---- what given facts decide (direct answers) ------------------------------------------------------------
+@dataclass
+class Outcome:
+    """A condition that uses some of the given facts: its status, and for an any-of, each branch."""
+    result: ConditionResult
+    branches: list[tuple[dict, str, str, str]]  # (test, status, answer, reason) per any-of branch
+    gaps: dict[str, float] = field(default_factory=dict)  # fact → how far below its threshold
+
+
+def outcomes(rs: Ruleset, facts: dict, as_of: dt.date, city_of: Callable[[str], str | None]) -> list[Outcome]:
+    """The conditions of `rs` that the given facts bear on, evaluated on those facts alone."""
+    given = {k for k, v in facts.items() if v is not None}
+    v = evaluate(rs, facts, as_of, city_of)
+    out = []
+    for r in v.results:
+        keys = set(_test_facts(r.condition.test))
+        if not keys & given or "ban" in (r.condition.test or {}):
+            continue
+        tests = (r.condition.test or {}).get("any_of") or [r.condition.test]
+        branches, gaps = [], {}
+        for t in tests:
+            status, answer, reason, _, _ = _leaf(rs, t, v.facts, as_of, city_of, False)
+            branches.append((t, status, answer, reason))
+            value = v.facts.get(t.get("fact"))
+            if status == FAIL and "at_least" in t and isinstance(value, (int, float)):
+                gaps[t["fact"]] = round(t["at_least"] - value, 2)
+        out.append(Outcome(r, branches if len(tests) > 1 else [], gaps))
+    return out
+
+
+def thresholds(rs_list) -> dict[float, set[str]]:
+    """The percentages the rules compare with, and the facts compared (15 → {service_revenue_share})."""
+    out: dict[float, set[str]] = {}
+
+    def walk(test):
+        if not test:
+            return
+        for t in test.get("any_of") or []:
+            walk(t)
+        if "at_least" in test and test["fact"] in rs.facts and rs.facts[test["fact"]].type in ("share", "percent"):
+            out.setdefault(float(test["at_least"]), set()).add(test["fact"])
+    for rs in rs_list:
+        for c in rs.conditions:
+            walk(c.test)
+    return out

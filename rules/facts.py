@@ -706,14 +706,14 @@ def count_reading(text) -> Reading:
     if _ZERO_RE.match(_SUBJECT_RE.sub("", t) or t):
         return Reading(0)
     if any(re.search(rf"(?<![{_CN_DIGITS}十百\d]){w}", t) for w in _VAGUE_WORDS):
-        raise AnswerError("请写具体的个数，例如：3个、两个、0（记不清时写能确定的最少个数）。")
+        raise AnswerError("请写具体的个数（整数），例如：3个、两个、0（记不清时写能确定的最少个数）。")
     _, nums = _scan(t)
     nums = [n for n in nums if n.unit in ("个", "")]
     if len(nums) != 1:
         raise AnswerError("请写一个整数，例如：3个、两个、0。")
     n = nums[0]
     if n.kind == "vague":
-        raise AnswerError("请写具体的个数，例如：3个、两个、0（记不清时写能确定的最少个数）。")
+        raise AnswerError("请写具体的个数（整数），例如：3个、两个、0（记不清时写能确定的最少个数）。")
     if n.kind == "below":
         raise AnswerError("“不到”几个没法判断，请写具体的个数，例如：1个。")
     if n.sign < 0 or n.lo != int(n.lo):
@@ -827,3 +827,108 @@ def read_text(key: str, text, today: dt.date | None = None, place_of=None) -> Re
             raise AnswerError("请写注册地所在的城市或区市、旗县区名称，例如：荣成市、昆都仑区。")
         return Reading(where, r.note, r.lower_bound)
     return r
+
+
+# ---- facts in a question ------------------------------------------------------------------------------
+# Which fact a clause speaks of, by its words (checked in this order: a clause about projects mentions
+# 服务型制造 too, and one about profit may mention 收入).
+_DATE_CUES = (("changed_on", re.compile(r"更名|改名|改了名|名称变更|变更名称|重组|换了名|名字改")),
+              ("revoked_on", re.compile(r"撤销|撤了|被撤|摘牌")),
+              ("established_on", re.compile(r"成立|注册|开业|营业执照|创办|办厂|建厂")),
+              ("awarded_on", re.compile(r"授牌|认定|获评|评上|评为|评定|称号|示范企业|入选|获批|拿到牌|挂牌")))
+_PROJECT_RE = re.compile(r"项目")
+_PROFIT_RE = re.compile(r"利润|净利|盈利")
+_REVENUE_RE = re.compile(r"营收|收入|主营|销售|营业额|产值")
+_GROWTH_RE = re.compile(r"增长|增加|涨|下降|减少|降|下滑|翻|持平|增幅|负增长|提高|提升|多了|少了")
+_SHARE_RE = re.compile(r"服务|占比|比重|占主营|占收入|占营收|占总")
+
+
+@dataclass
+class Found:
+    """Facts a question carries: readings, and figures that were recognised but cannot be accepted."""
+    facts: dict[str, Reading] = field(default_factory=dict)
+    problems: dict[str, str] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.facts or self.problems)
+
+
+def facts_in(text: str, today: dt.date, thresholds: dict[float, set[str]] | None = None) -> Found:
+    """The enterprise's own facts in a question (我们服务收入占比12%，能报吗 → service_revenue_share 12).
+
+    `thresholds`: percentages the rules compare with, and the facts compared (15 → {service_revenue_share});
+    a figure said as the bar (12%不到15%) is not the enterprise's own, and tells which fact the other is.
+    """
+    found = Found()
+    t = _normalise(text)
+    clauses = [(m.start(), m.group()) for m in re.finditer(r"[^，,。；;！!？?\n]+", t)]
+
+    def put(key: str, fn, piece: str) -> None:
+        if key in found.facts or key in found.problems:
+            return
+        try:
+            r = fn(piece)
+        except AnswerError as exc:
+            found.problems[key] = str(exc)
+            return
+        if r.value is not None:
+            found.facts[key] = r
+
+    # dates, each by the words of its clause
+    for d in find_dates(t, today):
+        clause = next((c for s, c in clauses if s <= d.start < s + len(c)), t)
+        key = next((k for k, rx in _DATE_CUES if rx.search(clause)), None)
+        if key is None:
+            continue
+        if d.value is None:
+            found.problems.setdefault(key, d.problem)
+        elif date_range(d.value)[0] > today:
+            found.problems.setdefault(key, f"{d.value}还没到，请检查日期。")
+        else:
+            found.facts.setdefault(key, Reading(d.value, f"按{d.value[:4]}年理解" if d.assumed_year else ""))
+    masked = [(d.start, d.end) for d in find_dates(t, today)]
+    share_parts = []
+    for start, clause in clauses:
+        local_mask = [(s - start, e - start) for s, e in masked if start <= s < start + len(clause)]
+        nums = tokens(clause, local_mask)
+        figures = [n for n in nums if n.unit in ("%", "万", "个", "成", "")]
+        figures = [n for n in figures if not (n.unit == "" and (n.lo >= 1900 or n.kind == "vague"))]
+        if not figures and not re.search(r"持平|负增长|翻了?.?番|翻倍", clause):
+            continue
+        bare = _strip_dates(clause, local_mask)
+        if _PROJECT_RE.search(clause) and any(n.unit in ("个", "") for n in figures):
+            put("service_projects_3y", count_reading, re.sub(r"近?[\d一二两三四五六七八九十]+年(内|来|里)?", "", bare))
+        elif _PROFIT_RE.search(clause):
+            put("profit_growth", growth_reading, _figure_part(bare))
+        elif _REVENUE_RE.search(clause) and _GROWTH_RE.search(clause) and "服务" not in clause:
+            put("revenue_growth", growth_reading, _figure_part(bare))
+        elif _SHARE_RE.search(clause) or any(n.unit == "万" for n in figures):
+            share_parts.append(bare)
+        elif thresholds and len([n for n in figures if n.unit == "%"]) == 2:
+            pcts = [n for n in figures if n.unit == "%"]
+            bars = [n for n in pcts if n.lo in thresholds and n.kind != "exact"]
+            own = [n for n in pcts if n not in bars]
+            if len(bars) == 1 and len(own) == 1 and len(thresholds[bars[0].lo]) == 1:
+                key = next(iter(thresholds[bars[0].lo]))
+                value = own[0].lo
+                found.facts.setdefault(key, Reading(value))
+    if share_parts:
+        piece = "，".join(share_parts)
+        pcts = [n for n in tokens(_normalise(piece)) if n.unit == "%"]
+        if thresholds and len(pcts) == 2:  # 服务收入占比12%，不到15%: the bar is no figure of the enterprise
+            bars = [n for n in pcts if n.lo in thresholds and n.kind != "exact"]
+            if len(bars) == 1:
+                piece = piece[:bars[0].start] + piece[bars[0].end:]
+        put("service_revenue_share", share_reading, _figure_part(piece))
+    return found
+
+
+def _strip_dates(clause: str, spans) -> str:
+    for s, e in sorted(spans, reverse=True):
+        clause = clause[:s] + clause[e:]
+    return clause
+
+
+def _figure_part(clause: str) -> str:
+    """A clause less its question words (能报吗, 是不是, 够不够), which hold no figure."""
+    return re.sub(r"(能不能|能报吗|可以吗|够不够|是不是|有没有|行不行|吗|呢|啊|吧|么)", "", clause)
