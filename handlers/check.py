@@ -56,13 +56,24 @@ def wants_to_correct(state: dict, text: str) -> bool:
 
 # ---- entry points ----------------------------------------------------------------------------------
 def start(msg: Incoming, state: dict, ctx: Context, resume: bool = True) -> Result:
+    pre = state.pop("prefill", None) or {}
+    given = {k: v for k, v in (pre.get("facts") or {}).items() if k in factmod.load_facts() and v is not None}
+    said = _said(given)
     if resume and active(state) and state["check"].get("facts"):
+        for key, value in given.items():
+            _set(state["check"], key, value)
+        if given and state["check"]["phase"] == "ask":
+            return _next(state, ctx, f"已记下：{said}。继续上次的自测。")
         return _reply(state, ctx, "继续上次的自测（回复“重新开始”可从头来）。")
     city = state.get("city") if state.get("city") in engine.available() else None
-    state["check"] = {"city": city, "facts": {}, "skipped": [], "history": [], "pending": "registered_in",
-                      "phase": "ask", "all": False}
+    if pre.get("city") in engine.available():
+        city = pre["city"]
+    state["check"] = {"city": city, "facts": dict(given), "skipped": [], "history": list(given),
+                      "pending": "registered_in", "phase": "ask", "all": False}
     intro = ("开始申报条件自测：我一次问一个问题，最后给出逐项预判（不是认定结果）。\n"
              "随时可以回复：说明（解释这一题）、跳过、返回、重填第N题、重新开始、取消。")
+    if given:
+        intro += f"\n您已经说过的不再问：{said}。"
     return _reply(state, ctx, intro, event=Event("check", {"stage": "start", "city": city}))
 
 
@@ -91,9 +102,18 @@ def on_text(msg: Incoming, text: str, state: dict, ctx: Context) -> Result:
     return _answer(msg, text, state, ctx)
 
 
+def _said(facts: dict) -> str:
+    defs = factmod.load_facts()
+    return "，".join(f"{defs[k].name}{factmod.show(defs[k], v)}" for k, v in facts.items())
+
+
 def on_button(msg: Incoming, arg: str, state: dict, ctx: Context) -> Result:
     ck = state.get("check") or {}
     action, _, rest = arg.partition(":")
+    if action == "prefill":
+        if not state.get("prefill"):
+            return Result([Reply("这个按钮已过期。回复“自测”可以开始申报条件自测。")], state)
+        return start(msg, state, ctx)
     if action == "restart":
         return start(msg, state, ctx, resume=False)
     if action == "docs" and ck.get("city"):
@@ -353,34 +373,130 @@ def verdict(state: dict, ctx: Context) -> Result:
     return Result([Reply(render_card(v), buttons)], state, [event])
 
 
+CARD_MARK = {engine.PASS: "✅", engine.FAIL: "❌", engine.UNKNOWN: "❔", engine.REVIEW: "📝"}
+
+
 def render_card(v: engine.Verdict) -> str:
-    """The verdict card: the same text in every channel and in `policybot check`."""
+    """The verdict card: the same text in every channel and in `policybot check`.
+
+    Validity first, then one line per condition with the enterprise's own answer and what it means (the
+    plain yes/no conditions that hold share one line), what would change the result, and the notes; kept
+    to 15 lines or so on chat channels, the proofs are in the checklist (each listed once).
+    """
     rs = v.ruleset
     title = VERDICT_TITLE[v.verdict]
     if v.verdict == "incomplete":
         title += f"（还缺{len(v.missing)}项信息）"
-    lines = [f"【申报条件自测 · 预判】{rs.city}：{title}",
-             f"依据{rs.title and '《' + rs.title + '》'}，预判日期 {v.as_of.isoformat()}"]
+    lines = [f"【申报条件自测 · 预判】{rs.city}：{title}（{v.as_of.isoformat()}）"]
+    status_notes = [n for n in v.notes if n.startswith("注意：")]
+    lines.extend(status_notes)
+    plain = [r for r in v.results if r.status == engine.PASS and _is_plain(r.condition)]
+    if len(plain) < 2:
+        plain = []
+    missing = [r for r in v.results if r.status == engine.UNKNOWN]
+    if len(missing) < 2:
+        missing = []
     for r in v.results:
+        if missing and r is missing[0]:
+            names = "、".join(_short(m.condition.label) for m in missing)
+            lines.append(f"❔ 还未回答：{names}（{_items([m.condition for m in missing])}）")
+        if r in missing:
+            continue
+        if plain and r is plain[0]:
+            said = "；".join(_answer_word(v, p.condition) for p in plain)
+            lines.append(f"✅ {said}（{_items([p.condition for p in plain])}）")
+        if r in plain:
+            continue
         c = r.condition
-        if r.status == engine.PASS:
-            detail = r.answer or r.reason
-        elif r.status == engine.REVIEW:
-            detail = "由评审认定" + (f"，可准备：{c.evidence}" if c.evidence else "")
-        else:
-            detail = r.reason
-        if c.judged_by == "review" and r.status != engine.REVIEW:
-            detail += "（由评审认定，您的回答仅供参考）"
-        lines.append(f"{engine.STATUS_MARK[r.status]} {c.label}：{detail}（{c.where()}）")
-    changes = [r for r in v.results if r.status in (engine.FAIL, engine.UNKNOWN) and r.change]
-    if changes:
+        sep = " —— " if set(c.test or {}) == {"fact", "is"} and v.facts.get(c.test["fact"]) is not None else "："
+        lines.append(f"{CARD_MARK[r.status]} {c.label}{sep}{_detail(v, r)}（{c.where()}）")
+    # what would change the result: for a failing verdict the failed conditions only (what is still unknown
+    # cannot save it), otherwise what is missing, in one line
+    failed = [r for r in v.results if r.status == engine.FAIL and r.change]
+    unknown = [r for r in v.results if r.status == engine.UNKNOWN and r.condition.judged_by != "review"]
+    if failed:
         lines.append("怎样改变结果：")
-        for r in changes:
-            tip = r.change if r.status == engine.FAIL or not r.reason.startswith("缺少") \
-                else f"补充{r.reason.removeprefix('缺少')}后即可判断。"
-            lines.append(f"· {r.condition.label}：{tip}")
-    lines.extend(v.notes)
+        lines.extend(f"· {r.change}" for r in failed)
+    elif unknown:
+        names = []
+        for r in unknown:
+            for k in r.needs or []:
+                name = f"“{v.ruleset.facts[k].name}”"
+                if name not in names:
+                    names.append(name)
+        lines.append("怎样改变结果：补充" + "、".join(names) + "后即可判断。" if names else
+                     "怎样改变结果：" + "；".join(r.change for r in unknown if r.change))
+    others = [n for n in v.notes if n not in status_notes and not n.startswith("以下由专家评审认定")]
+    lines.append(f"依据《{rs.title}》。" + "".join(others))
     return "\n".join(lines)
+
+
+def _is_plain(c: engine.Condition) -> bool:
+    return bool(c.test) and set(c.test) == {"fact", "is"} and c.judged_by != "review"
+
+
+def _short(label: str) -> str:
+    return re.split(r"[，,（(]", label)[0]
+
+
+def _items(conds: list[engine.Condition]) -> str:
+    """第十二条第1、2、3项 for conditions of one article's items (each article once)."""
+    by_article: dict[int, list[str]] = {}
+    for c in conds:
+        items = by_article.setdefault(c.article, [])
+        for i in (c.item or "").split("、"):
+            if i and i not in items:
+                items.append(i)
+    out = []
+    for article, items in by_article.items():
+        items.sort(key=lambda i: (len(i), i))
+        if items and all(i.isdigit() for i in items):
+            out.append(f"第{to_cn_number(article)}条第{'、'.join(items)}项")
+        else:
+            out.append(f"第{to_cn_number(article)}条{''.join(items)}")
+    return "；".join(out)
+
+
+def _answer_word(v: engine.Verdict, c: engine.Condition) -> str:
+    """The enterprise's own yes/no as it would say it (有/没有, 是/否)."""
+    key = c.test["fact"]
+    value = v.facts.get(key)
+    fact = v.ruleset.facts[key]
+    words = [w.strip() for w in fact.example.split("/")]
+    yes = "有" if "有" in words else "是"
+    no = "没有" if "没有" in words else "否"
+    return f"{fact.name}：{yes if value else no}"
+
+
+def _detail(v: engine.Verdict, r: engine.ConditionResult) -> str:
+    c = r.condition
+    test = c.test or {}
+    if r.status == engine.REVIEW:
+        return "由评审认定"
+    if "any_of" in test:
+        parts = []
+        for t in test["any_of"]:
+            if v.facts.get(t.get("fact")) is None:
+                continue
+            status, _, reason, _, _ = engine._leaf(v.ruleset, t, v.facts, v.as_of, lambda _t: None, False)
+            parts.append(reason)
+        detail = "；".join(parts) or r.reason
+        if r.status == engine.PASS:
+            detail += "，满足其一即可"
+        elif r.status == engine.UNKNOWN and parts:
+            detail += "；" + r.reason
+    elif set(test) == {"fact", "is"}:
+        value = v.facts.get(test["fact"])
+        detail = r.reason if value is None else _answer_word(v, c)
+    elif "years_before" in test and r.answer:
+        detail = f"{r.answer}成立，{r.reason}"
+    elif "ban" in test and r.status == engine.PASS:
+        detail = r.reason + "，不受限制" if "未曾" in r.reason else r.reason
+    else:
+        detail = r.reason or r.answer
+    if c.judged_by == "review":
+        detail = "由评审认定（未回答）" if r.status == engine.UNKNOWN else detail + "（由评审认定，您的回答仅供参考）"
+    return detail
 
 
 def _docs(state: dict, ctx: Context) -> Result:
@@ -395,13 +511,33 @@ def render_checklist(rs: engine.Ruleset) -> str:
         item = e.get("item") or ""
         lines.append(f"· {e['text']}（第{to_cn_number(e['article'])}条{item}）")
         listed.append(e["text"])
-    proofs = []
-    for c in rs.conditions:
-        proof = re.sub(r"（第.+?）$", "", c.evidence or "")
-        if proof and not any(proof in t for t in listed) and proof not in proofs:
-            proofs.append(proof)
+    proofs = _proofs([re.sub(r"（第.+?）$", "", c.evidence or "") for c in rs.conditions], listed)
     if proofs:
         lines.append("证明各项条件的材料：")
         lines.extend(f"· {p}" for p in proofs)
     lines.append(f"以上依据{'《' + rs.title + '》'}，具体以当年申报通知为准。")
     return "\n".join(lines)
+
+
+def _proofs(evidence: list[str], listed: list[str]) -> list[str]:
+    """Each proof once: 营业执照复印件, 营业执照（经营范围）and 营业执照（成立日期）are one document."""
+    heads: dict[str, dict] = {}
+    for text in evidence:
+        if not text or any(text in t for t in listed):
+            continue
+        for piece in (re.split(r"及|；", text) if "、" not in text else [text]):
+            piece = piece.strip()
+            if not piece:
+                continue
+            m = re.match(r"^(.*?)(复印件)?(?:（(.+?)）)?$", piece)
+            head, copy, note = m.group(1), m.group(2), m.group(3)
+            entry = heads.setdefault(head, {"copy": False, "notes": []})
+            entry["copy"] |= bool(copy)
+            if note and note not in entry["notes"]:
+                entry["notes"].append(note)
+    out = []
+    for head, e in heads.items():
+        if any(head in t for t in listed):
+            continue
+        out.append(head + ("复印件" if e["copy"] else "") + (f"（{'、'.join(e['notes'])}）" if e["notes"] else ""))
+    return out
