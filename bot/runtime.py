@@ -47,8 +47,9 @@ class StoreView:
 
 
 class Dispatcher:
-    def __init__(self, settings: Settings, store: Store, kb: KnowledgeBase, today=today_shanghai):
+    def __init__(self, settings: Settings, store: Store, kb: KnowledgeBase, today=today_shanghai, now=now_shanghai):
         self.settings = settings
+        self.now = now
         self.store = store
         self.kb = kb
         self.today = today
@@ -59,7 +60,8 @@ class Dispatcher:
             try:
                 state = self.store.get_state(msg.channel, msg.user_id)
                 ctx = Context(self.kb, self.today(), self.settings.is_admin(msg.channel, msg.user_id),
-                              StoreView(self.store, self.today), self.settings.reminder_leads, self.settings.send_hours)
+                              StoreView(self.store, self.today), self.settings.reminder_leads, self.settings.send_hours,
+                              self.now())
                 result = handle(msg, state, ctx)
                 self._record(msg, result.events)
                 if not any(e.kind == "forget" for e in result.events):

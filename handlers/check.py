@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import re
 
+from handlers import words
 from handlers.context import Context
+from handlers.direct import looks_like_place
 from handlers.message import Button, Event, Incoming, Reply, Result
 from knowledge.kb import to_cn_number
 from knowledge.numerals import cn_to_int
@@ -29,10 +31,10 @@ _TRIGGER_RE = re.compile(r"^(我|我们|我司|我们公司|我们企业|我们�
                          r"(申报|申请)(吗|么|不|没|嘛)?$")
 BACK = ("返回", "上一步", "上一题", "后退", "back")
 SKIP = ("跳过", "不知道", "不清楚", "不确定", "skip", "pass")
-CANCEL = ("取消", "退出", "退出自测", "结束", "不测了", "cancel")
+CANCEL = words.CANCEL
 RESTART = ("重新开始", "重来", "从头开始", "重新测", "restart")
 EXPLAIN = ("?", "？", "说明", "解释", "什么意思", "啥意思", "是什么意思", "什么是", "help")
-CONFIRM = ("确认", "确定", "查看结论", "结论", "看结论", "没问题", "对", "是", "好", "好的", "ok")
+CONFIRM = words.YES + ("查看结论", "结论", "看结论")
 MORE = ("继续", "继续回答", "继续答题", "接着", "接着答")
 _REDO_RE = re.compile(r"^(?:重填|重新填|修改|改|更正|重答)第?([0-9一二三四五六七八九十两]+)(?:题|项|个)?$")
 PLACE_SUFFIX_RE = re.compile(r"(省|市|区|县|旗|盟|州|镇|乡|开发区|高新区)$")
@@ -137,6 +139,37 @@ def on_button(msg: Incoming, arg: str, state: dict, ctx: Context) -> Result:
         if key == ck.get("pending"):
             return _answer(msg, value, state, ctx)
     return _reply(state, ctx, "这个按钮已过期。")
+
+
+def accepts(text: str, state: dict, ctx: Context) -> bool:
+    """Would the self-check take this text as its answer? (Otherwise a question is answered instead.)"""
+    ck = state.get("check") or {}
+    t = factmod.clean(text)
+    if t in CANCEL or t in RESTART or t in BACK or t in SKIP or _REDO_RE.match(t):
+        return True
+    if ck.get("phase") != "ask" or not ck.get("pending"):
+        return t in CONFIRM or t in MORE
+    if t in EXPLAIN or (t.endswith(("什么意思", "啥意思", "怎么算")) and len(t) <= 12):
+        return True
+    key = ck["pending"]
+    if key == "registered_in":
+        return _exact_place(ctx, t)
+    try:
+        return factmod.read(_facts_def(key), text, ctx.today) is not None
+    except AnswerError:
+        return False
+
+
+def _exact_place(ctx: Context, text: str) -> bool:
+    """A place name and nothing else (荣成市, 威海), not a sentence that names one."""
+    t = text.strip().lower()
+    return t in ctx.kb.measures or bool(ctx.kb.places.get(t) or ctx.kb.places.get(t.removesuffix("市"))) \
+        or (len(t) <= 12 and _looks_like_place(t, ctx))
+
+
+def prompt(state: dict, ctx: Context) -> Result:
+    """The question under way, asked again."""
+    return _reply(state, ctx)
 
 
 def cancel(state: dict) -> Result:
@@ -293,7 +326,7 @@ def _unreadable(msg: Incoming, text: str, hint: str, state: dict, ctx: Context) 
 
 
 def _looks_like_place(text: str, ctx: Context) -> bool:
-    return bool(PLACE_SUFFIX_RE.search(text)) or any(p in text for p in ctx.kb.other_places)
+    return looks_like_place(ctx.kb, text)
 
 
 # ---- what the user sees ----------------------------------------------------------------------------

@@ -30,3 +30,4 @@ class Context:
     data: DataView | None = None
     leads: tuple[int, ...] = (30, 7, 1, 0)
     send_hours: tuple[int, int] = (9, 18)
+    now: dt.datetime | None = None  # in Asia/Shanghai: when this message came (a dialog idle > 1 day ends)

@@ -12,6 +12,7 @@ import re
 from stdnum.cn import uscc
 from stdnum.exceptions import InvalidChecksum, InvalidFormat, InvalidLength
 
+from handlers import words
 from handlers.context import Context
 from handlers.message import Button, Event, Incoming, Reply, Result
 from knowledge.qa import resolve_city
@@ -22,8 +23,8 @@ from rules.facts import AnswerError
 SUBSCRIBE_WORDS = ("提醒", "订阅", "订阅提醒", "复核提醒", "开通提醒", "设置提醒", "我要订阅", "我要提醒")
 UNSUBSCRIBE_WORDS = ("取消提醒", "退订", "取消订阅", "不要提醒了", "关闭提醒", "停止提醒")
 STATUS_WORDS = ("我的提醒", "提醒列表", "查看提醒", "订阅状态")
-CANCEL = ("取消", "退出", "算了", "不了", "cancel")
-YES = ("确认", "是", "对", "好", "好的", "确定", "没问题", "yes", "y")
+CANCEL = words.CANCEL
+YES = words.YES
 _CHANGE_WORD = re.compile(r"更名|改名|改了名|换了名字|名字改了|名称变更|变更了名称|变更名称|重组|合并重组")
 _DONE_WORD = re.compile(r"了|完成|办完|办好|已经|已")
 _QUESTION_RE = re.compile(r"[?？吗么呢]|怎么|多久|几天|什么|啥|如何|是否")
@@ -60,6 +61,39 @@ def reports_change(text: str) -> bool:
 
 def active(state: dict) -> bool:
     return bool((state.get("remind") or {}).get("step"))
+
+
+def accepts(text: str, state: dict, ctx: Context) -> bool:
+    """Would the step under way take this text as its answer? A question it would not take is answered
+    instead, and never stored as the company's name, city or code."""
+    r = state.get("remind") or {}
+    step, t = r.get("step"), factmod.clean(text)
+    if t in CANCEL or wants_unsubscribe(text) or wants_status(text) or wants_subscribe(text):
+        return True
+    if step == "city":
+        return t in ctx.kb.measures or bool(ctx.kb.places.get(t) or ctx.kb.places.get(t.removesuffix("市")))
+    if step == "code":
+        return check_credit_code(t)[1] is None
+    if step in ("date", "change_date"):
+        try:
+            factmod.parse_date(_with_year(text, ctx.today), ctx.today)
+            return True
+        except AnswerError:
+            return False
+    if step in ("confirm", "unsubscribe"):
+        return words.is_yes(text) or words.is_no(text)
+    return False  # a name is never a question
+
+
+def prompt(state: dict, ctx: Context) -> Result:
+    """The step under way, asked again."""
+    r = state["remind"]
+    if r["step"] == "change_date":
+        word = "重组" if r["data"].get("kind") == "restructure" else "更名"
+        return Result([Reply(f"{word}的相关手续是哪天办完的？")], state)
+    if r["step"] == "unsubscribe":
+        return Result([Reply("确定不再接收提醒吗？", [Button("确认退订", "rm:yes"), Button("保留", "rm:no")])], state)
+    return _ask(state, ctx)
 
 
 # ---- subscribe ---------------------------------------------------------------------------------------
