@@ -23,11 +23,25 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}")
 
 
+DATE_RANGE = (dt.date(1900, 1, 1), dt.date(2100, 12, 31))  # what the calendars and the rules can reckon with
+
+
 def _parse_date(text: str) -> dt.date:
+    """A date argument: YYYY-MM-DD (or 2024/6/1, 2024.6.1, read as the chat reads dates), 1900–2100."""
     try:
-        return dt.date.fromisoformat(text)
+        value = dt.date.fromisoformat(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+        from rules.facts import AnswerError, parse_date
+        try:
+            iso = parse_date(text, past=False)
+        except AnswerError:
+            iso = ""
+        if len(iso) != 10:
+            raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+        value = dt.date.fromisoformat(iso)
+    if not DATE_RANGE[0] <= value <= DATE_RANGE[1]:
+        raise argparse.ArgumentTypeError(f"date out of range (1900-01-01 to 2100-12-31): {text!r}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -100,6 +114,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except ConfigError as exc:
         print(f"policybot: configuration: {exc}", file=sys.stderr)
+        return 2
+    except OverflowError:  # a date or a span beyond what the calendar reckons with (--days 10**9)
+        print("policybot: date out of range", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
@@ -192,15 +209,14 @@ def cmd_check(args, settings: Settings) -> int:
         raise UsageError(f"policybot: {args.answers} must be a mapping of facts (key: value), not {type(raw).__name__}")
     as_of = args.as_of or today_shanghai()
     rules = engine.load(city)
-    try:
-        facts, ignored = engine.read_facts(rules, raw, as_of)
-    except AnswerError as exc:
-        raise UsageError(f"policybot: {args.answers}: {exc}") from None
+    facts, ignored, unreadable = engine.read_all_facts(rules, raw, as_of)
+    if unreadable and not args.json:  # never judged on a guess; --json reports them and judges the rest
+        raise UsageError(f"policybot: {args.answers}: " + "；".join(f"{u['fact']}: {u['reason']}" for u in unreadable))
     verdict = engine.evaluate(rules, facts, as_of, lambda text: resolve_city(kb, text))
     if ignored:
         verdict.notes.append("未使用的字段（不是已知的事实名）：" + "、".join(ignored))
     if args.json:
-        print(json.dumps(verdict.as_dict(), ensure_ascii=False))
+        print(json.dumps({**verdict.as_dict(), "facts": facts, "unreadable": unreadable}, ensure_ascii=False))
     else:
         print(render_card(verdict))
     return 0
@@ -234,6 +250,7 @@ def cmd_reminders(args, settings: Settings) -> int:
         if args.json:
             print(json.dumps(rows, ensure_ascii=False))
         else:
+            print("credit_code\tname\tcity\tawarded_on\tcontact\tnext_reminder")
             for r in rows:
                 n = r["next_reminder"]
                 contact = f"{r['channel']}:{r['user_id']}" if r["channel"] else "no contact"
@@ -249,6 +266,7 @@ def cmd_reminders(args, settings: Settings) -> int:
     if args.json:
         print(json.dumps(rows, ensure_ascii=False))
     else:
+        print("send_on\tkind\tdue_on\tname\tcredit_code\tcontact")
         for r in rows:
             contact = f"{r['channel']}:{r['user_id']}" if r["channel"] else "no contact (phone them)"
             print(f"{r['send_on']}{' overdue' if r['overdue'] else ''}\t{r['kind']}\t{r['due_on']}\t{r['name']}\t"

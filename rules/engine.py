@@ -203,6 +203,22 @@ def read_facts(rs: Ruleset, raw: dict, as_of: dt.date) -> tuple[dict, list[str]]
     return out, ignored
 
 
+def read_all_facts(rs: Ruleset, raw: dict, as_of: dt.date) -> tuple[dict, list[str], list[dict]]:
+    """Like read_facts, but a value that cannot be read is reported (fact, text, reason) and left unknown,
+    never replaced by a guess; the others are read."""
+    out, ignored, unreadable = {}, [], []
+    for key, value in (raw or {}).items():
+        fact = rs.facts.get(str(key))
+        if fact is None:
+            ignored.append(str(key))
+            continue
+        try:
+            out[fact.key] = factmod.read(fact, value, as_of)
+        except AnswerError as exc:
+            unreadable.append({"fact": fact.key, "text": str(value), "reason": str(exc)})
+    return out, ignored, unreadable
+
+
 def _derive(rs: Ruleset, facts: dict) -> dict:
     facts = dict(facts)
     for key, rule in rs.derived.items():
