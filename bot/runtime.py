@@ -82,6 +82,8 @@ class Dispatcher:
                                      e.data.get("verdict"))
             elif e.kind in ("subscribe", "change", "unsubscribe"):
                 self._reminders(e)
+            elif e.kind == "rename":  # the enterprise's current name, shown by /status and in reminders
+                self.store.set_subscription(e.data["subscription_id"], name=e.data["name"])
             elif e.kind == "forget":
                 self.store.forget(msg.channel, msg.user_id)
 

@@ -17,7 +17,7 @@ from handlers.context import Context
 from handlers.message import Button, Event, Incoming, Reply, Result
 from knowledge.qa import resolve_city
 from rules import facts as factmod
-from rules.deadlines import DeadlineError, filing_deadline, filing_text, review_schedule
+from rules.deadlines import DeadlineError, filing_deadline, filing_text, for_measure, review_schedule
 from rules.facts import AnswerError
 
 SUBSCRIBE_WORDS = ("提醒", "订阅", "订阅提醒", "复核提醒", "开通提醒", "设置提醒", "我要订阅", "我要提醒")
@@ -91,6 +91,8 @@ def prompt(state: dict, ctx: Context) -> Result:
     if r["step"] == "change_date":
         word = "重组" if r["data"].get("kind") == "restructure" else "更名"
         return Result([Reply(f"{word}的相关手续是哪天办完的？")], state)
+    if r["step"] == "change_name":
+        return Result([Reply("更名后的企业名称是什么？（回复“跳过”保留原名称）")], state)
     if r["step"] == "unsubscribe":
         return Result([Reply("确定不再接收提醒吗？", [Button("确认退订", "rm:yes"), Button("保留", "rm:no")])], state)
     return _ask(state, ctx)
@@ -155,6 +157,8 @@ def on_text(msg: Incoming, text: str, state: dict, ctx: Context) -> Result:
         return _ask(state, ctx, "请回复“确认”订阅，或“取消”。")
     elif step == "change_date":
         return _change_with_date(msg, text, state, ctx)
+    elif step == "change_name":
+        return _new_name(msg, text, state, ctx)
     elif step == "unsubscribe":
         if t in YES:
             return _unsubscribe_now(state, ctx)
@@ -245,6 +249,9 @@ def report_change(msg: Incoming, text: str, state: dict, ctx: Context) -> Result
     kind = "restructure" if "重组" in text else "rename"
     m = _DATE_IN_TEXT.search(text)
     state["remind"] = {"step": "change_date", "data": {"kind": kind}}
+    named = re.search(r"(?:更名为|改名为|改名叫|名称变更为|改成了?|更名成)[“\"]?([^，,。；;”\"]{2,60}?)[”\"]?(?:了|，|,|。|$)", text)
+    if named:
+        state["remind"]["data"]["new_name"] = named.group(1).strip()
     if m:
         return _change_with_date(msg, m.group(1), state, ctx)
     word = "重组" if kind == "restructure" else "更名"
@@ -264,6 +271,9 @@ def _change_with_date(msg: Incoming, text: str, state: dict, ctx: Context) -> Re
         return Result([Reply(f"{exc}" if isinstance(exc, AnswerError) else f"无法计算：{exc}")], state)
     state.pop("remind")
     subs = ctx.data.subscriptions(msg.channel, msg.user_id) if ctx.data else []
+    cities = {s["city"] for s in subs} or ({state["city"]} if state.get("city") in ctx.kb.measures else set())
+    if len(cities) == 1:  # a 包头 enterprise is pointed to 包头's article only
+        result = for_measure(result, next(iter(cities)))
     text_out = filing_text(result, ctx.kb.measures)
     if result.deadline < ctx.today:
         text_out += f"\n注意：截止日{result.deadline.isoformat()}已过，请尽快联系所在地工信部门补办备案。"
@@ -273,7 +283,29 @@ def _change_with_date(msg: Incoming, text: str, state: dict, ctx: Context) -> Re
     names = "、".join(s["name"] for s in subs)
     sends = [d.isoformat() for d in (result.deadline - dt.timedelta(days=n) for n in ctx.leads) if d >= ctx.today]
     plan = f"将于{'、'.join(sends)}提醒" if sends else "截止日已过，不再提醒"
-    return Result([Reply(f"{text_out}\n已为{names}设置备案提醒：{plan}。")], state, events)
+    reply = f"{text_out}\n已为{names}设置备案提醒：{plan}。"
+    if data["kind"] == "rename":
+        new_name = data.get("new_name")
+        if new_name:
+            events.extend(Event("rename", {"subscription_id": s["id"], "name": new_name}) for s in subs)
+            reply += f"\n企业名称已更新为“{new_name}”。"
+        else:
+            state["remind"] = {"step": "change_name", "data": {"ids": [s["id"] for s in subs]}}
+            reply += "\n更名后的企业名称是什么？（提醒和 /status 将使用新名称；回复“跳过”保留原名称）"
+    return Result([Reply(reply)], state, events)
+
+
+def _new_name(msg: Incoming, text: str, state: dict, ctx: Context) -> Result:
+    ids = state["remind"]["data"]["ids"]
+    name = text.strip()
+    if factmod.clean(name) in ("跳过", "不用", "skip", "保留", "保留原名"):
+        state.pop("remind")
+        return Result([Reply("好的，保留原名称。")], state)
+    if not 2 <= len(name) <= 60:
+        return Result([Reply("企业名称应为2到60个字（回复“跳过”保留原名称）。")], state)
+    state.pop("remind")
+    return Result([Reply(f"企业名称已更新为“{name}”。回复 /status 查看提醒。")], state,
+                  [Event("rename", {"subscription_id": i, "name": name}) for i in ids])
 
 
 # ---- status and unsubscribe --------------------------------------------------------------------------
