@@ -161,8 +161,7 @@ def cmd_chat(args, settings: Settings) -> int:
 
 def cmd_ask(args, settings: Settings) -> int:
     from bot.clock import today_shanghai
-    from handlers.ask import render
-    from knowledge.qa import answer
+    from handlers.ask import answer_with_facts, render
     kb = _kb(settings)
     city = _city(kb, args.city)
     as_of = args.as_of or today_shanghai()
@@ -172,13 +171,14 @@ def cmd_ask(args, settings: Settings) -> int:
     else:
         questions = iter([" ".join(args.question)])
     for q in questions:
-        a = answer(kb, q, as_of, city)
+        a, direct = answer_with_facts(kb, q, as_of, city)
         store.log_question("cli", None, q, a.city, a.abstained, a.reason,
                            a.citations[0].title if a.citations else None)
         if args.json:
-            print(json.dumps(a.as_dict(), ensure_ascii=False), flush=True)
+            extra = {"facts": {k: r.value for k, r in direct.found.facts.items()}} if direct else {}
+            print(json.dumps({**a.as_dict(), **extra}, ensure_ascii=False), flush=True)
         else:
-            text = render(a)
+            text = a.answer if direct else render(a)
             if a.followups:
                 text += "\n您还可以问：" + " / ".join(a.followups)
             print(text + "\n", flush=True)

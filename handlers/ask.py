@@ -4,7 +4,9 @@ from __future__ import annotations
 from handlers.context import Context
 from handlers.message import Button, Event, Incoming, Reply, Result
 from handlers.direct import direct_answer
-from knowledge.qa import Answer, answer, cities_in
+from dataclasses import replace
+
+from knowledge.qa import Answer, Citation, answer, cities_in
 
 
 def render(a: Answer) -> str:
@@ -15,42 +17,51 @@ def render(a: Answer) -> str:
     return a.answer
 
 
+def answer_with_facts(kb, question: str, today, city: str | None = None):
+    """The answer to a question, led by what the enterprise's own facts in it mean (handlers/direct.py):
+    the outcome first, then the article(s); citations merged. Returns (Answer, Direct or None)."""
+    a = answer(kb, question, today, city)
+    direct = direct_answer(kb, question, today, city)
+    if not direct:
+        return a, None
+    body = render(a) if not a.abstained else _articles(kb, direct)
+    cites = list(a.citations) if not a.abstained else []
+    for mid, n in direct.citations:
+        if not any((c.measure, c.article) == (mid, n) for c in cites):
+            cites.append(Citation(mid, n, kb.measures[mid].cite(n)))
+    city_of = a.city if not a.abstained else (direct.cities[0] if len(direct.cities) == 1 else None)
+    merged = replace(a, answer=direct.text + "\n\n" + body, abstained=False, reason="own_facts",
+                     citations=cites, city=city_of, corrections=[] if a.abstained else a.corrections)
+    return merged, direct
+
+
 def ask(msg: Incoming, question: str, state: dict, ctx: Context) -> Result:
     """Answer `question`, scoped by the city named in it or earlier in the conversation."""
-    a = answer(ctx.kb, question, ctx.today, state.get("city"))
+    a, direct = answer_with_facts(ctx.kb, question, ctx.today, state.get("city"))
     new_state = dict(state)
     named = cities_in(ctx.kb, question)
     if len(named) == 1:  # the conversation's city is the one the user names, not one an answer happens to be about
         new_state["city"] = named[0]
     new_state["followups"] = a.followups
     buttons = [Button(f"💬 {f}", f"q:{i}") for i, f in enumerate(a.followups)]
-    text = render(a)
-    citation = a.citations[0].title if a.citations else None
-    abstained, reason = a.abstained, a.reason
-    direct = direct_answer(ctx.kb, question, ctx.today, state.get("city"))
-    if direct:  # the enterprise's own facts: what follows for it first, then the article(s)
-        text = direct.text + "\n\n" + (text if not a.abstained else _articles(ctx, direct))
-        abstained, reason = False, "own_facts"
-        if citation is None and direct.citations:
-            mid, n = direct.citations[0]
-            citation = ctx.kb.measures[mid].cite(n)
-        if direct.facts:
-            new_state["prefill"] = {"facts": direct.facts, "city": direct.cities[0] if len(direct.cities) == 1 else None}
-            buttons = [Button("📝 用这些信息自测", "ck:prefill")] + buttons
-            text += "\n想逐项预判，可以点“用这些信息自测”（已说过的不再问）。"
-    event = Event("question", {"question": question, "city": a.city, "abstained": abstained, "reason": reason,
-                               "citation": citation})
+    text = a.answer if direct else render(a)
+    if direct and direct.facts:  # offer the self-check with what was said already filled in
+        new_state["prefill"] = {"facts": direct.facts, "city": direct.cities[0] if len(direct.cities) == 1 else None}
+        buttons = [Button("📝 用这些信息自测", "ck:prefill")] + buttons
+        text += "\n想逐项预判，可以点“用这些信息自测”（已说过的不再问）。"
+    event = Event("question", {"question": question, "city": a.city, "abstained": a.abstained, "reason": a.reason,
+                               "citation": a.citations[0].title if a.citations else None})
     return Result([Reply(text, buttons)], new_state, [event])
 
 
-def _articles(ctx: Context, direct) -> str:
+def _articles(kb, direct) -> str:
     """The articles the direct answer rests on, when the question itself matched none."""
     from knowledge.excerpt import excerpt
     parts = []
-    for mid, n in dict.fromkeys(direct.citations):
-        m = ctx.kb.measures[mid]
-        parts.append(f"{excerpt(ctx.kb, m, n)}\n——{m.cite(n)}")
-    return "\n\n".join(parts[:2])
+    for mid, n in list(dict.fromkeys(direct.citations))[:2]:
+        m = kb.measures[mid]
+        parts.append(f"{excerpt(kb, m, n)}\n——{m.cite(n)}")
+    return "\n\n".join(parts)
 
 
 def followup(msg: Incoming, index: str, state: dict, ctx: Context) -> Result:

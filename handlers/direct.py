@@ -49,6 +49,7 @@ class Direct:
     facts: dict  # fact → value, for the self-check's prefill
     cities: list[str]
     citations: list[tuple[str, int]] = field(default_factory=list)
+    found: factmod.Found | None = None  # every fact read from the question
 
 
 def _scope(kb: KnowledgeBase, question: str, city: str | None) -> list[str]:
@@ -78,15 +79,17 @@ def direct_answer(kb: KnowledgeBase, question: str, today: dt.date, city: str | 
     conditions = {k: v for k, v in given.items() if k in CONDITION_FACTS}
     if conditions:
         lines.append(f"按您说的（{said}）：")
-        for rs in rulesets:
-            lines.extend(_condition_lines(kb, rs, conditions, today, len(rulesets) > 1, citations))
+        per_city = [(_condition_lines(kb, rs, conditions, today, len(rulesets) > 1, citations), rs) for rs in rulesets]
+        per_city.sort(key=lambda x: engine.outcomes(x[1], conditions, today, lambda _t: None) == [])  # bearing first
+        for city_lines, _ in per_city:
+            lines.extend(city_lines)
     if "changed_on" in given:
         lines.extend(_filing_lines(kb, scope, given["changed_on"], found.facts["changed_on"].note, citations))
     if "awarded_on" in given:
         lines.extend(_review_lines(kb, scope, given["awarded_on"], today, citations))
     if not lines:
         return None
-    return Direct("\n".join(lines), conditions, scope, citations)
+    return Direct("\n".join(lines), conditions, scope, citations, found)
 
 
 def _condition_lines(kb, rs: engine.Ruleset, facts: dict, today: dt.date, labelled: bool, citations) -> list[str]:
