@@ -42,6 +42,7 @@ class Fact:
     explain: str
     choices: dict[str, str] = field(default_factory=dict)
     words: dict[str, list[str]] = field(default_factory=dict)
+    recent: bool = False  # a date of a recent event: 11月2日 is the last 2 November
 
 
 @lru_cache(maxsize=4)
@@ -53,7 +54,7 @@ def load_facts(path: Path = RULES_DIR / "facts.yaml") -> dict[str, Fact]:
             raise ValueError(f"{path.name}: fact {key} has unknown type {d.get('type')!r}")
         facts[key] = Fact(key, d["type"], d["name"], d["ask"], str(d.get("example", "")), d.get("explain", ""),
                           {str(k): str(v) for k, v in (d.get("choices") or {}).items()},
-                          {str(k): list(v) for k, v in (d.get("words") or {}).items()})
+                          {str(k): list(v) for k, v in (d.get("words") or {}).items()}, bool(d.get("recent")))
     return facts
 
 
@@ -75,7 +76,7 @@ NO_WORDS = ("没有", "没", "无", "否", "不是", "不", "未", "非", "从�
 YES_WORDS = ("是", "有", "对", "是的", "有的", "对的", "嗯", "好", "具有", "具备", "发生过", "yes", "y", "true", "1", "✓",
              "√", "有过", "存在", "属于", "当然", "当然是", "肯定", "算是")
 UNKNOWN_WORDS = ("不知道", "不清楚", "不确定", "说不好", "不晓得", "不了解", "未知", "跳过", "unknown", "skip", "不记得",
-                 "记不清", "忘了", "说不清")
+                 "记不清", "忘了", "说不清", "没参评", "未参评", "没有参评", "没评过", "没有评")
 _SUBJECT_RE = re.compile(r"^(我们|我司|我们公司|我们企业|本公司|公司|企业|我们厂|咱们|咱|应该|好像|大概|目前|现在|之前|以前|的确|确实)+")
 
 
@@ -97,30 +98,55 @@ def is_unknown(text: str) -> bool:
     return t in UNKNOWN_WORDS or bool(_SUBJECT_RE.sub("", t) in UNKNOWN_WORDS and t)
 
 
-def parse_bool(text: str) -> bool:
+_NO_LEAD = re.compile(r"^(从来没有|从来没|从未|并没有|并没|一直没有|一直没|一次也没有|一次也没|都没有|都没|没有|没|无|未|不是|不|否|非)")
+_YES_LEAD = re.compile(r"^(是的|是|有的|有过|有|对|嗯|具有|具备|发生过|出过|出了|设有|设立了|成立了|已经|已|被|属于|存在)")
+_FILLER_RE = re.compile(r"[过了的啊呀吧呢嘛哦\s，,。!！、]|一次|一回|几次|发生|出现|被|有|是|没|这种情况|这个|情况|我们|公司|企业")
+
+
+def parse_bool(text: str, fact: "Fact | None" = None) -> bool:
+    """是/否 and the ways people say them. With `fact`, a longer answer (是制造业, 没出过事故) is taken only when
+    what follows 是/没有 is the question's own subject: 我们是做贸易的 or 是分公司 is asked again, never guessed."""
     t = clean(text)
     if t in NO_WORDS or t in YES_WORDS:
         return t in YES_WORDS
     t = _SUBJECT_RE.sub("", t) or t
     if t in NO_WORDS or t in YES_WORDS:
         return t in YES_WORDS
-    if re.match(r"^(没|无|未|不|否|非|从未|从来没|并没|一直没|一次也没|都没)", t):
-        return False
-    if re.match(r"^(是|有|对|嗯|具有|具备|发生过|设有|设立了|成立了|已|被|属于|存在)", t):
-        return True
+    for lead, value in ((_NO_LEAD, False), (_YES_LEAD, True)):
+        m = lead.match(t)
+        if m:
+            rest = t[m.end():]
+            if fact is None or _about(fact, rest):
+                return value
+            break
     raise AnswerError("请回答“是”或“否”（也可以说“有”“没有”）。")
+
+
+def _about(fact: "Fact", rest: str) -> bool:
+    """What follows 是/没有 says nothing more than the question asked (fillers, or the question's own words)."""
+    content = re.split(r"[，,。；;]", rest)[0]
+    content = _FILLER_RE.sub("", content)
+    if not content:
+        return True
+    asked = fact.ask + fact.name
+    pairs = [content[i:i + 2] for i in range(len(content) - 1)] or [content]
+    hits = sum(1 for p in pairs if p in asked)
+    return hits >= max(1, (len(pairs) + 1) // 2)
 
 
 # ---- normalising and number tokens -------------------------------------------------------------------
 _CN_DIGITS = "〇零一二两三四五六七八九"
 _CN_RUN = f"[{_CN_DIGITS}十百千万亿点几]+"
-_VAGUE_WORDS = ("好几", "若干", "很多", "不少", "许多", "一些", "多个", "几个", "几项", "挺多", "少量", "大量")
+_VAGUE_WORDS = ("好几", "若干", "很多", "不少(?!于)", "好多", "许多", "一些", "多个", "几个", "几项", "挺多", "少量", "大量")
 
 
 def _normalise(text: str) -> str:
     t = unicodedata.normalize("NFKC", str(text)).lower().replace("％", "%")
     t = re.sub(r"(?<=\d)[,，](?=\d{3}(?!\d))", "", t)  # 3,000 → 3000 (not 3，4个: a list)
-    t = t.replace("块钱", "元").replace("块", "元")
+    t = t.replace("块钱", "元").replace("块", "元").replace("个亿", "亿")
+    t = re.sub(r"(?<![\d一二三四五六七八九十])([一二两三四五六七八九\d])成([一二三四五六七八九\d])?(?![\d%])",
+               lambda m: f"{(cn_to_int(m.group(1)) or 0) * 10 + (cn_to_int(m.group(2)) or 0) if m.group(2) else (cn_to_int(m.group(1)) or 0) * 10}%", t)
+    t = re.sub(r"^(?:一半|一半左右)$", "50%", t)
     # Chinese numerals of a date: 二〇一九年 → 2019年, 五月十日 → 5月10日 (a year needs 2 or 4 digits)
     t = re.sub(f"([{_CN_DIGITS}]{{4}}|[{_CN_DIGITS}]{{2}})(?=年)",
                lambda m: "".join(str(cn_to_int(c)) for c in m.group(1)), t)
@@ -189,8 +215,8 @@ def tokens(text: str, masked: list[tuple[int, int]] = ()) -> list[Num]:
     """The number tokens of normalised `text`, outside the `masked` spans (dates)."""
     out: list[Num] = []
     for m in _NUM_RE.finditer(text):
-        if any(s <= m.start() < e for s, e in masked):
-            continue
+        if any(s <= m.start() < e for s, e in masked) or (out and m.start() < out[-1].end):
+            continue  # inside a date, or inside the unit of the number before (18个百分点)
         pct = bool(m.group("pct") or m.group("pct2"))
         if m.group("a") is not None:
             lo = hi = float(m.group("a"))
@@ -265,16 +291,14 @@ def _join_ranges(text: str, nums: list[Num]) -> list[Num]:
         if out:
             prev = out[-1]
             gap = text[prev.end:n.start]
-            if re.fullmatch(r"\s*(-|~|～|—|到|至|、|或|或者)\s*", gap) and prev.unit in ("", n.unit) \
-                    and prev.kind == "exact" and n.lo >= prev.lo:
-                out[-1] = Num(prev.lo * (_scale_like(prev, n)), n.hi, n.unit, prev.start, n.end, "range", prev.sign)
+            from_to = re.search(r"(从|由)\s*$", text[:prev.start])  # 从500万到600万: two figures, not a range
+            if re.fullmatch(r"\s*(-|~|～|—|到|至|、|或|或者)\s*", gap) and (prev.unit == n.unit or "" in (prev.unit, n.unit)) \
+                    and prev.kind == "exact" and n.lo >= prev.lo and not from_to:
+                unit = n.unit or prev.unit
+                out[-1] = Num(prev.lo, n.hi, unit, prev.start, n.end, "range", prev.sign)
                 continue
         out.append(n)
     return out
-
-
-def _scale_like(prev: Num, n: Num) -> float:
-    return 1.0
 
 
 # ---- dates ---------------------------------------------------------------------------------------------
@@ -426,11 +450,11 @@ def _date_of(kind: str, m: re.Match, today: dt.date | None) -> tuple[str | None,
 
 
 _DATE_WORDS_RE = re.compile(r"(于|在|是|为|大概|大约|约|应该是|我们|我司|公司|企业|成立|注册|注册成立|成立于|注册于|营业执照上|"
-                            r"执照上|日期|时间|撤销|被撤销|撤的|撤了|更名|改名|重组|授牌|认定|获评|拿到|完成|办完|办好|手续|"
+                            r"执照上|写的是|写的|写着|上面|显示|日期|时间|撤销|被撤销|撤的|撤了|更名|改名|重组|授牌|认定|获评|拿到|完成|办完|办好|手续|"
                             r"的|了|是在|那天|左右|前后|时候|吧|呢|啊|哦|嗯|:|：|,|，|\s)+")
 
 
-def parse_date(text, today: dt.date | None = None, past: bool = True, year_needed: bool = False) -> str:
+def parse_date(text, today: dt.date | None = None, past: bool = True, year_needed: bool = False) -> str:  # noqa: C901
     """A date as ISO text; a month or a year alone gives 'YYYY-MM' or 'YYYY' (a range, see date_range).
 
     `past`: the date of something that has happened; a date after `today` is refused. `year_needed`:
@@ -481,7 +505,7 @@ def date_range(value: str) -> tuple[dt.date, dt.date]:
 _TOTAL_WORDS = ("主营业务收入", "主营收入", "主营业务", "主营", "营业收入", "营收", "总收入", "销售收入", "销售额", "营业额",
                 "收入总额", "总营收", "总共", "总额", "一共", "全部收入", "全年收入", "产值")
 _PART_WORDS = ("服务", "其中")
-_NEG_RE = re.compile(r"(下降|减少|降低|下滑|降了|减了|跌|回落|缩水|负增长|少了|掉了|亏|减)")
+_NEG_RE = re.compile(r"(下降|减少|降低|下滑|降了|减了|跌|回落|缩水|负增长|负|少了|掉了|亏|减)")
 _GROWTH_WORD_RE = re.compile(r"(增长|增加|涨|提高|提升|上升|多了|增幅|同比|上涨|增)")
 
 
@@ -491,14 +515,16 @@ def _scan(text) -> tuple[str, list[Num]]:
     return t, tokens(t, masked)
 
 
-def _role(label: str) -> str | None:
-    if "服务" in label:
-        return "part"
-    if any(w in label for w in _TOTAL_WORDS):
-        return "whole"
-    if label.endswith("其中") or "其中" in label:
-        return "part"
-    return None
+def _role(label: str, nearest_end: bool = True) -> str | None:
+    """The role the label's role word nearest to the number gives it (the last word of the label before
+    a number, the first of the label after it): 服务… → the part, 主营/营收… → the whole, 其中 → the part."""
+    hits = []
+    for word, role in [("服务", "part"), ("其中", "part")] + [(w, "whole") for w in _TOTAL_WORDS]:
+        for m in re.finditer(word, label):
+            hits.append((m.start(), m.end(), role))
+    if not hits:
+        return None
+    return (max(hits, key=lambda h: h[1]) if nearest_end else min(hits, key=lambda h: h[0]))[2]
 
 
 def _labels(text: str, nums: list[Num]) -> list[str | None]:
@@ -511,7 +537,7 @@ def _labels(text: str, nums: list[Num]) -> list[str | None]:
         if role is None:
             hi = nums[i + 1].start if i + 1 < len(nums) else len(text)
             after = re.split(r"[，,；;。\s]", text[n.end:hi])[0]
-            role = _role(after)
+            role = _role(after, nearest_end=False)
         roles.append(role)
     return roles
 
@@ -695,7 +721,8 @@ def parse_amount(text: str) -> float:
     return value
 
 
-_ZERO_RE = re.compile(r"^(没有|无|零|没|一个也没有|一个都没有|一项也没有|还没有|暂无|0)(个|项)?(项目)?$")
+_ZERO_RE = re.compile(r"^(没有|无|零|没|一个也没有|一个都没有|一项也没有|一项都没有|一个没有|还没有|暂无|都没有|0)(个|项)?(项目)?$"
+                      r"|^一[个项]?(都|也)没")
 
 
 def count_reading(text) -> Reading:
@@ -705,7 +732,7 @@ def count_reading(text) -> Reading:
     t = re.sub(r"[\s。.!！~～,，;；]+$", "", t)
     if _ZERO_RE.match(_SUBJECT_RE.sub("", t) or t):
         return Reading(0)
-    if any(re.search(rf"(?<![{_CN_DIGITS}十百\d]){w}", t) for w in _VAGUE_WORDS):
+    if any(re.search(rf"(?<![{_CN_DIGITS}十百\d]){w}", t) for w in _VAGUE_WORDS) and not re.search(r"不少于", t):
         raise AnswerError("请写具体的个数（整数），例如：3个、两个、0（记不清时写能确定的最少个数）。")
     _, nums = _scan(t)
     nums = [n for n in nums if n.unit in ("个", "")]
@@ -757,7 +784,7 @@ def reading(fact: Fact, value, today: dt.date | None = None) -> Reading:
     if t == "bool":
         if isinstance(value, bool):
             return Reading(value)
-        return Reading(parse_bool(str(value)))
+        return Reading(parse_bool(str(value), fact))
     if t in ("percent", "share", "amount", "int") and isinstance(value, (int, float)) and not isinstance(value, bool):
         if t == "int":
             if value != int(value) or value < 0:
@@ -776,8 +803,8 @@ def reading(fact: Fact, value, today: dt.date | None = None) -> Reading:
         return share_reading(str(value))
     if t == "amount":
         return Reading(parse_amount(str(value)))
-    if t == "date":
-        return Reading(parse_date(value, today))
+    if t == "date":  # a day without a year (11月2日) only for a recent event, the last such day
+        return Reading(parse_date(value, today, year_needed=not fact.recent))
     if t == "choice":
         return Reading(parse_choice(str(value), fact))
     text = unicodedata.normalize("NFKC", str(value)).strip()
