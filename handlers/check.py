@@ -426,7 +426,7 @@ def render_card(v: engine.Verdict) -> str:
     plain = [r for r in v.results if r.status == engine.PASS and _is_plain(r.condition)]
     if len(plain) < 2:
         plain = []
-    missing = [r for r in v.results if r.status == engine.UNKNOWN]
+    missing = [r for r in v.results if r.status == engine.UNKNOWN and not r.answer]  # nothing of theirs to show
     if len(missing) < 2:
         missing = []
     for r in v.results:

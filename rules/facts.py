@@ -604,6 +604,8 @@ def share_reading(text) -> Reading:
         raise AnswerError("请写一个百分比，例如：18%、百分之十五、0.15，或“主营3000万，服务收入400万”。")
     n = pcts[0]
     value = _exact(n, "占比")
+    if n.unit == "" and _role(t) is not None:  # 主营业务收入5: an amount without its unit, not a share
+        raise AnswerError("请写占比（例如：18%），或服务收入和主营业务收入两个金额（例如：“主营3000万，服务收入400万”）。")
     if n.unit == "成":
         value *= 10
     elif n.unit == "" and 0 < value < 1:  # 0.15 asked as a share means 15 %
