@@ -77,15 +77,16 @@ YES_WORDS = ("是", "有", "对", "是的", "有的", "对的", "嗯", "好", "�
              "√", "有过", "存在", "属于", "当然", "当然是", "肯定", "算是")
 UNKNOWN_WORDS = ("不知道", "不清楚", "不确定", "说不好", "不晓得", "不了解", "未知", "跳过", "unknown", "skip", "不记得",
                  "记不清", "忘了", "说不清", "没参评", "未参评", "没有参评", "没评过", "没有评")
-_SUBJECT_RE = re.compile(r"^(我们|我司|我们公司|我们企业|本公司|公司|企业|我们厂|咱们|咱|应该|好像|大概|目前|现在|之前|以前|的确|确实)+")
+_SUBJECT_RE = re.compile(r"^(我们|我司|我们公司|我们企业|本公司|公司|企业|我们厂|咱们|咱|应该|好像|大概|目前|现在|之前|以前|的确|确实|我)+")
 
 
 @dataclass(frozen=True)
 class Reading:
-    """A fact as read: its value, and what the reader says about it (a lower bound taken from a range …)."""
+    """A fact as read: its value, and what the reader says about it. `inexact`: not a figure the person gave
+    exactly (the lower bound of a range, 三四个 → 3; an estimate, 两个左右 → 2); the note says which."""
     value: object
     note: str = ""
-    lower_bound: bool = False
+    inexact: bool = False
 
 
 def clean(text: str) -> str:
@@ -98,40 +99,70 @@ def is_unknown(text: str) -> bool:
     return t in UNKNOWN_WORDS or bool(_SUBJECT_RE.sub("", t) in UNKNOWN_WORDS and t)
 
 
-_NO_LEAD = re.compile(r"^(从来没有|从来没|从未|并没有|并没|一直没有|一直没|一次也没有|一次也没|都没有|都没|没有|没|无|未|不是|不|否|非)")
-_YES_LEAD = re.compile(r"^(是的|是|有的|有过|有|对|嗯|具有|具备|发生过|出过|出了|设有|设立了|成立了|已经|已|被|属于|存在)")
+_NO_LEAD = re.compile(r"^(一[次个项起件回](都|也)(没|不|未)|从来没有|从来没|从未|并没有|并没|一直没有|一直没|一次也没有|一次也没|都没有|都没|还没有|还没|尚未|暂未|"
+                      r"没有|没|无|未|不曾|不|否|非)")
+_COPULA = re.compile(r"^(不是|不属于|是|属于)")  # 是X: an answer only when X is what was asked (是制造业, not 是做贸易的)
+_YES_LEAD = re.compile(r"^(是的|对的|对|嗯|算是|应该是|当然|肯定|有的|有过|有|具有|具备|发生过|出过|出了|设有|设立了|成立了|建立了|"
+                       r"已经|已|正在被|正在接受|正在|被|存在)")
 _FILLER_RE = re.compile(r"[过了的啊呀吧呢嘛哦\s，,。!！、]|一次|一回|几次|发生|出现|被|有|是|没|这种情况|这个|情况|我们|公司|企业")
+# a later clause that denies what the question hinges on: 有过一次小事故，不算重大 → 否
+_DENIAL_RE = re.compile(r"^(但|但是|不过|可是|只是)?(不算|不是|不属于|算不上|谈不上|够不上|达不到)(.+)$")
 
 
 def parse_bool(text: str, fact: "Fact | None" = None) -> bool:
-    """是/否 and the ways people say them. With `fact`, a longer answer (是制造业, 没出过事故) is taken only when
-    what follows 是/没有 is the question's own subject: 我们是做贸易的 or 是分公司 is asked again, never guessed."""
+    """是/否 and the ways people say them. A negation (没有…, 还没建立) is 否; 有…, 被… (被列入, 被通报过) are 是;
+    是X / 不是X count only where X is what the question asks (是制造业; 我们是做贸易的 and 是分公司 are asked
+    again, never guessed). With `fact`: its words (rules/facts.yaml) and its own question's words are used, and a
+    later clause denying the question's point (有过一次小事故，不算重大) decides."""
     t = clean(text)
     if t in NO_WORDS or t in YES_WORDS:
         return t in YES_WORDS
     t = _SUBJECT_RE.sub("", t) or t
+    t = re.sub(r"^(法人|法定代表人|法人代表|老板|我们法人|我们老板)", "", t) or t
     if t in NO_WORDS or t in YES_WORDS:
         return t in YES_WORDS
-    for lead, value in ((_NO_LEAD, False), (_YES_LEAD, True)):
-        m = lead.match(t)
-        if m:
-            rest = t[m.end():]
-            if fact is None or _about(fact, rest):
-                return value
-            break
+    clauses = [c for c in re.split(r"[，,；;。]", t) if c]
+    value = _polarity(clauses[0] if clauses else t, fact)
+    if value is True and fact is not None:
+        for clause in clauses[1:]:
+            m = _DENIAL_RE.match(clause)
+            if m and _about(fact, m.group(3)):
+                return False
+    return value
+
+
+def _polarity(t: str, fact: "Fact | None") -> bool:
+    m = _COPULA.match(t)
+    if m:
+        rest = t[m.end():]
+        negated = re.match(r"^(非|不是|不属于|没有|不)", rest)  # 是非制造业 = 不是制造业
+        core = rest[negated.end():] if negated else rest
+        if fact is None or not _FILLER_RE.sub("", core) or _about(fact, core):
+            return m.group(1).startswith("不") == bool(negated)
+        raise AnswerError("请回答“是”或“否”（也可以说“有”“没有”）。")
+    if _NO_LEAD.match(t):
+        return False
+    if fact is not None:  # the fact's own words (赚钱, 失信), the negative ones first (不赚钱)
+        for key in ("false", "true"):
+            if any(w in t for w in fact.words.get(key) or []):
+                return key == "true"
+    if _YES_LEAD.match(t):
+        return True
+    if fact is not None and _about(fact, t):  # 盈利的: the question's own words, said back
+        return True
     raise AnswerError("请回答“是”或“否”（也可以说“有”“没有”）。")
 
 
 def _about(fact: "Fact", rest: str) -> bool:
-    """What follows 是/没有 says nothing more than the question asked (fillers, or the question's own words)."""
+    """The words say what the question asked about: one of its own words (two characters at a time) is in them,
+    fillers aside (是制造业, 列入过); 做贸易的 or 分公司 say something else."""
     content = re.split(r"[，,。；;]", rest)[0]
     content = _FILLER_RE.sub("", content)
     if not content:
         return True
     asked = fact.ask + fact.name
     pairs = [content[i:i + 2] for i in range(len(content) - 1)] or [content]
-    hits = sum(1 for p in pairs if p in asked)
-    return hits >= max(1, (len(pairs) + 1) // 2)
+    return any(p in asked for p in pairs)
 
 
 # ---- normalising and number tokens -------------------------------------------------------------------
@@ -616,7 +647,7 @@ def share_reading(text) -> Reading:
         return Reading(value, f"按下限{value:g}%计算", True)
     if n.kind == "at_least":
         return Reading(value, f"按{value:g}%（下限）计算", True)
-    return Reading(value, "按约数计算" if n.kind == "about" else "")
+    return Reading(value, f"约数，按{value:g}%计算", True) if n.kind == "about" else Reading(value)
 
 
 def parse_share(text: str) -> float:
@@ -662,13 +693,22 @@ def growth_reading(text) -> Reading:
         if _NEG_RE.search(t):
             return Reading("<0", "下降（未给出幅度）")
         raise AnswerError("请写一个百分数，例如：12%、增长百分之十、下降3%、持平。")
+    if len(pcts) == 2 and len(nums) == 2:  # 去年增长20%，前年增长10%: the growth of the latest year is the one asked
+        ranks = [_year_rank(t, pcts, i) for i in range(2)]
+        if None not in ranks and ranks[0] != ranks[1]:
+            latest = pcts[0] if ranks[0] > ranks[1] else pcts[1]
+            lo = pcts[0].end if latest is pcts[1] else 0
+            hi = pcts[1].start if latest is pcts[0] else len(t)
+            r = growth_reading(t[lo:hi])
+            return Reading(r.value, "取最近一年的增长率" + (f"，{r.note}" if r.note else ""), r.inexact)
     if len(pcts) != 1 or len(nums) != 1:
         raise AnswerError("请写一个百分数，例如：12%、增长百分之十、下降3%。")
     n = pcts[0]
     value = _exact(n, "百分数")
     if n.unit == "" and 0 < value < 1:
         raise AnswerError("请写成百分数，例如：12%（0.12 是 12% 还是 0.12%？）。")
-    negative = n.sign < 0 or bool(_NEG_RE.search(t[:n.start])) or bool(_NEG_RE.search(t[n.end:n.end + 4]))
+    clause_start = max([t.rfind(c, 0, n.start) for c in "，,；;。"] + [-1]) + 1
+    negative = n.sign < 0 or bool(_NEG_RE.search(t[clause_start:n.start])) or bool(_NEG_RE.search(t[n.end:n.end + 4]))
     if negative:
         value = -abs(value)
     if n.kind == "range":
@@ -679,7 +719,17 @@ def growth_reading(text) -> Reading:
         if negative:
             raise AnswerError("请写具体的降幅，例如：下降3%。")
         return Reading(value, f"按{value:g}%（下限）计算", True)
-    return Reading(value, "按约数计算" if n.kind == "about" else "")
+    return Reading(value, f"约数，按{value:g}%计算", True) if n.kind == "about" else Reading(value)
+
+
+def _year_rank(t: str, nums: list[Num], i: int) -> int | None:
+    """Which year a figure is of, from the words of its clause before it (去年 -1, 前年 -2, 2023年 2023)."""
+    lo = nums[i - 1].end if i else 0
+    label = re.split(r"[，,；;。\s]", t[lo:nums[i].start])[-1]
+    year = re.search(r"(\d{4})\s*年", label)
+    if year:
+        return int(year.group(1))
+    return next((r for w, r in sorted(_YEAR_RANK.items(), key=lambda x: -len(x[0])) if w in label), None)
 
 
 def _growth_of_two(t: str, amounts: list[Num]) -> Reading:
@@ -690,14 +740,7 @@ def _growth_of_two(t: str, amounts: list[Num]) -> Reading:
     if re.search(r"(增长|增加|涨|提高|上升|降|减少|减|跌|下滑|变成|变为|到|至)", gap) or re.search(r"(从|由)\s*$", t[:a.start]):
         prev, cur = a, b
     else:
-        ranks = []
-        for i, n in enumerate(amounts):
-            lo = amounts[i - 1].end if i else 0
-            label = re.split(r"[，,；;。\s]", t[lo:n.start])[-1]
-            year = re.search(r"(\d{4})\s*年", label)
-            rank = int(year.group(1)) if year else next((r for w, r in sorted(_YEAR_RANK.items(), key=lambda x: -len(x[0]))
-                                                          if w in label), None)
-            ranks.append(rank)
+        ranks = [_year_rank(t, amounts, i) for i in range(len(amounts))]
         if None in ranks or ranks[0] == ranks[1]:
             raise AnswerError("请说明哪一年是多少，例如：“去年2300万，前年2000万”或“从2000万增长到2300万”。")
         prev, cur = (a, b) if ranks[0] < ranks[1] else (b, a)
@@ -752,7 +795,7 @@ def count_reading(text) -> Reading:
         return Reading(value, f"按下限{value}个计算", True)
     if n.kind == "at_least":
         return Reading(value, f"按至少{value}个计算", True)
-    return Reading(value, "按约数计算" if n.kind == "about" else "")
+    return Reading(value, f"约数，按{value}个计算", True) if n.kind == "about" else Reading(value)
 
 
 def parse_int(text: str) -> int:
@@ -767,10 +810,10 @@ def parse_choice(text: str, fact: Fact) -> str:
     for key, words in fact.words.items():
         if any(w in t for w in words):
             return key
-    if len(t) <= 6:
-        letters = [k for k in fact.choices if len(k) == 1 and re.search(rf"(?<![a-z]){k.lower()}(?![a-z])", t)]
-        if len(letters) == 1:
-            return letters[0]
+    letters = [k for k in fact.choices if len(k) == 1
+               and re.search(rf"(?<![a-z]){k.lower()}(?![a-z])(?=\s*(类|级|档|$|，|,|。))", t)]
+    if len(letters) == 1:  # 亩产效益评价是A类, 评的B: one class letter standing alone
+        return letters[0]
     raise AnswerError("请从这些选项中选一个：" + "、".join(fact.choices.values()) + "。")
 
 
@@ -854,7 +897,7 @@ def read_text(key: str, text, today: dt.date | None = None, place_of=None) -> Re
         where = place_of(r.value)
         if where is None:
             raise AnswerError("请写注册地所在的城市或区市、旗县区名称，例如：荣成市、昆都仑区。")
-        return Reading(where, r.note, r.lower_bound)
+        return Reading(where, r.note, r.inexact)
     return r
 
 

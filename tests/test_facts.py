@@ -32,7 +32,7 @@ def score(path: Path, kb) -> tuple[int, list[str]]:
         expect = _as_expected(case.get("expect"))
         try:
             r = read_text(case["fact"], str(case["text"]), as_of, where)
-            got, bound = r.value, r.lower_bound
+            got, bound = r.value, r.inexact
         except AnswerError:
             got, bound = None, False
         if isinstance(expect, (int, float)) and not isinstance(expect, bool) and isinstance(got, (int, float)) \
