@@ -72,14 +72,15 @@ def direct_answer(kb: KnowledgeBase, question: str, today: dt.date, city: str | 
     lines: list[str] = []
     citations: list[tuple[str, int]] = []
     given = {k: r.value for k, r in found.facts.items()}
-    said = "，".join(f"{defs[k].name}{factmod.show(defs[k], v)}" + (f"（{found.facts[k].note}）" if found.facts[k].note else "")
-                    for k, v in given.items() if k in CONDITION_FACTS)
+    said = "，".join(_said(defs[k], found.facts[k]) for k in given if k in CONDITION_FACTS)
     for key, problem in found.problems.items():
         lines.append(f"⚠️ {defs[key].name}：{problem}")
     conditions = {k: v for k, v in given.items() if k in CONDITION_FACTS}
+    estimated = {k for k, r in found.facts.items() if r.inexact and defs[k].type == "date"}
     if conditions:
         lines.append(f"按您说的（{said}）：")
-        per_city = [(_condition_lines(kb, rs, conditions, today, len(rulesets) > 1, citations), rs) for rs in rulesets]
+        per_city = [(_condition_lines(kb, rs, conditions, today, len(rulesets) > 1, citations, estimated), rs)
+                    for rs in rulesets]
         per_city.sort(key=lambda x: engine.outcomes(x[1], conditions, today, lambda _t: None) == [])  # bearing first
         for city_lines, _ in per_city:
             lines.extend(city_lines)
@@ -89,10 +90,18 @@ def direct_answer(kb: KnowledgeBase, question: str, today: dt.date, city: str | 
         lines.extend(_review_lines(kb, scope, given["awarded_on"], today, citations))
     if not lines:
         return None
-    return Direct("\n".join(lines), conditions, scope, citations, found)
+    prefill = {k: v for k, v in conditions.items() if k not in estimated}  # an estimated date is asked in the self-check
+    return Direct("\n".join(lines), prefill, scope, citations, found)
 
 
-def _condition_lines(kb, rs: engine.Ruleset, facts: dict, today: dt.date, labelled: bool, citations) -> list[str]:
+def _said(fact: factmod.Fact, r: factmod.Reading) -> str:
+    if r.inexact and fact.type == "date":
+        return f"{fact.name}{r.note}"
+    return f"{fact.name}{factmod.show(fact, r.value)}" + (f"（{r.note}）" if r.note else "")
+
+
+def _condition_lines(kb, rs: engine.Ruleset, facts: dict, today: dt.date, labelled: bool, citations,
+                     estimated: set[str] = frozenset()) -> list[str]:
     head = f"【{rs.city}】" if labelled else ""
     outs = engine.outcomes(rs, facts, today, lambda text: resolve_city(kb, text))
     if not outs:
@@ -110,6 +119,8 @@ def _condition_lines(kb, rs: engine.Ruleset, facts: dict, today: dt.date, labell
         where = f"（{rs.cite(c.article)}{c.where().split('条', 1)[1]}）"
         if not o.branches:
             reason = r.reason
+            if estimated & set(engine._test_facts(c.test)):  # no day to the date of an estimate
+                reason = re.sub(r"（\d{4}-\d{2}-\d{2}满\d+年）", "", reason)
             gap = next(iter(o.gaps.values()), None)
             if gap is not None:
                 unit = "个" if rs.facts[c.test["fact"]].type == "int" else "个百分点"

@@ -140,7 +140,7 @@ def on_text(msg: Incoming, text: str, state: dict, ctx: Context) -> Result:
         r["step"] = "date"
     elif step == "date":
         try:
-            value = factmod.parse_date(text, ctx.today)
+            value = factmod.parse_date(text, ctx.today, year_needed=True)
         except AnswerError as exc:
             return _ask(state, ctx, str(exc))
         if len(value) != 10:

@@ -958,6 +958,10 @@ def facts_in(text: str, today: dt.date, thresholds: dict[float, set[str]] | None
             found.problems.setdefault(key, f"{d.value}还没到，请检查日期。")
         else:
             found.facts.setdefault(key, Reading(d.value, f"按{d.value[:4]}年理解" if d.assumed_year else ""))
+    if "established_on" not in found.facts:
+        age = _AGE_RE.search(t)
+        if age:
+            found.facts["established_on"] = _age_reading(age, today)
     masked = [(d.start, d.end) for d in find_dates(t, today)]
     share_parts = []
     for start, clause in clauses:
@@ -993,6 +997,26 @@ def facts_in(text: str, today: dt.date, thresholds: dict[float, set[str]] | None
                 piece = piece[:bars[0].start] + piece[bars[0].end:]
         put("service_revenue_share", share_reading, _figure_part(piece))
     return found
+
+
+_AGE_RE = re.compile(r"(?:成立|注册|经营|开业|办厂|建厂)(?:了|才|刚)?\s*(?P<q>不到|不足|未满|没满|还不到|刚满|满了|满|超过|已经|已)?\s*"
+                     r"(?P<n>\d+|[一二两三四五六七八九十]+)\s*(?P<u>年|个月)(?P<half>半)?(?P<more>多)?")
+
+
+def _age_reading(m: re.Match, today: dt.date) -> Reading:
+    """成立一年半 / 成立不到两年 / 成立3年多: the latest date of establishment the words allow, as an estimate
+    (the engine then says whether the years are met; 不到N年 is one day short of N years)."""
+    n = int(m.group("n")) if m.group("n").isdigit() else (cn_to_int(m.group("n")) or 0)
+    months = n * 12 if m.group("u") == "年" else n
+    if m.group("half"):
+        months += 6
+    year, month = _month_back(today, -months)
+    day = min(today.day, calendar.monthrange(year, month)[1])
+    when = dt.date(year, month, day)
+    if m.group("q") in ("不到", "不足", "未满", "没满", "还不到"):
+        when += dt.timedelta(days=1)
+    said = m.group(0).lstrip("成立注册经营开业办厂建厂了才刚 ")
+    return Reading(when.isoformat(), f"按“成立{said}”推算", True)
 
 
 def _strip_dates(clause: str, spans) -> str:
