@@ -26,6 +26,10 @@ class AnswerError(ValueError):
     """An answer that cannot be read as the fact's type; the message says how to write it (Chinese)."""
 
 
+class Impossible(AnswerError):
+    """A value that was read but cannot be true (a share over 100 %, a date still to come, 2月30日)."""
+
+
 class TextDateLoader(yaml.SafeLoader):
     """YAML where dates stay text, so that 2019-13-01 is reported by the fact reader, not by YAML."""
     yaml_implicit_resolvers = {k: [r for r in v if r[0] != "tag:yaml.org,2002:timestamp"]
@@ -207,7 +211,7 @@ _UNIT_RE = re.compile(r"\s*(?P<mod>多|余|来|出头)?\s*(?P<unit>个百分点|
 _PRE_RE = {
     "at_least": re.compile(r"(不少于|不低于|至少|最少|起码|最低|达到|够了|满)\s*$"),
     "more": re.compile(r"(超过|多于|大于|高于|超出|过了)\s*$"),
-    "below": re.compile(r"(不到|不足|少于|低于|小于|未达到|没达到|没到|达不到|不够|将近|接近|未满|不满|差一点|差点)\s*$"),
+    "below": re.compile(r"(不到|不足|少于|低于|小于|未达到|没达到|没到|达不到|不够|将近|接近|未满|不满|差一点|差点|快要|快到|快)\s*$"),
     "about": re.compile(r"(约|大约|大概|差不多|估计|预计|约为|大致|应该是|左右是)\s*$"),
 }
 _NUM_RE = re.compile(rf"(?P<sign>(?<![0-9a-z%])[-−])?(?P<pct>百分之)?(?P<a>\d+(?:\.\d+)?)|(?P<pct2>百分之)?(?P<c>{_CN_RUN})")
@@ -277,8 +281,10 @@ def tokens(text: str, masked: list[tuple[int, int]] = ()) -> list[Num]:
         after = _UNIT_RE.match(text, m.end())
         unit = after.group("unit") or ""
         mod, post = after.group("mod"), after.group("post")
-        if m.group("c") is not None and m.group("c") in ("一",) and not unit and not pct:
-            continue  # 统一, 一站式: 一 without a unit is a word, not a number
+        if m.group("c") is not None and not unit and not pct and not mod and not post \
+                and re.match(r"[\u4e00-\u9fff]", text[m.end():m.end() + 1]) and len(m.group("c")) == 1 \
+                and text[m.end()] not in "到至或和与跟、多来余左上以":
+            continue  # 统一, 一站式, 零件, 三包: a numeral inside a word is no number
         end = after.end() if (unit or mod or post) else m.end()
         sign = -1 if m.group("sign") else 1
         scale = 1.0
@@ -413,7 +419,7 @@ def find_dates(text: str, today: dt.date | None = None) -> list[DateFound]:
             try:
                 value, assumed = _date_of(kind, m, today)
             except (ValueError, TypeError, OverflowError):
-                found.append(DateFound(m.start(), m.end(), None, "这个日期不存在，请检查后重新输入，例如：2019年5月10日。"))
+                found.append(DateFound(m.start(), m.end(), None, "这个日期不存在，请检查后重新输入，例如：2019年5月10日。"))  # noqa: E501
                 taken.append((m.start(), m.end()))
                 continue
             if value is None:
@@ -511,12 +517,12 @@ def parse_date(text, today: dt.date | None = None, past: bool = True, year_neede
             raise AnswerError("请写日期，例如：2019年5月10日、2019-05-10（记不清日子可写2019年5月）。")
         d = dates[0]
         if d.value is None:
-            raise AnswerError(d.problem)
+            raise Impossible(d.problem)
         if d.assumed_year and year_needed:
             raise AnswerError("请写上年份，例如：2019年5月10日。")
         value = d.value
     if past and today is not None and date_range(value)[0] > today:
-        raise AnswerError("这个日期还没到，请检查后重新输入。")
+        raise Impossible("这个日期还没到，请检查后重新输入。")
     return value
 
 
@@ -596,7 +602,7 @@ def share_reading(text) -> Reading:
     if frac:
         whole, part = (float(x) if x[0].isdigit() else cn_to_int(x) for x in frac.groups())
         if not whole or part is None or part > whole:
-            raise AnswerError("占比应在0%到100%之间，例如：18%。")
+            raise Impossible("占比应在0%到100%之间，例如：18%。")
         return Reading(round(part / whole * 100, 2))
     amounts = _amounts_of(nums)
     if not amounts and len(nums) == 2 and all(n.unit == "" for n in nums) \
@@ -623,9 +629,9 @@ def share_reading(text) -> Reading:
         if part.unit == "" and whole.unit == "万" or whole.unit == "" and part.unit == "万":
             pass  # 营收3000万服务400: the unit is shared
         if w <= 0:
-            raise AnswerError("主营业务收入不能为0。")
+            raise Impossible("主营业务收入不能为0。")
         if p > w:
-            raise AnswerError("服务收入不能超过主营业务收入，请核对这两个金额（例如：“主营3000万，服务收入400万”）。")
+            raise Impossible("服务收入不能超过主营业务收入，请核对这两个金额（例如：“主营3000万，服务收入400万”）。")
         return Reading(round(p / w * 100, 2))
     if len(amounts) == 1:
         raise AnswerError("还需要另一个金额：请写服务收入和主营业务收入两个数，例如：“主营3000万，服务收入400万”，或直接写占比。")
@@ -642,7 +648,7 @@ def share_reading(text) -> Reading:
     elif n.unit == "" and 0 < value < 1:  # 0.15 asked as a share means 15 %
         value *= 100
     if n.sign < 0 or not 0 <= value <= 100 or n.hi > 100:
-        raise AnswerError("占比应在0%到100%之间，例如：18%。")
+        raise Impossible("占比应在0%到100%之间，例如：18%。")
     if n.kind == "range":
         return Reading(value, f"按下限{value:g}%计算", True)
     if n.kind == "at_least":
@@ -746,7 +752,7 @@ def _growth_of_two(t: str, amounts: list[Num]) -> Reading:
         prev, cur = (a, b) if ranks[0] < ranks[1] else (b, a)
     p, c = _exact(prev, "金额"), _exact(cur, "金额")
     if p <= 0:
-        raise AnswerError("上一年的金额不能为0，无法计算增长率。")
+        raise Impossible("上一年的金额不能为0，无法计算增长率。")
     return Reading(round((c - p) / p * 100, 2))
 
 
@@ -836,7 +842,7 @@ def reading(fact: Fact, value, today: dt.date | None = None) -> Reading:
                 raise AnswerError("请写一个整数，例如：3。")
             return Reading(int(value))
         if t == "share" and not 0 <= value <= 100:
-            raise AnswerError("占比应在0%到100%之间，例如：18%。")
+            raise Impossible("占比应在0%到100%之间，例如：18%。")
         return Reading(float(value))
     if isinstance(value, (dict, list)):
         raise AnswerError("请写一个值，例如：" + (fact.example or "是"))
@@ -940,8 +946,10 @@ def facts_in(text: str, today: dt.date, thresholds: dict[float, set[str]] | None
             return
         try:
             r = fn(piece)
-        except AnswerError as exc:
+        except Impossible as exc:  # a figure that cannot be true is said so; a vague one (几个) is no fact
             found.problems[key] = str(exc)
+            return
+        except AnswerError:
             return
         if r.value is not None:
             found.facts[key] = r
@@ -978,7 +986,8 @@ def facts_in(text: str, today: dt.date, thresholds: dict[float, set[str]] | None
             put("profit_growth", growth_reading, _figure_part(bare))
         elif _REVENUE_RE.search(clause) and _GROWTH_RE.search(clause) and "服务" not in clause:
             put("revenue_growth", growth_reading, _figure_part(bare))
-        elif _SHARE_RE.search(clause) or any(n.unit == "万" for n in figures):
+        elif (_SHARE_RE.search(clause) and any(n.unit in ("%", "万", "成") for n in figures)) \
+                or any(n.unit == "万" for n in figures):
             share_parts.append(bare)
         elif thresholds and len([n for n in figures if n.unit == "%"]) == 2:
             pcts = [n for n in figures if n.unit == "%"]
