@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import math
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -301,6 +302,8 @@ def tokens(text: str, masked: list[tuple[int, int]] = ()) -> list[Num]:
         elif unit == "个月":
             unit = "月"
         lo, hi = lo * scale, hi * scale
+        if not (math.isfinite(lo) and math.isfinite(hi)) or hi > 1e12:
+            lo, hi, kind = 0, 0, "vague"  # no figure of an enterprise: asked again
         if mod in ("多", "余", "出头") or post in ("以上", "及以上", "或以上", "多"):
             kind = "at_least" if kind == "exact" else kind
             if mod in ("多", "余", "出头") and unit in ("个", ""):
@@ -968,8 +971,9 @@ def facts_in(text: str, today: dt.date, thresholds: dict[float, set[str]] | None
             found.facts.setdefault(key, Reading(d.value, f"按{d.value[:4]}年理解" if d.assumed_year else ""))
     if "established_on" not in found.facts:
         age = _AGE_RE.search(t)
-        if age:
-            found.facts["established_on"] = _age_reading(age, today)
+        reading_ = _age_reading(age, today) if age else None
+        if reading_ is not None:
+            found.facts["established_on"] = reading_
     masked = [(d.start, d.end) for d in find_dates(t, today)]
     share_parts = []
     for start, clause in clauses:
@@ -1012,13 +1016,15 @@ _AGE_RE = re.compile(r"(?:成立|注册|经营|开业|办厂|建厂)(?:了|才|�
                      r"(?P<n>\d+|[一二两三四五六七八九十]+)\s*(?P<u>年|个月)(?P<half>半)?(?P<more>多)?")
 
 
-def _age_reading(m: re.Match, today: dt.date) -> Reading:
+def _age_reading(m: re.Match, today: dt.date) -> Reading | None:
     """成立一年半 / 成立不到两年 / 成立3年多: the latest date of establishment the words allow, as an estimate
     (the engine then says whether the years are met; 不到N年 is one day short of N years)."""
     n = int(m.group("n")) if m.group("n").isdigit() else (cn_to_int(m.group("n")) or 0)
     months = n * 12 if m.group("u") == "年" else n
     if m.group("half"):
         months += 6
+    if not 0 < months <= 100 * 12:
+        return None
     year, month = _month_back(today, -months)
     day = min(today.day, calendar.monthrange(year, month)[1])
     when = dt.date(year, month, day)

@@ -62,3 +62,25 @@ if __name__ == "__main__":  # first-look score of a table: python tests/test_fac
         total, wrong = score(Path(name), kb)
         print(f"{name}: {total - len(wrong)}/{total} right ({(total - len(wrong)) / total:.1%})")
         print("\n".join(wrong))
+
+
+def test_seeded_garbage_is_read_or_refused_never_a_crash():
+    """Random pieces of figures, units and dates: every fact reader answers or raises AnswerError, nothing else."""
+    import random
+
+    from rules import facts as F
+    pieces = ["成立", "99999999", "9" * 40, "年", "个月", "前", "半", "多", "主营", "服务收入", "万", "亿", "%", "百分之", "十",
+              "几", "三四", "到", "-", "/", ".", "月", "日", "号", "上个月", "去年", "上周", "增长", "下降", "翻了", "番", "倍",
+              "是", "没有", "，", "0", "2019", "13", "32", "〇", "点", "项目", "个", "以上", "不到", "约", "更名", "授牌", "从",
+              "涨到", "利润", "占比", "成", "分之", "１", "？", "吗", "\x00", "😀", "A类", "被", "不算重大"]
+    rng = random.Random(20261201)
+    today = dt.date(2026, 12, 1)
+    facts = F.load_facts()
+    for _ in range(1500):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 8)))
+        F.facts_in(text, today, {15.0: {"service_revenue_share"}})
+        for fact in facts.values():
+            try:
+                F.read(fact, text, today)
+            except F.AnswerError:
+                pass
