@@ -171,8 +171,8 @@ def _about(fact: "Fact", rest: str) -> bool:
 
 
 # ---- normalising and number tokens -------------------------------------------------------------------
-_CN_DIGITS = "〇零一二两三四五六七八九"
-_CN_RUN = f"[{_CN_DIGITS}十百千万亿点几]+"
+_CN_DIGITS = "〇零一二两三四五六七八九壹贰叁肆伍陆柒捌玖"
+_CN_RUN = f"[{_CN_DIGITS}十百千万亿点几拾佰仟]+"
 _VAGUE_WORDS = ("好几", "若干", "很多", "不少(?!于)", "好多", "许多", "一些", "多个", "几个", "几项", "挺多", "少量", "大量")
 
 
@@ -183,6 +183,14 @@ def _normalise(text: str) -> str:
     t = re.sub(r"(?<![\d一二三四五六七八九十])([一二两三四五六七八九\d])成([一二三四五六七八九\d])?(?![\d%])",
                lambda m: f"{(cn_to_int(m.group(1)) or 0) * 10 + (cn_to_int(m.group(2)) or 0) if m.group(2) else (cn_to_int(m.group(1)) or 0) * 10}%", t)
     t = re.sub(r"^(?:一半|一半左右)$", "50%", t)
+    # colloquial magnitudes: 一亿二 = 1.2亿, 三万五 = 3.5万, 三千五 = 3500, 五百五 = 550
+    digit = "一二两三四五六七八九"
+    t = re.sub(rf"(?<![{digit}十百千万亿\d.])([{digit}]|\d+)(亿|万)([{digit}])(?![{digit}十百千万亿\d])",
+               lambda m: f"{_digits(m.group(1))}.{_digits(m.group(3))}{m.group(2)}", t)
+    t = re.sub(rf"(?<![{digit}十百千万亿\d.])([{digit}])千([{digit}])(?![{digit}十百千\d])",
+               lambda m: str(_digits(m.group(1)) * 1000 + _digits(m.group(2)) * 100), t)
+    t = re.sub(rf"(?<![{digit}十百千万亿\d.])([{digit}])百([{digit}])(?![{digit}十百千\d])",
+               lambda m: str(_digits(m.group(1)) * 100 + _digits(m.group(2)) * 10), t)
     # Chinese numerals of a date: 二〇一九年 → 2019年, 五月十日 → 5月10日 (a year needs 2 or 4 digits)
     t = re.sub(f"([{_CN_DIGITS}]{{4}}|[{_CN_DIGITS}]{{2}})(?=年)",
                lambda m: "".join(str(cn_to_int(c)) for c in m.group(1)), t)
@@ -190,6 +198,10 @@ def _normalise(text: str) -> str:
     t = re.sub(r"(?<=月)([一二三四五六七八九十]{1,3})(?=[日号])", lambda m: str(cn_to_int(m.group(1)) or m.group(1)), t)
     t = re.sub(r"(?<=[周期拜])天", "日", t)
     return t
+
+
+def _digits(x: str) -> int:
+    return int(x) if x.isdigit() else (cn_to_int(x) or 0)
 
 
 @dataclass
@@ -260,8 +272,15 @@ def tokens(text: str, masked: list[tuple[int, int]] = ()) -> list[Num]:
             run = m.group("a")
         else:
             run = m.group("c")
-            big = re.search(r"(千万|百万|亿|万)$", run)
-            core = run[: big.start()] if big and len(run) > len(big.group(1)) else run
+            if re.search(r"[万亿]", run) and "点" not in run and "几" not in run and not re.fullmatch(r"[万亿]+", run):
+                whole = cn_to_int(run)  # 两千四百万, 一亿二千万: the whole amount, in 元
+                if whole is None:
+                    continue
+                tail = re.match(r"\s*元?", text[m.end():])
+                out.append(Num(whole / 10_000, whole / 10_000, "万", m.start(), m.end() + tail.end()))
+                continue
+            big = re.search(r"(亿|万)$", run)
+            core = run[: big.start()] if big and len(run) > 1 else run
             if core == run and big:  # 万 alone is not a number
                 continue
             if core in ("点",) or core.strip("点") == "":
@@ -270,12 +289,10 @@ def tokens(text: str, masked: list[tuple[int, int]] = ()) -> list[Num]:
             if parsed is None:
                 continue
             lo, hi, kind = parsed
-            if core != run:  # 三千万: the magnitude is the unit
-                text_after = run[len(core):]
-                end = m.end()
-                unit_scale = {"千万": 1000, "百万": 100, "亿": 10000, "万": 1}[text_after]
-                tail = re.match(r"\s*元?", text[end:])
-                out.append(Num(lo * unit_scale, hi * unit_scale, "万", m.start(), end + tail.end(), kind))
+            if core != run:  # 一点二亿: the magnitude is the unit
+                unit_scale = {"亿": 10000, "万": 1}[run[len(core):]]
+                tail = re.match(r"\s*元?", text[m.end():])
+                out.append(Num(lo * unit_scale, hi * unit_scale, "万", m.start(), m.end() + tail.end(), kind))
                 continue
             if len(core) == 1 and core in "一两" and not pct:  # 一家, 两年 … read only with a unit below
                 pass
@@ -354,7 +371,7 @@ _DATE_PATTERNS = [
     ("ymd", re.compile(r"(?<!\d)(\d{4})\s*(?:年|-|/|\.)\s*(\d{1,2})\s*(?:月|-|/|\.)\s*(\d{1,2})\s*(?:日|号)?(?!\d)")),
     ("ymd8", re.compile(r"(?<!\d)((?:19|20)\d{2})(\d{2})(\d{2})(?!\d)")),
     ("ymd2", re.compile(r"(?<![\d.])(\d{2})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*(?:日|号)?")),
-    ("ym", re.compile(r"(?<!\d)(\d{4})\s*(?:年|-|/|\.)\s*(\d{1,2})\s*(?:月份|月)?(?![\d.])(?!\s*(?:个|%|万|年))")),
+    ("ym", re.compile(r"(?<!\d)(\d{4})\s*(?:年的?|-|/|\.)\s*(\d{1,2})\s*(?:月份|月)?(?![\d.])(?!\s*(?:个|%|万|年))")),
     ("ym2", re.compile(r"(?<![\d.])(\d{2})\s*年\s*(\d{1,2})\s*月(?!\d)")),
     ("y", re.compile(r"(?<!\d)(\d{4})\s*(?:年份|年)?(?P<part>底|末|初|年底|年末|年初)?(?![\d%万个.])")),
     ("y2", re.compile(r"(?<![\d.])(\d{2})\s*年(?P<part>底|末|初)?(?=成立|注册|那|的时候|底|末|初|$)")),
@@ -491,7 +508,7 @@ def _date_of(kind: str, m: re.Match, today: dt.date | None) -> tuple[str | None,
 
 _DATE_WORDS_RE = re.compile(r"(于|在|是|为|大概|大约|约|应该是|我们|我司|公司|企业|成立|注册|注册成立|成立于|注册于|营业执照上|"
                             r"执照上|写的是|写的|写着|上面|显示|日期|时间|撤销|被撤销|撤的|撤了|更名|改名|重组|授牌|认定|获评|拿到|完成|办完|办好|手续|"
-                            r"的|了|是在|那天|左右|前后|时候|吧|呢|啊|哦|嗯|:|：|,|，|\s)+")
+                            r"的|了|是在|那天|左右|前后|时候|月初|月底|月末|月中|上旬|中旬|下旬|初|吧|呢|啊|哦|嗯|:|：|,|，|\s)+")
 
 
 def parse_date(text, today: dt.date | None = None, past: bool = True, year_needed: bool = False) -> str:  # noqa: C901
@@ -636,6 +653,9 @@ def share_reading(text) -> Reading:
         if p > w:
             raise Impossible("服务收入不能超过主营业务收入，请核对这两个金额（例如：“主营3000万，服务收入400万”）。")
         return Reading(round(p / w * 100, 2))
+    if len(amounts) == 1 and sum(1 for n in nums if n.unit == "%") == 1:
+        nums = [n for n in nums if n.unit == "%"]  # 主营3000万，服务收入占13%: the share is said
+        amounts = []
     if len(amounts) == 1:
         raise AnswerError("还需要另一个金额：请写服务收入和主营业务收入两个数，例如：“主营3000万，服务收入400万”，或直接写占比。")
     pcts = [n for n in nums if n.unit in ("%", "成", "")]
@@ -663,7 +683,7 @@ def parse_share(text: str) -> float:
     return share_reading(text).value
 
 
-_FAN_RE = re.compile(r"翻了?\s*([一两二三四五\d])\s*番|翻(了)?番|翻(了)?倍")
+_FAN_RE = re.compile(r"翻了?\s*([一两二三四五\d])\s*番|翻(了)?番|翻(了)?一?倍")
 _TIMES_RE = re.compile(r"(增长|增加|涨|提高)了?\s*([\d.]+|[一两二三四五六七八九十]+)\s*倍")
 _MULT_RE = re.compile(r"是\s*(?:去年|上年|前年|上一年|之前|以前|原来)?的?\s*([\d.]+|[一两二三四五六七八九十]+(?:点[一二三四五六七八九])?)\s*倍")
 _FLAT_RE = re.compile(r"持平|没变|没有变化|基本不变|零增长|没增长|没有增长|不增不减|没涨|没有涨|原地踏步|一样")
@@ -692,10 +712,14 @@ def growth_reading(text) -> Reading:
         if k is None:
             raise AnswerError("请写增长的百分比，例如：12%、下降3%。")
         return Reading(round((k - 1) * 100, 2))
-    amounts = _amounts_of(nums)
-    if len(amounts) >= 2:
-        return _growth_of_two(t, amounts)
+    if re.search(r"减半|少了一半|降了一半|下降了?一半|减少了?一半", t):
+        return Reading(-50.0)
     pcts = [n for n in nums if n.unit in ("%", "") and not (n.unit == "" and n.lo >= 1900)]
+    amounts = _amounts_of(nums)
+    if len(amounts) >= 2 and not any(n.unit == "%" for n in nums):
+        return _growth_of_two(t, amounts)
+    if sum(1 for n in nums if n.unit == "%") == 1 and len(amounts) <= 1:
+        nums = pcts = [n for n in nums if n.unit == "%"]  # 去年营收2300万，增长了15%: the percentage is the growth
     if not nums:
         if _FLAT_RE.search(t):
             return Reading(0.0)
@@ -784,7 +808,9 @@ def count_reading(text) -> Reading:
     lower bound and says so; 几个, 好几个 and 不到3个 are asked again."""
     t = _normalise(text).strip()
     t = re.sub(r"[\s。.!！~～,，;；]+$", "", t)
-    if _ZERO_RE.match(_SUBJECT_RE.sub("", t) or t):
+    bare_t = _SUBJECT_RE.sub("", t) or t
+    if _ZERO_RE.match(bare_t) or (not re.search(rf"[\d{_CN_DIGITS}十]", bare_t)
+                                   and re.match(r"^(暂时|目前|还|暂|都|一直|从来)?(没有|没做过|没做|没|无|未)", bare_t)):
         return Reading(0)
     if any(re.search(rf"(?<![{_CN_DIGITS}十百\d]){w}", t) for w in _VAGUE_WORDS) and not re.search(r"不少于", t):
         raise AnswerError("请写具体的个数（整数），例如：3个、两个、0（记不清时写能确定的最少个数）。")
