@@ -84,8 +84,10 @@ def direct_answer(kb: KnowledgeBase, question: str, today: dt.date, city: str | 
         per_city.sort(key=lambda x: engine.outcomes(x[1], conditions, today, lambda _t: None) == [])  # bearing first
         for city_lines, _ in per_city:
             lines.extend(city_lines)
+    if "revoked_on" in given:
+        lines.extend(_ban_lines(kb, rulesets, question, given["revoked_on"], today, len(rulesets) > 1, citations))
     if "changed_on" in given:
-        lines.extend(_filing_lines(kb, scope, given["changed_on"], found.facts["changed_on"].note, citations))
+        lines.extend(_filing_lines(kb, scope, given["changed_on"], found.facts["changed_on"].note, citations, today))
     if "awarded_on" in given:
         lines.extend(_review_lines(kb, scope, given["awarded_on"], today, citations))
     if not lines:
@@ -153,7 +155,37 @@ def _branch_text(rs: engine.Ruleset, test: dict) -> str:
     return fact.name
 
 
-def _filing_lines(kb, scope: list[str], changed_on: str, note: str, citations) -> list[str]:
+def _ban_lines(kb, rulesets, question: str, revoked_on: str, today: dt.date, labelled: bool, citations) -> list[str]:
+    """A title revoked on a date: whether the years of a ban have passed, and for which reasons it applies."""
+    reason_fact = factmod.load_facts()["revoked_reason"]
+    try:
+        reason = factmod.parse_choice(question, reason_fact) if re.search(r"撤|摘牌", question) else None
+    except factmod.AnswerError:
+        reason = None
+    lines = []
+    for rs in rulesets:
+        ban = next((c for c in rs.conditions if "ban" in (c.test or {})), None)
+        head = f"【{rs.city}】" if labelled else ""
+        if ban is None:
+            continue
+        facts = {"ever_revoked": True, "revoked_on": revoked_on, "revoked_reason": reason}
+        v = engine.evaluate(rs, facts, today, lambda _t: None, interview=True)
+        r = next(x for x in v.results if x.condition is ban)
+        citations.append((rs.measure, ban.article))
+        rule = ban.test["ban"]
+        if r.status == engine.UNKNOWN and reason is None:
+            labels = "、".join(reason_fact.choices[k] for k in rule["reasons"])
+            until = factmod.date_range(revoked_on)[1]
+            from rules.dates import anniversary
+            text = (f"撤销（{revoked_on}）不满{rule['years']}年：如果是因{labels}被撤销，{anniversary(until, rule['years'])}"
+                    f"前不得重新申请；其他原因（如复核不合格、自行申请）不受此限")
+        else:
+            text = r.reason
+        lines.append(f"{head}{engine.STATUS_MARK[r.status]}“{ban.label}”：{text}（{rs.cite(ban.article)}）")
+    return lines
+
+
+def _filing_lines(kb, scope: list[str], changed_on: str, note: str, citations, today: dt.date) -> list[str]:
     if len(changed_on) != 10:
         return [f"⚠️ 要算备案截止日，请告诉我手续办完的具体日期（例如：{changed_on[:4]}年11月2日）。"]
     try:
@@ -164,7 +196,10 @@ def _filing_lines(kb, scope: list[str], changed_on: str, note: str, citations) -
         result = for_measure(result, scope[0])
     citations.extend((a["measure"], a["article"]) for a in result.articles)
     head = f"手续办完日 {changed_on}" + (f"（{note}）" if note else "") + "："
-    return [head + filing_text(result, kb.measures)]
+    text = head + filing_text(result, kb.measures)
+    if result.deadline < today:
+        text += f"\n注意：截止日{result.deadline.isoformat()}已过，请尽快联系所在地工信部门补办备案。"
+    return [text]
 
 
 def _review_lines(kb, scope: list[str], awarded_on: str, today: dt.date, citations) -> list[str]:

@@ -947,6 +947,7 @@ _PROJECT_RE = re.compile(r"项目")
 _PROFIT_RE = re.compile(r"利润|净利|盈利")
 _REVENUE_RE = re.compile(r"营收|收入|主营|销售|营业额|产值")
 _GROWTH_RE = re.compile(r"增长|增加|涨|下降|减少|降|下滑|翻|持平|增幅|负增长|提高|提升|多了|少了")
+_YEAR_WORD_RE = re.compile(r"大前年|前年|去年|今年|上年|上一年|本年|\d{4}\s*年")
 _SHARE_RE = re.compile(r"服务|占比|比重|占主营|占收入|占营收|占总")
 
 
@@ -1001,19 +1002,27 @@ def facts_in(text: str, today: dt.date, thresholds: dict[float, set[str]] | None
         if reading_ is not None:
             found.facts["established_on"] = reading_
     masked = [(d.start, d.end) for d in find_dates(t, today)]
-    share_parts = []
+    share_parts, year_amounts = [], []
     for start, clause in clauses:
         local_mask = [(s - start, e - start) for s, e in masked if start <= s < start + len(clause)]
         nums = tokens(clause, local_mask)
         figures = [n for n in nums if n.unit in ("%", "万", "个", "成", "")]
         figures = [n for n in figures if not (n.unit == "" and (n.lo >= 1900 or n.kind == "vague"))]
-        if not figures and not re.search(r"持平|负增长|翻了?.?番|翻倍", clause):
+        said_growth = re.search(r"持平|负增长|翻了?.?番|翻倍", clause) or (
+            (_FLAT_RE.search(clause) or _NEG_RE.search(clause)) and (_PROFIT_RE.search(clause) or _REVENUE_RE.search(clause)))
+        if not figures and not said_growth:
             continue
         bare = _strip_dates(clause, local_mask)
         if _PROJECT_RE.search(clause) and any(n.unit in ("个", "") for n in figures):
             put("service_projects_3y", count_reading, re.sub(r"近?[\d一二两三四五六七八九十]+年(内|来|里)?", "", bare))
+        elif _YEAR_WORD_RE.search(clause) and "服务" not in clause and any(n.unit == "万" for n in figures) \
+                and not any(n.unit == "%" for n in figures):
+            year_amounts.append((clause, bare))  # 去年营收1亿，前年8000万: two years, a growth
         elif _PROFIT_RE.search(clause):
             put("profit_growth", growth_reading, _figure_part(bare))
+        elif _GROWTH_RE.search(clause) and "服务" not in clause and sum(1 for n in figures if n.unit == "万") == 2:
+            key = "profit_growth" if _PROFIT_RE.search(t) and not _REVENUE_RE.search(t) else "revenue_growth"
+            put(key, growth_reading, _figure_part(bare))  # 从2000万增长到2300万
         elif _REVENUE_RE.search(clause) and _GROWTH_RE.search(clause) and "服务" not in clause:
             put("revenue_growth", growth_reading, _figure_part(bare))
         elif (_SHARE_RE.search(clause) and any(n.unit in ("%", "万", "成") for n in figures)) \
@@ -1027,6 +1036,16 @@ def facts_in(text: str, today: dt.date, thresholds: dict[float, set[str]] | None
                 key = next(iter(thresholds[bars[0].lo]))
                 value = own[0].lo
                 found.facts.setdefault(key, Reading(value))
+    if any(_PROFIT_RE.search(c) for c, _ in year_amounts) and not any(_REVENUE_RE.search(c) for c, _ in year_amounts):
+        groups = (("profit_growth", year_amounts), ("revenue_growth", []))  # 去年利润600万，前年500万
+    else:
+        groups = (("profit_growth", [c for c in year_amounts if _PROFIT_RE.search(c[0])]),
+                  ("revenue_growth", [c for c in year_amounts if not _PROFIT_RE.search(c[0])]))
+    for key, group in groups:
+        if len(group) == 2:
+            put(key, growth_reading, "，".join(_figure_part(c) for c, _ in group))
+        else:
+            share_parts.extend(b for _, b in group)
     if share_parts:
         piece = "，".join(share_parts)
         pcts = [n for n in tokens(_normalise(piece)) if n.unit == "%"]
