@@ -406,6 +406,7 @@ def verdict(state: dict, ctx: Context) -> Result:
     return Result([Reply(render_card(v), buttons)], state, [event])
 
 
+CARD_LINES = 15  # at most, before the checklist, on chat channels
 CARD_MARK = {engine.PASS: "✅", engine.FAIL: "❌", engine.UNKNOWN: "❔", engine.REVIEW: "📝"}
 
 
@@ -447,6 +448,7 @@ def render_card(v: engine.Verdict) -> str:
     # cannot save it), otherwise what is missing, in one line
     failed = [r for r in v.results if r.status == engine.FAIL and r.change]
     unknown = [r for r in v.results if r.status == engine.UNKNOWN and r.condition.judged_by != "review"]
+    tips_at = len(lines)
     if failed:
         lines.append("怎样改变结果：")
         lines.extend(f"· {r.change}" for r in failed)
@@ -461,6 +463,9 @@ def render_card(v: engine.Verdict) -> str:
                      "怎样改变结果：" + "；".join(r.change for r in unknown if r.change))
     others = [n for n in v.notes if n not in status_notes and not n.startswith("以下由专家评审认定")]
     lines.append(f"依据《{rs.title}》。" + "".join(others))
+    if len(lines) > CARD_LINES and failed:  # many failures: the ways to change the result in one line
+        tips = "；".join(f"{i}. {r.change.rstrip('。')}" for i, r in enumerate(failed, 1))
+        lines[tips_at:tips_at + 1 + len(failed)] = [f"怎样改变结果：{tips}。"]
     return "\n".join(lines)
 
 

@@ -23,7 +23,16 @@ def _verdicts(kb):
         raw.update(case.get("facts") or {})
         facts, _ = engine.read_facts(rules, raw, as_of)
         yield case["name"], engine.evaluate(rules, facts, as_of, lambda text: resolve_city(kb, text), interview=True)
+    worst = {"registered_in": "青岛", "is_manufacturer": False, "independent_legal_person": False,
+             "established_on": "2026-01-01", "major_accident_2y": True, "illegal_or_under_investigation": True,
+             "has_service_unit": False, "service_projects_3y": 0, "service_revenue_share": 1, "revenue_growth": -5,
+             "profit_growth": -5, "ever_revoked": True, "revoked_on": "2025-01-01", "revoked_reason": "fraud",
+             "blacklisted": True, "major_violation_2y": True, "env_pollution_notice_2y": True, "profitable": False,
+             "sound_service_system": False}
     for city in engine.available():
+        rs = engine.load(city)
+        yield f"{city}: everything wrong", engine.evaluate(rs, {k: v for k, v in worst.items() if k in rs.questions},
+                                                          data["as_of"], lambda t: None, interview=True)
         yield f"{city}: nothing answered", engine.evaluate(engine.load(city), {}, data["as_of"], lambda t: None,
                                                            interview=True)
 
