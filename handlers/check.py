@@ -239,7 +239,25 @@ def _answer(msg: Incoming, text: str, state: dict, ctx: Context) -> Result:
             return Result([Reply(f"目前只能按{covered}的办法自测。注册在“{value}”的企业不在这些城市的市级示范申报范围内"
                                  f"（{basis}），请关注注册地当地工信部门的政策。")], state)
     _set(ck, key, value)
+    also = _also_said(ck, key, text, ctx)
+    if also:
+        prefix = (prefix + "\n" if prefix else "") + f"也记下了：{_said(also)}（不再问）。"
     return _next(state, ctx, prefix)
+
+
+def _also_said(ck: dict, key: str, text: str, ctx: Context) -> dict:
+    """Other facts the answer gives (主营3000万，服务收入400万，去年增长了15%): recorded, so they are not asked."""
+    if not re.search(r"[，,；;。]", text):
+        return {}
+    rs = engine.load(ck["city"]) if ck.get("city") in engine.available() else None
+    if rs is None:
+        return {}
+    found = factmod.facts_in(text, ctx.today, engine.thresholds([rs]))
+    also = {k: r.value for k, r in found.facts.items()
+            if k != key and k in rs.questions and k not in ck["facts"] and not (r.inexact and rs.facts[k].type == "date")}
+    for k, v in also.items():
+        _set(ck, k, v)
+    return also
 
 
 def _set(ck: dict, key: str, value) -> None:

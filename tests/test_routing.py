@@ -59,3 +59,14 @@ def test_the_tables_route_every_command_and_button_kind():
     assert {"help", "check", "remind", "status", "cancel", "forget"} <= set(core.COMMANDS)
     assert {"q", "ck", "rm", "city", "forget"} <= set(core.CALLBACKS)
     assert core.FALLBACKS[-1].when("随便什么", {})
+
+
+def test_an_answer_giving_more_facts_records_them_and_they_are_not_asked(kb):
+    state = {}
+    for text in ("自测", "荣成市", "是", "是", "2019年5月", "没有", "没有", "有", "两个"):
+        out, state = say(kb, state, text)
+    assert state["check"]["pending"] == "service_revenue_share"
+    out, state = say(kb, state, "主营3000万，服务收入400万，营收去年增长了15%")
+    facts = state["check"]["facts"]
+    assert facts["service_revenue_share"] == 13.33 and facts["revenue_growth"] == 15
+    assert "也记下了" in out and state["check"]["pending"] not in ("revenue_growth", "service_revenue_share")
