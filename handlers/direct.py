@@ -203,16 +203,33 @@ def _filing_lines(kb, scope: list[str], changed_on: str, note: str, citations, t
 
 
 def _review_lines(kb, scope: list[str], awarded_on: str, today: dt.date, citations) -> list[str]:
-    if len(awarded_on) != 10:
-        return [f"⚠️ 要推算复核日期，请告诉我授牌的具体日期（例如：{awarded_on[:4]}年6月1日）。"]
+    """The re-review schedule from the award date; a month is enough to name the month of the next review,
+    and a measure without periodic reviews needs no date at all."""
+    from rules.deadlines import load_rules
     lines = []
+    rules = load_rules().get("review") or {}
     for mid in scope:
         measure = kb.measures[mid]
+        periodic = (rules.get(mid) or {}).get("interval_years")
+        if periodic and len(awarded_on) == 4:
+            lines.append(f"⚠️ {measure.city_short}：要推算复核日期，请告诉我授牌的月份或具体日期（例如：{awarded_on}年6月1日）。")
+            continue
+        first = factmod.date_range(awarded_on)[0]
         try:
-            s = review_schedule(measure, dt.date.fromisoformat(awarded_on), today)
+            s = review_schedule(measure, first, today)
         except DeadlineError as exc:
             lines.append(f"⚠️ {measure.city_short}：{exc}")
             continue
         citations.extend((a["measure"], a["article"]) for a in s.articles)
-        lines.append(f"授牌日期 {awarded_on}，" + review_text(s, measure))
+        if len(awarded_on) == 10 or not periodic:
+            lines.append(f"授牌日期 {awarded_on}，" + review_text(s, measure))
+            continue
+        # a month only: the month of each review (the anniversaries of any day of that month fall in it)
+        month = lambda d: f"{d.year}年{d.month}月"  # noqa: E731
+        nxt = next((d for d in s.reviews if (d.year, d.month) >= (today.year, today.month)), None)
+        past = [month(d) for d in s.reviews if (d.year, d.month) < (today.year, today.month)]
+        head = f"授牌于{month(first)}，{measure.city_short}：" + (f"下次复核预计在{month(nxt)}" if nxt else "") + \
+            (f"（此前应已进行的复核：{'、'.join(past)}）" if past else "") + "，按授牌月份推算，具体日期以授牌文件和主管部门通知为准。"
+        notes = [re.sub(r"(\d{4})-(\d{2})-01", lambda m: f"{m.group(1)}年{int(m.group(2))}月", n) for n in s.notes]
+        lines.append("\n".join([head, *notes]))
     return lines

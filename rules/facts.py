@@ -939,7 +939,7 @@ def read_text(key: str, text, today: dt.date | None = None, place_of=None) -> Re
 # ---- facts in a question ------------------------------------------------------------------------------
 # Which fact a clause speaks of, by its words (checked in this order: a clause about projects mentions
 # 服务型制造 too, and one about profit may mention 收入).
-_DATE_CUES = (("changed_on", re.compile(r"更名|改名|改了名|名称变更|变更名称|重组|换了名|名字改")),
+_DATE_CUES = (("changed_on", re.compile(r"更名|改名|改了名|名称.*变更|变更.*名称|名称.*变了|重组|换了名|名字改|名字.*变")),
               ("revoked_on", re.compile(r"撤销|撤了|被撤|摘牌")),
               ("established_on", re.compile(r"成立|注册|开业|营业执照|创办|办厂|建厂")),
               ("awarded_on", re.compile(r"授牌|认定|获评|评上|评为|评定|称号|示范企业|入选|获批|拿到牌|挂牌")))
