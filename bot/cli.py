@@ -192,7 +192,6 @@ def cmd_check(args, settings: Settings) -> int:
     from handlers.check import render_card
     from knowledge.qa import resolve_city
     from rules import engine
-    from rules.facts import AnswerError
     kb = _kb(settings)
     city = _city(kb, args.city)
     if city not in engine.available():

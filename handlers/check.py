@@ -37,7 +37,6 @@ EXPLAIN = ("?", "？", "说明", "解释", "什么意思", "啥意思", "是什�
 CONFIRM = words.YES + ("查看结论", "结论", "看结论")
 MORE = ("继续", "继续回答", "继续答题", "接着", "接着答")
 _REDO_RE = re.compile(r"^(?:重填|重新填|修改|改|更正|重答)第?([0-9一二三四五六七八九十两]+)(?:题|项|个)?$")
-PLACE_SUFFIX_RE = re.compile(r"(省|市|区|县|旗|盟|州|镇|乡|开发区|高新区)$")
 VERDICT_TITLE = {"eligible": "✅ 符合申报的基本条件", "ineligible": "❌ 不符合申报条件",
                  "incomplete": "❔ 还不能判断"}
 
@@ -534,7 +533,7 @@ def _detail(v: engine.Verdict, r: engine.ConditionResult) -> str:
         for t in test["any_of"]:
             if v.facts.get(t.get("fact")) is None:
                 continue
-            status, _, reason, _, _ = engine._leaf(v.ruleset, t, v.facts, v.as_of, lambda _t: None, False)
+            status, _, reason = engine.check_test(v.ruleset, t, v.facts, v.as_of)
             parts.append(reason)
         detail = "；".join(parts) or r.reason
         if r.status == engine.PASS:

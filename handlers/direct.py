@@ -7,10 +7,15 @@ computed by rules/engine.py and rules/deadlines.py; this module only composes th
 """
 from __future__ import annotations
 
+import datetime as dt
 import re
+from dataclasses import dataclass, field
 
 from knowledge.kb import KnowledgeBase
-from knowledge.qa import resolve_city
+from knowledge.qa import cities_in, resolve_city
+from rules import engine
+from rules import facts as factmod
+from rules.deadlines import DeadlineError, filing_deadline, filing_text, for_measure, review_schedule, review_text
 
 PLACE_SUFFIX_RE = re.compile(r"(省|市|区|县|旗|盟|州|镇|乡|开发区|高新区|园区|新区)$")
 
@@ -30,15 +35,6 @@ def place_of(kb: KnowledgeBase):
 
 
 # ---- the direct answer -----------------------------------------------------------------------------------
-import datetime as dt  # noqa: E402
-from dataclasses import dataclass, field  # noqa: E402
-
-from knowledge.kb import to_cn_number  # noqa: E402
-from knowledge.qa import cities_in  # noqa: E402
-from rules import engine  # noqa: E402
-from rules import facts as factmod  # noqa: E402
-from rules.deadlines import DeadlineError, filing_deadline, filing_text, for_measure, review_schedule, review_text  # noqa: E402
-
 CONDITION_FACTS = ("service_revenue_share", "revenue_growth", "profit_growth", "service_projects_3y", "established_on")
 DATE_FACTS = ("changed_on", "awarded_on")
 
@@ -121,7 +117,7 @@ def _condition_lines(kb, rs: engine.Ruleset, facts: dict, today: dt.date, labell
         where = f"（{rs.cite(c.article)}{c.where().split('条', 1)[1]}）"
         if not o.branches:
             reason = r.reason
-            if estimated & set(engine._test_facts(c.test)):  # no day to the date of an estimate
+            if estimated & set(engine.facts_of(c.test)):  # no day to the date of an estimate
                 reason = re.sub(r"（\d{4}-\d{2}-\d{2}满\d+年）", "", reason)
             gap = next(iter(o.gaps.values()), None)
             if gap is not None:

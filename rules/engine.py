@@ -402,6 +402,17 @@ def outcomes(rs: Ruleset, facts: dict, as_of: dt.date, city_of: Callable[[str], 
     return out
 
 
+def check_test(rs: Ruleset, test: dict, facts: dict, as_of: dt.date) -> tuple[str, str, str]:
+    """One test (an any-of branch) on the facts: status, the answer as shown, the reason."""
+    status, answer, reason, _, _ = _leaf(rs, test, _derive(rs, facts), as_of, lambda _t: None, False)
+    return status, answer, reason
+
+
+def facts_of(test: dict | None) -> list[str]:
+    """The facts a test reads."""
+    return _test_facts(test)
+
+
 def thresholds(rs_list) -> dict[float, set[str]]:
     """The percentages the rules compare with, and the facts compared (15 → {service_revenue_share})."""
     out: dict[float, set[str]] = {}

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import yaml
 
-from knowledge.numerals import NUMERAL_CHARS, cn_to_int
+from knowledge.numerals import cn_to_int
 
 RULES_DIR = Path(__file__).parent
 TYPES = {"bool", "int", "percent", "share", "amount", "date", "place", "choice"}
