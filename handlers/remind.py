@@ -28,18 +28,6 @@ YES = words.YES
 _CHANGE_WORD = re.compile(r"更名|改名|改了名|换了名字|名字改了|名称变更|变更了名称|变更名称|重组|合并重组")
 _DONE_WORD = re.compile(r"了|完成|办完|办好|已经|已")
 _QUESTION_RE = re.compile(r"[?？吗么呢]|怎么|多久|几天|什么|啥|如何|是否")
-_DATE_IN_TEXT = re.compile(r"((?:\d{4}\s*[年./-]\s*)?\d{1,2}\s*[月./-]\s*\d{1,2}\s*[日号]?)")
-_MONTH_DAY = re.compile(r"^(\d{1,2})\s*[月./-]\s*(\d{1,2})\s*[日号]?$")
-
-
-def _with_year(text: str, today: dt.date) -> str:
-    """11月2日 → the last 2 November up to today (a change reported is in the past)."""
-    m = _MONTH_DAY.match(factmod.clean(text))
-    if not m:
-        return text
-    month, day = int(m.group(1)), int(m.group(2))
-    year = today.year if (month, day) <= (today.month, today.day) else today.year - 1
-    return f"{year}-{month:02d}-{day:02d}"
 
 
 def wants_subscribe(text: str) -> bool:
@@ -76,7 +64,7 @@ def accepts(text: str, state: dict, ctx: Context) -> bool:
         return check_credit_code(t)[1] is None
     if step in ("date", "change_date"):
         try:
-            factmod.parse_date(_with_year(text, ctx.today), ctx.today)
+            factmod.read_text("changed_on" if step == "change_date" else "awarded_on", text, ctx.today)
             return True
         except AnswerError:
             return False
@@ -247,13 +235,13 @@ def _subscribe(msg: Incoming, state: dict, ctx: Context) -> Result:
 # ---- changes (更名、重组) ----------------------------------------------------------------------------
 def report_change(msg: Incoming, text: str, state: dict, ctx: Context) -> Result:
     kind = "restructure" if "重组" in text else "rename"
-    m = _DATE_IN_TEXT.search(text)
+    dates = [d for d in factmod.find_dates(factmod.normalise(text), ctx.today) if d.value]  # 上周五, 11月2日 …
     state["remind"] = {"step": "change_date", "data": {"kind": kind}}
     named = re.search(r"(?:更名为|改名为|改名叫|名称变更为|改成了?|更名成)[“\"]?([^，,。；;”\"]{2,60}?)[”\"]?(?:了|，|,|。|$)", text)
     if named:
         state["remind"]["data"]["new_name"] = named.group(1).strip()
-    if m:
-        return _change_with_date(msg, m.group(1), state, ctx)
+    if len(dates) == 1:
+        return _change_with_date(msg, dates[0].value, state, ctx)
     word = "重组" if kind == "restructure" else "更名"
     example = (ctx.today - dt.timedelta(days=3)).strftime("%Y年%-m月%-d日")
     return Result([Reply(f"{word}的相关手续是哪天办完的？例如：{example}（从次日起算30个工作日的备案期限；回复“取消”退出）")],
@@ -263,7 +251,9 @@ def report_change(msg: Incoming, text: str, state: dict, ctx: Context) -> Result
 def _change_with_date(msg: Incoming, text: str, state: dict, ctx: Context) -> Result:
     data = state["remind"]["data"]
     try:
-        value = factmod.parse_date(_with_year(text, ctx.today), ctx.today)
+        value = factmod.read_text("changed_on", text, ctx.today).value  # 11月2日: the last 2 November
+        if value is None:
+            raise AnswerError("请写手续办完的日期，例如：11月2日或2026年11月2日。")
         if len(value) != 10:
             raise AnswerError("请写到具体哪一天，例如：11月2日或2026年11月2日。")
         result = filing_deadline(dt.date.fromisoformat(value))

@@ -176,6 +176,11 @@ _CN_RUN = f"[{_CN_DIGITS}十百千万亿点几拾佰仟]+"
 _VAGUE_WORDS = ("好几", "若干", "很多", "不少(?!于)", "好多", "许多", "一些", "多个", "几个", "几项", "挺多", "少量", "大量")
 
 
+def normalise(text: str) -> str:
+    """Text as the reader sees it (NFKC, lower case, 3,000 → 3000, date numerals as digits)."""
+    return _normalise(text)
+
+
 def _normalise(text: str) -> str:
     t = unicodedata.normalize("NFKC", str(text)).lower().replace("％", "%")
     t = re.sub(r"(?<=\d)[,，](?=\d{3}(?!\d))", "", t)  # 3,000 → 3000 (not 3，4个: a list)
