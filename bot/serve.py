@@ -2,8 +2,9 @@
 
 The HTTP server (aiohttp) carries `GET /healthz` and each channel's routes (`/wecom/callback`,
 `/telegram/webhook`). Channels are built from the settings: Telegram when TELEGRAM_BOT_TOKEN is set,
-WeCom when WECOM_CORP_ID/AGENT_ID/SECRET are. With neither, the process still serves /healthz and
-delivers reminders of console subscribers to its log (local mode).
+WeCom when WECOM_CORP_ID/AGENT_ID/SECRET are, and with it 微信客服 (its events arrive on the WeCom callback and
+its API is called with the same app's token; it stays idle until a customer writes). With neither, the
+process still serves /healthz and delivers reminders of console subscribers to its log (local mode).
 
 The dispatcher is called on the event loop's thread: an answer takes milliseconds, and one thread means
 one SQLite connection and no locking between channels and the reminder loop.
@@ -31,8 +32,11 @@ def build_channels(settings: Settings, dispatcher: Dispatcher, store: Store) -> 
         from bot.channels.telegram import TelegramChannel
         channels.append(TelegramChannel(settings, dispatcher, store))
     if settings.wecom_enabled:
+        from bot.channels.wechat_kf import WechatKfChannel
         from bot.channels.wecom import WecomChannel
-        channels.append(WecomChannel(settings, dispatcher, store))
+        wecom = WecomChannel(settings, dispatcher, store)
+        wecom.kf = WechatKfChannel(settings, dispatcher, store, wecom.api)
+        channels += [wecom, wecom.kf]
     from bot.channels.console import ConsoleLog
     channels.append(ConsoleLog())
     return channels

@@ -6,6 +6,7 @@ from handlers.message import Button, Event, Incoming, Reply, Result
 from handlers.direct import direct_answer
 from dataclasses import replace
 
+from knowledge.conversation import Turn, respond
 from knowledge.qa import Answer, Citation, answer, cities_in
 
 
@@ -20,7 +21,11 @@ def render(a: Answer) -> str:
 def answer_with_facts(kb, question: str, today, city: str | None = None):
     """The answer to a question, led by what the enterprise's own facts in it mean (handlers/direct.py):
     the outcome first, then the article(s); citations merged. Returns (Answer, Direct or None)."""
-    a = answer(kb, question, today, city)
+    return with_facts(kb, answer(kb, question, today, city), question, today, city)
+
+
+def with_facts(kb, a: Answer, question: str, today, city: str | None = None):
+    """An answer already found (a follow-up resolved, a comparison …), led by the outcome of the facts in it."""
     direct = direct_answer(kb, question, today, city)
     if not direct:
         return a, None
@@ -36,9 +41,13 @@ def answer_with_facts(kb, question: str, today, city: str | None = None):
 
 
 def ask(msg: Incoming, question: str, state: dict, ctx: Context) -> Result:
-    """Answer `question`, scoped by the city named in it or earlier in the conversation."""
-    a, direct = answer_with_facts(ctx.kb, question, ctx.today, state.get("city"))
+    """Answer `question`, scoped by the city named in it or earlier in the conversation; a follow-up (那包头呢,
+    这个要几份) is read against the previous question, kept in the state as `last`. Facts of the enterprise in it
+    (服务收入占比12%) lead the answer with what follows for it."""
+    a, turn, res = respond(ctx.kb, question, ctx.today, state.get("city"), Turn.from_dict(state.get("last")))
+    a, direct = with_facts(ctx.kb, a, question, ctx.today, state.get("city"))
     new_state = dict(state)
+    new_state["last"] = turn.as_dict()
     named = cities_in(ctx.kb, question)
     if len(named) == 1:  # the conversation's city is the one the user names, not one an answer happens to be about
         new_state["city"] = named[0]
@@ -50,7 +59,8 @@ def ask(msg: Incoming, question: str, state: dict, ctx: Context) -> Result:
         buttons = [Button("📝 用这些信息自测", "ck:prefill")] + buttons
         text += "\n想逐项预判，可以点“用这些信息自测”（已说过的不再问）。"
     event = Event("question", {"question": question, "city": a.city, "abstained": a.abstained, "reason": a.reason,
-                               "citation": a.citations[0].title if a.citations else None})
+                               "citation": a.citations[0].title if a.citations else None,
+                               "resolved": res.query if res.kind else None})
     return Result([Reply(text, buttons)], new_state, [event])
 
 
