@@ -208,14 +208,16 @@ def _answer(msg: Incoming, text: str, state: dict, ctx: Context) -> Result:
     fact = _facts_def(key)
     try:
         if fact.type == "bool" and text in ("yes", "no"):
-            value = text == "yes"
+            read = factmod.Reading(text == "yes")
         else:
-            value = factmod.read(fact, text, ctx.today)
+            read = factmod.reading(fact, text, ctx.today)
     except AnswerError as exc:
         return _unreadable(msg, text, str(exc), state, ctx)
+    value = read.value
     if value is None:
         return _skip(state, ctx)
-    prefix = ""
+    # a range or an estimate is recorded by its lower bound, and the user is told so
+    prefix = f"已记为{factmod.show(fact, value)}（{read.note}）。" if read.note else ""
     if key == "registered_in":
         city = resolve_city(ctx.kb, value)
         if city is None and not _looks_like_place(value, ctx):

@@ -513,7 +513,7 @@ def _date_of(kind: str, m: re.Match, today: dt.date | None) -> tuple[str | None,
 
 _DATE_WORDS_RE = re.compile(r"(于|在|是|为|大概|大约|约|应该是|我们|我司|公司|企业|成立|注册|注册成立|成立于|注册于|营业执照上|"
                             r"执照上|写的是|写的|写着|上面|显示|日期|时间|撤销|被撤销|撤的|撤了|更名|改名|重组|授牌|认定|获评|拿到|完成|办完|办好|手续|"
-                            r"的|了|是在|那天|左右|前后|时候|月初|月底|月末|月中|上旬|中旬|下旬|初|吧|呢|啊|哦|嗯|:|：|,|，|\s)+")
+                            r"的|了|是在|那天|左右|前后|时候|月初|月底|月末|月中|上旬|中旬|下旬|初|底|末|吧|呢|啊|哦|嗯|:|：|,|，|\s)+")
 
 
 def parse_date(text, today: dt.date | None = None, past: bool = True, year_needed: bool = False) -> str:  # noqa: C901
