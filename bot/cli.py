@@ -243,6 +243,12 @@ def cmd_check(args, settings: Settings) -> int:
     as_of = args.as_of or today_shanghai()
     rules = engine.load(city)
     facts, ignored, unreadable = engine.read_all_facts(rules, raw, as_of)
+    if facts.get("registered_in") is not None:  # 不在威海, 山东省: not one place, asked again rather than guessed
+        from handlers.direct import place_of
+        if place_of(kb)(facts["registered_in"]) is None:
+            unreadable.append({"fact": "registered_in", "text": str(raw.get("registered_in")),
+                               "reason": "请写注册地所在的城市或区市、旗县区名称，例如：荣成市、昆都仑区。"})
+            del facts["registered_in"]
     if unreadable and not args.json:  # never judged on a guess; --json reports them and judges the rest
         raise UsageError(f"policybot: {args.answers}: " + "；".join(f"{u['fact']}: {u['reason']}" for u in unreadable))
     verdict = engine.evaluate(rules, facts, as_of, lambda text: resolve_city(kb, text))

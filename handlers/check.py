@@ -16,7 +16,7 @@ import re
 
 from handlers import words
 from handlers.context import Context
-from handlers.direct import looks_like_place
+from handlers.direct import looks_like_place, place_of
 from handlers.message import Button, Event, Incoming, Reply, Result
 from knowledge.kb import to_cn_number
 from knowledge.numerals import cn_to_int
@@ -219,9 +219,10 @@ def _answer(msg: Incoming, text: str, state: dict, ctx: Context) -> Result:
     # a range or an estimate is recorded by its lower bound, and the user is told so
     prefix = f"已记为{factmod.show(fact, value)}（{read.note}）。" if read.note else ""
     if key == "registered_in":
-        city = resolve_city(ctx.kb, value)
-        if city is None and not _looks_like_place(value, ctx):
+        where = place_of(ctx.kb)(value)  # a measure id, "other", or None (不在威海, 山东省: not one place)
+        if where is None:
             return _unreadable(msg, text, "请写注册地所在的城市或区市、旗县区名称，例如：荣成市、昆都仑区。", state, ctx)
+        city = None if where == "other" else where
         if city in engine.available() and city != ck.get("city"):
             if ck.get("city"):
                 prefix = f"注册地在{ctx.kb.measures[city].city_short}，改按{ctx.kb.measures[city].city_short}的办法自测。"

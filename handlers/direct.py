@@ -25,8 +25,15 @@ def looks_like_place(kb: KnowledgeBase, text: str) -> bool:
 
 
 def place_of(kb: KnowledgeBase):
-    """text → a measure id, 'other' (a real place no measure covers) or None (not a place)."""
+    """text → a measure id, 'other' (a real place no measure covers) or None (not a place, or not one place:
+    不在威海 says where it is not, 山东省 holds a covered city and others)."""
+    from knowledge.kb import provinces
+    covering = provinces(kb.measures)
+
     def where(text: str) -> str | None:
+        text = text.strip()
+        if re.match(r"^(不在|不是|非|除了)", text) or text in covering:
+            return None
         city = resolve_city(kb, text)
         if city:
             return city
