@@ -55,7 +55,8 @@ def ask(msg: Incoming, question: str, state: dict, ctx: Context) -> Result:
     buttons = [Button(f"💬 {f}", f"q:{i}") for i, f in enumerate(a.followups)]
     text = a.answer if direct else render(a)
     if direct and direct.facts:  # offer the self-check with what was said already filled in
-        new_state["prefill"] = {"facts": direct.facts, "city": direct.cities[0] if len(direct.cities) == 1 else None}
+        new_state["prefill"] = {"facts": direct.facts, "city": direct.cities[0] if len(direct.cities) == 1 else None,
+                                "on": ctx.today.isoformat()}
         buttons = [Button("📝 用这些信息自测", "ck:prefill")] + buttons
         text += "\n想逐项预判，可以点“用这些信息自测”（已说过的不再问）。"
     event = Event("question", {"question": question, "city": a.city, "abstained": a.abstained, "reason": a.reason,

@@ -12,6 +12,7 @@ The rules and the engine decide what to ask (rules/engine.py); this module only 
 """
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 from handlers import words
@@ -58,6 +59,8 @@ def wants_to_correct(state: dict, text: str) -> bool:
 # ---- entry points ----------------------------------------------------------------------------------
 def start(msg: Incoming, state: dict, ctx: Context, resume: bool = True) -> Result:
     pre = state.pop("prefill", None) or {}
+    if pre.get("on") and pre["on"] < (ctx.today - dt.timedelta(days=1)).isoformat():
+        pre = {}  # what was said more than a day ago is not assumed still true
     given = {k: v for k, v in (pre.get("facts") or {}).items() if k in factmod.load_facts() and v is not None}
     said = _said(given)
     if resume and active(state) and state["check"].get("facts"):
