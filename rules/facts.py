@@ -185,6 +185,7 @@ def _normalise(text: str) -> str:
     t = unicodedata.normalize("NFKC", str(text)).lower().replace("％", "%")
     t = re.sub(r"(?<=\d)[,，](?=\d{3}(?!\d))", "", t)  # 3,000 → 3000 (not 3，4个: a list)
     t = t.replace("块钱", "元").replace("块", "元").replace("个亿", "亿")
+    t = re.sub(r"(?<=\d)\s*w(?![a-z])", "万", t)  # 400w: 400万, as people type it
     t = re.sub(r"(?<![\d一二三四五六七八九十])([一二两三四五六七八九\d])成([一二三四五六七八九\d])?(?![\d%])",
                lambda m: f"{(cn_to_int(m.group(1)) or 0) * 10 + (cn_to_int(m.group(2)) or 0) if m.group(2) else (cn_to_int(m.group(1)) or 0) * 10}%", t)
     t = re.sub(r"^(?:一半|一半左右)$", "50%", t)
@@ -225,7 +226,7 @@ class Num:
 
 
 _UNIT_RE = re.compile(r"\s*(?P<mod>多|余|来|出头)?\s*(?P<unit>个百分点|百分点|个点|%|千万|百万|亿元|万元|亿|万|千|元|个|项|家|次|"
-                      r"个月|年|月|日|号|天|周|倍|成|番)?\s*(?P<post>以上|及以上|或以上|以下|以内|左右|上下|不到|多)?")
+                      r"个月|年|月|日|号|天|周|倍|成|番)?\s*(?P<post>以上|及以上|或以上|以下|以内|左右|上下|不到|多一点|多点|出头|多)?")
 _PRE_RE = {
     "at_least": re.compile(r"(不少于|不低于|至少|最少|起码|最低|达到|够了|满)\s*$"),
     "more": re.compile(r"(超过|多于|大于|高于|超出|过了)\s*$"),
@@ -326,7 +327,7 @@ def tokens(text: str, masked: list[tuple[int, int]] = ()) -> list[Num]:
         lo, hi = lo * scale, hi * scale
         if not (math.isfinite(lo) and math.isfinite(hi)) or hi > 1e12:
             lo, hi, kind = 0, 0, "vague"  # no figure of an enterprise: asked again
-        if mod in ("多", "余", "出头") or post in ("以上", "及以上", "或以上", "多"):
+        if mod in ("多", "余", "出头") or post in ("以上", "及以上", "或以上", "多", "多一点", "多点", "出头"):
             kind = "at_least" if kind == "exact" else kind
             if mod in ("多", "余", "出头") and unit in ("个", ""):
                 lo = lo + 1 if lo == int(lo) and post != "以上" else lo
@@ -567,7 +568,7 @@ def date_range(value: str) -> tuple[dt.date, dt.date]:
 _TOTAL_WORDS = ("主营业务收入", "主营收入", "主营业务", "主营", "营业收入", "营收", "总收入", "销售收入", "销售额", "营业额",
                 "收入总额", "总营收", "总共", "总额", "一共", "全部收入", "全年收入", "产值")
 _PART_WORDS = ("服务", "其中")
-_NEG_RE = re.compile(r"(下降|减少|降低|下滑|降了|减了|跌|回落|缩水|负增长|负|少了|掉了|亏|减)")
+_NEG_RE = re.compile(r"(下降|减少|降低|下滑|降了|减了|跌|回落|缩水|负增长|负|少了|掉了|减)")  # 亏 is a loss, not a fall
 _GROWTH_WORD_RE = re.compile(r"(增长|增加|涨|提高|提升|上升|多了|增幅|同比|上涨|增)")
 
 
@@ -725,7 +726,11 @@ def growth_reading(text) -> Reading:
         return _growth_of_two(t, amounts)
     if sum(1 for n in nums if n.unit == "%") == 1 and len(amounts) <= 1:
         nums = pcts = [n for n in nums if n.unit == "%"]  # 去年营收2300万，增长了15%: the percentage is the growth
+    if re.search(r"扭亏|亏损.*(盈利|赚)|由亏|从亏", t):
+        raise AnswerError("由亏转盈算不出增长率，请写利润增长的百分比，或两年的利润金额。")
     if not nums:
+        if _FLAT_RE.search(t) and re.search(r"略增|略有增|微增|略降|略有下降|微降|小幅", t):
+            raise AnswerError("请写具体的增长百分比，例如：增长2%、下降1%。")
         if _FLAT_RE.search(t):
             return Reading(0.0)
         if _NEG_RE.search(t):
@@ -817,6 +822,8 @@ def count_reading(text) -> Reading:
     if _ZERO_RE.match(bare_t) or (not re.search(rf"[\d{_CN_DIGITS}十]", bare_t)
                                    and re.match(r"^(暂时|目前|还|暂|都|一直|从来)?(没有|没做过|没做|没|无|未)", bare_t)):
         return Reading(0)
+    if re.search(r"[个项]半", t):
+        raise AnswerError("项目个数是整数，请写例如：2个、3个。")
     if any(re.search(rf"(?<![{_CN_DIGITS}十百\d]){w}", t) for w in _VAGUE_WORDS) and not re.search(r"不少于", t):
         raise AnswerError("请写具体的个数（整数），例如：3个、两个、0（记不清时写能确定的最少个数）。")
     _, nums = _scan(t)
