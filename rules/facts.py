@@ -379,7 +379,7 @@ _DATE_PATTERNS = [
     ("ymd2", re.compile(r"(?<![\d.])(\d{2})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*(?:日|号)?")),
     ("ym", re.compile(r"(?<!\d)(\d{4})\s*(?:年的?|-|/|\.)\s*(\d{1,2})\s*(?:月份|月)?(?![\d.])(?!\s*(?:个|%|万|年))")),
     ("ym2", re.compile(r"(?<![\d.])(\d{2})\s*年\s*(\d{1,2})\s*月(?!\d)")),
-    ("y", re.compile(r"(?<!\d)(\d{4})\s*(?:年份|年)?(?P<part>底|末|初|年底|年末|年初)?(?![\d%万个.])")),
+    ("y", re.compile(r"(?<!\d)(\d{4})\s*(?:年份|年度|年)?(?P<part>底|末|初|年底|年末|年初)?(?![\d%万个.])")),
     ("y2", re.compile(r"(?<![\d.])(\d{2})\s*年(?P<part>底|末|初)?(?=成立|注册|那|的时候|底|末|初|$)")),
     ("rel_y", re.compile(r"(大前年|今年|本年|去年|上年|前年|明年|后年)(?:的)?\s*(?:(\d{1,2})\s*月(?:份)?\s*(?:(\d{1,2})\s*(?:日|号))?"
                          r"|(?P<part>底|末|初|年底|年末|年初))?")),
@@ -388,7 +388,7 @@ _DATE_PATTERNS = [
     ("rel_w", re.compile(r"(上个星期|上个礼拜|上星期|上礼拜|上周|这个星期|这星期|这周|本周|下个星期|下星期|下周)"
                          r"\s*([一二三四五六日天1-7])?")),
     ("rel_d", re.compile(r"(大前天|前天|昨天|今天|明天|后天)")),
-    ("ago", re.compile(r"(\d+)\s*(天|周|个月)前")),
+    ("ago", re.compile(r"(\d+|[一二两三四五六七八九十]+)\s*(天|周|个星期|个礼拜|个月)(?:以)?前")),
     ("md", re.compile(r"(?<![\d年.])(\d{1,2})\s*月\s*(\d{1,2})\s*(?:日|号)")),
     ("m", re.compile(r"(?<![\d年.])(\d{1,2})\s*月份?(?![\d日号个])")),
 ]
@@ -491,7 +491,9 @@ def _date_of(kind: str, m: re.Match, today: dt.date | None) -> tuple[str | None,
     if kind == "rel_d":
         return (today + dt.timedelta(days=_REL_DAY[g[0]])).isoformat(), False
     if kind == "ago":
-        n = int(g[0])
+        n = int(g[0]) if g[0].isdigit() else (cn_to_int(g[0]) or 0)
+        if g[1] in ("个星期", "个礼拜"):
+            return (today - dt.timedelta(weeks=n)).isoformat(), False
         if g[1] == "天":
             return (today - dt.timedelta(days=n)).isoformat(), False
         if g[1] == "周":
@@ -514,7 +516,7 @@ def _date_of(kind: str, m: re.Match, today: dt.date | None) -> tuple[str | None,
 
 _DATE_WORDS_RE = re.compile(r"(于|在|是|为|大概|大约|约|应该是|我们|我司|公司|企业|成立|注册|注册成立|成立于|注册于|营业执照上|"
                             r"执照上|写的是|写的|写着|上面|显示|日期|时间|撤销|被撤销|撤的|撤了|更名|改名|重组|授牌|认定|获评|拿到|完成|办完|办好|手续|"
-                            r"的|了|是在|那天|左右|前后|时候|月初|月底|月末|月中|上旬|中旬|下旬|初|底|末|吧|呢|啊|哦|嗯|:|：|,|，|\s)+")
+                            r"的|了|是在|那天|左右|前后|时候|月初|月底|月末|月中|上旬|中旬|下旬|初|底|末|上午|下午|晚上|早上|中午|左右|吧|呢|啊|哦|嗯|:|：|,|，|\s)+")
 
 
 def parse_date(text, today: dt.date | None = None, past: bool = True, year_needed: bool = False) -> str:  # noqa: C901
