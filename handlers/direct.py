@@ -82,11 +82,14 @@ def direct_answer(kb: KnowledgeBase, question: str, today: dt.date, city: str | 
     estimated = {k for k, r in found.facts.items() if r.inexact and defs[k].type == "date"}
     if conditions:
         lines.append(f"按您说的（{said}）：")
-        per_city = [(_condition_lines(kb, rs, conditions, today, len(rulesets) > 1, citations, estimated), rs)
-                    for rs in rulesets]
-        per_city.sort(key=lambda x: engine.outcomes(x[1], conditions, today, lambda _t: None) == [])  # bearing first
-        for city_lines, _ in per_city:
+        per_city = []
+        for rs in rulesets:
+            cited: list[tuple[str, int]] = []
+            per_city.append((_condition_lines(kb, rs, conditions, today, len(rulesets) > 1, cited, estimated), cited, rs))
+        per_city.sort(key=lambda x: engine.outcomes(x[2], conditions, today, lambda _t: None) == [])  # bearing first
+        for city_lines, cited, _ in per_city:
             lines.extend(city_lines)
+            citations.extend(c for c in cited if c not in citations)
     if "revoked_on" in given:
         lines.extend(_ban_lines(kb, rulesets, question, given["revoked_on"], today, len(rulesets) > 1, citations))
     if "changed_on" in given:
