@@ -7,6 +7,7 @@ from handlers.direct import direct_answer
 from dataclasses import replace
 
 from knowledge.conversation import Turn, respond
+from knowledge.kb import current_ids
 from knowledge.qa import Answer, Citation, answer, cities_in
 
 
@@ -48,7 +49,7 @@ def ask(msg: Incoming, question: str, state: dict, ctx: Context) -> Result:
     a, direct = with_facts(ctx.kb, a, question, ctx.today, state.get("city"))
     new_state = dict(state)
     new_state["last"] = turn.as_dict()
-    named = cities_in(ctx.kb, question)
+    named = current_ids(ctx.kb.measures, cities_in(ctx.kb, question), ctx.today)  # one per city
     if len(named) == 1:  # the conversation's city is the one the user names, not one an answer happens to be about
         new_state["city"] = named[0]
     new_state["followups"] = a.followups

@@ -25,7 +25,7 @@ from handlers import check as check_dialog
 from handlers import remind as remind_dialog
 from handlers import words
 from handlers.context import Context
-from handlers.help import show_help
+from handlers.help import ask_example, show_help
 from handlers.message import Button, Event, Incoming, Reply, Result
 from knowledge.qa import resolve_city
 
@@ -98,13 +98,13 @@ def _cancel(msg: Incoming, arg: str, state: dict, ctx: Context) -> Result:
 
 def _ask_command(msg: Incoming, arg: str, state: dict, ctx: Context) -> Result:
     if not arg:
-        return Result([Reply("请在 /ask 后面写上问题，例如：/ask 威海申报需要什么条件？")], state)
+        return Result([Reply(f"请在 /ask 后面写上问题，例如：/ask {ask_example(ctx.kb)}？")], state)
     return ask_dialog.ask(msg, arg, state, ctx)
 
 
 def _city(msg: Incoming, arg: str, state: dict, ctx: Context) -> Result:
     if arg:
-        mid = resolve_city(ctx.kb, arg)
+        mid = resolve_city(ctx.kb, arg, ctx.today)
         if not mid:
             return Result([Reply(f"没有找到“{arg}”对应的城市。目前支持：{_cities(ctx)}。")], state)
         state["city"] = mid

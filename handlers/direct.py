@@ -15,7 +15,7 @@ from knowledge.kb import KnowledgeBase
 from knowledge.qa import cities_in, resolve_city
 from rules import engine
 from rules import facts as factmod
-from rules.deadlines import DeadlineError, filing_deadline, filing_text, for_measure, review_schedule, review_text
+from rules.deadlines import DeadlineError, filing_deadline, filing_text, measure_rules, review_schedule, review_text
 
 PLACE_SUFFIX_RE = re.compile(r"(省|市|区|县|旗|盟|州|镇|乡|开发区|高新区|园区|新区)$")
 
@@ -24,7 +24,7 @@ def looks_like_place(kb: KnowledgeBase, text: str) -> bool:
     return bool(PLACE_SUFFIX_RE.search(text)) or any(p in text for p in kb.other_places)
 
 
-def place_of(kb: KnowledgeBase):
+def place_of(kb: KnowledgeBase, as_of: dt.date | None = None):
     """text → a measure id, 'other' (a real place no measure covers) or None (not a place, or not one place:
     不在威海 says where it is not, 山东省 holds a covered city and others)."""
     from knowledge.kb import provinces
@@ -34,7 +34,7 @@ def place_of(kb: KnowledgeBase):
         text = text.strip()
         if re.match(r"^(不在|不是|非|除了)", text) or text in covering:
             return None
-        city = resolve_city(kb, text)
+        city = resolve_city(kb, text, as_of)
         if city:
             return city
         return "other" if looks_like_place(kb, text) else None
@@ -155,9 +155,11 @@ def _condition_lines(kb, rs: engine.Ruleset, facts: dict, today: dt.date, labell
 
 def _branch_text(rs: engine.Ruleset, test: dict) -> str:
     fact = rs.facts[test["fact"]]
+    unit = "个" if fact.type == "int" else "%"
     if "at_least" in test:
-        unit = "个" if fact.type == "int" else "%"
         return f"{fact.name}达到{test['at_least']:g}{unit}（含）以上"
+    if "above" in test:
+        return f"{fact.name}超过{test['above']:g}{unit}"
     return fact.name
 
 
@@ -192,31 +194,41 @@ def _ban_lines(kb, rulesets, question: str, revoked_on: str, today: dt.date, lab
 
 
 def _filing_lines(kb, scope: list[str], changed_on: str, note: str, citations, today: dt.date) -> list[str]:
+    """The filing deadline under the measures in scope: one answer per distinct period, each citing only its
+    own cities' articles."""
     if len(changed_on) != 10:
         return [f"⚠️ 要算备案截止日，请告诉我手续办完的具体日期（例如：{changed_on[:4]}年11月2日）。"]
-    try:
-        result = filing_deadline(dt.date.fromisoformat(changed_on))
-    except (DeadlineError, ValueError) as exc:
-        return [f"⚠️ 无法计算备案截止日：{exc}"]
-    if len(scope) == 1:
-        result = for_measure(result, scope[0])
-    citations.extend((a["measure"], a["article"]) for a in result.articles)
-    head = f"手续办完日 {changed_on}" + (f"（{note}）" if note else "") + "："
-    text = head + filing_text(result, kb.measures)
-    if result.deadline < today:
-        text += f"\n注意：截止日{result.deadline.isoformat()}已过，请尽快联系所在地工信部门补办备案。"
-    return [text]
+    groups: dict = {}
+    for mid in scope:
+        rule = measure_rules(kb.measures[mid]).get("filing")
+        if rule:
+            groups.setdefault((rule["days"], rule["unit"]), []).append(kb.measures[mid])
+    if not groups:
+        return ["⚠️ 该办法没有规定更名、重组后的备案期限，请向主管部门咨询。"]
+    lines = []
+    for measures in groups.values():
+        try:
+            result = filing_deadline(dt.date.fromisoformat(changed_on), measures=measures)
+        except (DeadlineError, ValueError) as exc:
+            lines.append(f"⚠️ 无法计算备案截止日：{exc}")
+            continue
+        citations.extend((a["measure"], a["article"]) for a in result.articles)
+        label = f"【{'、'.join(m.city_short for m in measures)}】" if len(groups) > 1 else ""
+        head = f"{label}手续办完日 {changed_on}" + (f"（{note}）" if note else "") + "："
+        text = head + filing_text(result, kb.measures)
+        if result.deadline < today:
+            text += f"\n注意：截止日{result.deadline.isoformat()}已过，请尽快联系所在地工信部门补办备案。"
+        lines.append(text)
+    return lines
 
 
 def _review_lines(kb, scope: list[str], awarded_on: str, today: dt.date, citations) -> list[str]:
     """The re-review schedule from the award date; a month is enough to name the month of the next review,
     and a measure without periodic reviews needs no date at all."""
-    from rules.deadlines import load_rules
     lines = []
-    rules = load_rules().get("review") or {}
     for mid in scope:
         measure = kb.measures[mid]
-        periodic = (rules.get(mid) or {}).get("interval_years")
+        periodic = (measure_rules(measure).get("review") or {}).get("interval_years")
         if periodic and len(awarded_on) == 4:
             lines.append(f"⚠️ {measure.city_short}：要推算复核日期，请告诉我授牌的月份或具体日期（例如：{awarded_on}年6月1日）。")
             continue

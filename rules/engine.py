@@ -133,8 +133,20 @@ class Verdict:
 # ---- loading ---------------------------------------------------------------------------------------
 @lru_cache(maxsize=4)
 def available(rules_dir: Path = RULES_DIR) -> tuple[str, ...]:
-    """The measures that have eligibility rules (rules/<measure>.yaml), read once per process."""
-    return tuple(sorted(p.stem for p in rules_dir.glob("*.yaml") if p.stem not in ("facts", "deadlines")))
+    """The measures that have eligibility rules (rules/<measure>.yaml), read once per process. A draft
+    (`policybot rules draft`: review: true on the file or on any condition) is not used until reviewed."""
+    return tuple(sorted(p.stem for p in rules_dir.glob("*.yaml")
+                        if p.stem not in ("facts", "deadlines") and not is_draft(p)))
+
+
+def is_draft(path: Path) -> bool:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError):
+        return True  # unreadable: not used
+    if not isinstance(data, dict):
+        return True
+    return bool(data.get("review")) or any(isinstance(c, dict) and c.get("review") for c in data.get("conditions") or [])
 
 
 @lru_cache(maxsize=16)
@@ -266,6 +278,16 @@ def _leaf(rs: Ruleset, test: dict, facts: dict, as_of: dt.date, city_of: Callabl
         if value >= limit:
             return PASS, shown, f"{fact.name}{shown}，达到{limit:g}{unit}", [], None
         return FAIL, shown, f"{fact.name}{shown}，未达到{limit:g}{unit}", [], None
+    if "above" in test:  # 超过 N without （含）: more than N
+        limit = test["above"]
+        unit = "个" if fact.type == "int" else "%"
+        if value == "<0":  # 负增长 without a figure
+            if limit >= 0:
+                return FAIL, shown, f"{fact.name}为负增长，未超过{limit:g}{unit}", [], None
+            return UNKNOWN, shown, f"{fact.name}为负增长，请写具体降幅", [key], None
+        if value > limit:
+            return PASS, shown, f"{fact.name}{shown}，超过{limit:g}{unit}", [], None
+        return FAIL, shown, f"{fact.name}{shown}，未超过{limit:g}{unit}", [], None
     if "in_city" in test:
         city = city_of(str(value))
         if city == rs.measure:
@@ -396,8 +418,9 @@ def outcomes(rs: Ruleset, facts: dict, as_of: dt.date, city_of: Callable[[str], 
             status, answer, reason, _, _ = _leaf(rs, t, v.facts, as_of, city_of, False)
             branches.append((t, status, answer, reason))
             value = v.facts.get(t.get("fact"))
-            if status == FAIL and "at_least" in t and isinstance(value, (int, float)):
-                gaps[t["fact"]] = round(t["at_least"] - value, 2)
+            bar = t.get("at_least", t.get("above"))
+            if status == FAIL and bar is not None and isinstance(value, (int, float)):
+                gaps[t["fact"]] = round(bar - value, 2)
         out.append(Outcome(r, branches if len(tests) > 1 else [], gaps))
     return out
 
@@ -422,8 +445,9 @@ def thresholds(rs_list) -> dict[float, set[str]]:
             return
         for t in test.get("any_of") or []:
             walk(t)
-        if "at_least" in test and test["fact"] in rs.facts and rs.facts[test["fact"]].type in ("share", "percent"):
-            out.setdefault(float(test["at_least"]), set()).add(test["fact"])
+        bar = test.get("at_least", test.get("above"))
+        if bar is not None and test["fact"] in rs.facts and rs.facts[test["fact"]].type in ("share", "percent"):
+            out.setdefault(float(bar), set()).add(test["fact"])
     for rs in rs_list:
         for c in rs.conditions:
             walk(c.test)

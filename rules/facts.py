@@ -905,7 +905,7 @@ def reading(fact: Fact, value, today: dt.date | None = None) -> Reading:
     text = re.sub(r"^(我们|我司|公司|企业)?(注册)?(在|于|是)?", "", text)
     text = re.sub(r"(注册的?|的)$", "", text).strip()
     if not text or len(text) > 50 or re.search(r"\d", text):
-        raise AnswerError("请写注册地所在的城市或区市、旗县区名称，例如：荣成市、昆都仑区。")
+        raise AnswerError("请写注册地所在的城市或区县名称。")
     return Reading(text)
 
 
@@ -945,7 +945,7 @@ def read_text(key: str, text, today: dt.date | None = None, place_of=None) -> Re
     if key == "registered_in" and place_of is not None and r.value is not None:
         where = place_of(r.value)
         if where is None:
-            raise AnswerError("请写注册地所在的城市或区市、旗县区名称，例如：荣成市、昆都仑区。")
+            raise AnswerError("请写注册地所在的城市或区县名称。")
         return Reading(where, r.note, r.inexact)
     return r
 
