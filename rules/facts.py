@@ -225,8 +225,8 @@ class Num:
         return self.lo
 
 
-_UNIT_RE = re.compile(r"\s*(?P<mod>多|余|来|出头)?\s*(?P<unit>个百分点|百分点|个点|%|千万|百万|亿元|万元|亿|万|千|元|个|项|家|次|"
-                      r"个月|年|月|日|号|天|周|倍|成|番)?\s*(?P<post>以上|及以上|或以上|以下|以内|左右|上下|不到|多一点|多点|出头|多)?")
+_UNIT_RE = re.compile(r"\s*(?P<mod>多|余|来|出头)?\s*(?P<unit>个百分点|百分点|个点|%|千万|百万|亿元|万元|亿|万|千|元|个月|个|项|家|次|"
+                      r"年|月|日|号|天|周|倍|成|番)?\s*(?P<post>以上|及以上|或以上|以下|以内|左右|上下|不到|多一点|多点|出头|多)?")
 _PRE_RE = {
     "at_least": re.compile(r"(不少于|不低于|至少|最少|起码|最低|达到|够了|满)\s*$"),
     "more": re.compile(r"(超过|多于|大于|高于|超出|过了)\s*$"),
@@ -583,7 +583,7 @@ def _scan(text) -> tuple[str, list[Num]]:
 def _role(label: str, nearest_end: bool = True) -> str | None:
     """The role the label's role word nearest to the number gives it (the last word of the label before
     a number, the first of the label after it): 服务… → the part, 主营/营收… → the whole, 其中 → the part."""
-    hits = []
+    hits = [(m.start(), m.end(), "other") for m in _SPENT_RE.finditer(label)]  # money spent is no revenue
     for word, role in [("服务", "part"), ("其中", "part")] + [(w, "whole") for w in _TOTAL_WORDS]:
         for m in re.finditer(word, label):
             hits.append((m.start(), m.end(), role))
@@ -645,8 +645,8 @@ def share_reading(text) -> Reading:
             roles = ["part", "whole"]
         if roles.count("part") == 1 and roles.count(None) == 1:
             roles = ["whole" if r is None else r for r in roles]
-        if roles.count("whole") == 1 and roles.count(None) == 1:
-            roles = ["part" if r is None else r for r in roles]
+        # an amount without a label is the whole beside a labelled part (3000万，其中服务400万), never the part
+        # beside a labelled whole (营收1亿，我们9000万 says nothing of service revenue)
         if sorted(map(str, roles)) != ["part", "whole"]:
             raise AnswerError("请说明哪个是服务收入、哪个是主营业务收入，例如：“主营3000万，服务收入400万”。")
         part = amounts[roles.index("part")]
@@ -956,11 +956,19 @@ def read_text(key: str, text, today: dt.date | None = None, place_of=None) -> Re
 _DATE_CUES = (("changed_on", re.compile(r"更名|改名|改了名|名称.*变更|变更.*名称|名称.*变了|重组|换了名|名字改|名字.*变")),
               ("revoked_on", re.compile(r"撤销|撤了|被撤|摘牌")),
               ("established_on", re.compile(r"成立|注册|开业|营业执照|创办|办厂|建厂")),
-              ("awarded_on", re.compile(r"授牌|认定|获评|评上|评为|评定|称号|示范企业|入选|获批|拿到牌|挂牌")))
+              ("awarded_on", re.compile(r"^(?=.*(示范|称号|牌))(?!.*(哪些|多少家|几家|名单)).*(?<![没未不])"
+                                        r"(授牌|认定|获评|评上|评为|入选|获批|拿到|挂牌|获得)")))
+_AGE_SUBJECT_RE = re.compile(r"我们|我司|我厂|公司|企业|厂|咱|一家|本单位")  # an age said of an enterprise, not of the rule
 _PROJECT_RE = re.compile(r"项目")
 _PROFIT_RE = re.compile(r"利润|净利|盈利")
 _REVENUE_RE = re.compile(r"营收|收入|主营|销售|营业额|产值")
 _GROWTH_RE = re.compile(r"增长|增加|涨|下降|减少|降|下滑|翻|持平|增幅|负增长|提高|提升|多了|少了")
+_DONE_RE = re.compile(r"做|实施|完成|开展|搞|建成|承接|落地|有|上了|干了|推进")
+_SPENT_RE = re.compile(r"投资|投入|投了|成本|费用|支出|资金|奖励|补贴|资产|贷款")
+# a question about the rule itself (服务性收入占比15%是硬性要求吗): its figures are the rule's, not the enterprise's
+_RULE_TALK_RE = re.compile(r"是含|含本数|含不含|包含本数|硬性|要求|门槛|这个条件|那个条件|那条|这条|是看|跟哪年比|和哪年比|"
+                           r"以上就|就可以|就行|就够|对吧|是吧|对不对|是指|怎么算|怎么计算|是否包括|含两年|必须超过|整算不算")
+_FIRST_PERSON_RE = re.compile(r"我们|我司|我厂|咱|本公司|我公司")
 _YEAR_WORD_RE = re.compile(r"大前年|前年|去年|今年|上年|上一年|本年|\d{4}\s*年")
 _SHARE_RE = re.compile(r"服务|占比|比重|占主营|占收入|占营收|占总")
 
@@ -982,7 +990,7 @@ def facts_in(text: str, today: dt.date, thresholds: dict[float, set[str]] | None
     a figure said as the bar (12%不到15%) is not the enterprise's own, and tells which fact the other is.
     """
     found = Found()
-    t = _normalise(text)
+    t = re.sub(r"[“\"「『][^”\"」』]*[”\"」』]", "", _normalise(text))  # a quoted rule (“不少于2个”) is no fact of theirs
     clauses = [(m.start(), m.group()) for m in re.finditer(r"[^，,。；;！!？?\n]+", t)]
 
     def put(key: str, fn, piece: str) -> None:
@@ -1002,8 +1010,8 @@ def facts_in(text: str, today: dt.date, thresholds: dict[float, set[str]] | None
     for d in find_dates(t, today):
         clause = next((c for s, c in clauses if s <= d.start < s + len(c)), t)
         key = next((k for k, rx in _DATE_CUES if rx.search(clause)), None)
-        if key is None:
-            continue
+        if key is None or (key == "established_on" and _AGE_RE.search(clause)):
+            continue  # 到今年刚好注册满两年: 今年 is now, not the day of registration
         if d.value is None:
             found.problems.setdefault(key, d.problem)
         elif date_range(d.value)[0] > today:
@@ -1012,7 +1020,8 @@ def facts_in(text: str, today: dt.date, thresholds: dict[float, set[str]] | None
             found.facts.setdefault(key, Reading(d.value, f"按{d.value[:4]}年理解" if d.assumed_year else ""))
     if "established_on" not in found.facts:
         age = _AGE_RE.search(t)
-        reading_ = _age_reading(age, today) if age else None
+        reading_ = _age_reading(age, today) if age and _AGE_SUBJECT_RE.search(t) \
+            and not (_RULE_TALK_RE.search(t) and not _FIRST_PERSON_RE.search(t)) else None
         if reading_ is not None:
             found.facts["established_on"] = reading_
     masked = [(d.start, d.end) for d in find_dates(t, today)]
@@ -1027,7 +1036,7 @@ def facts_in(text: str, today: dt.date, thresholds: dict[float, set[str]] | None
         if not figures and not said_growth:
             continue
         bare = _strip_dates(clause, local_mask)
-        if _PROJECT_RE.search(clause) and any(n.unit in ("个", "") for n in figures):
+        if _PROJECT_RE.search(clause) and any(n.unit in ("个", "") for n in figures) and _DONE_RE.search(clause):
             put("service_projects_3y", count_reading, re.sub(r"近?[\d一二两三四五六七八九十]+年(内|来|里)?", "", bare))
         elif _YEAR_WORD_RE.search(clause) and "服务" not in clause and any(n.unit == "万" for n in figures) \
                 and not any(n.unit == "%" for n in figures):
@@ -1039,6 +1048,10 @@ def facts_in(text: str, today: dt.date, thresholds: dict[float, set[str]] | None
             put(key, growth_reading, _figure_part(bare))  # 从2000万增长到2300万
         elif _REVENUE_RE.search(clause) and _GROWTH_RE.search(clause) and "服务" not in clause:
             put("revenue_growth", growth_reading, _figure_part(bare))
+        elif _SPENT_RE.search(clause):
+            continue  # 总投资520万元，其中服务型制造投入180万元: money spent is no revenue
+        elif "服务" in clause and _GROWTH_RE.search(clause) and not re.search(r"占|比重|比例", clause):
+            continue  # 服务收入增长15%: a growth of service revenue, no fact the rules use
         elif (_SHARE_RE.search(clause) and any(n.unit in ("%", "万", "成") for n in figures)) \
                 or any(n.unit == "万" for n in figures):
             share_parts.append(bare)
@@ -1060,6 +1073,10 @@ def facts_in(text: str, today: dt.date, thresholds: dict[float, set[str]] | None
             put(key, growth_reading, "，".join(_figure_part(c) for c, _ in group))
         else:
             share_parts.extend(b for _, b in group)
+    if thresholds and _RULE_TALK_RE.search(t) and not _FIRST_PERSON_RE.search(t):
+        for key in [k for k, r in found.facts.items() if r.value in thresholds]:
+            del found.facts[key]  # 利润增长10%是看审计报告还是…: the rule's own figure
+        share_parts = [p for p in share_parts if not any(n.lo in thresholds for n in tokens(_normalise(p)) if n.unit == "%")]
     if share_parts:
         piece = "，".join(share_parts)
         pcts = [n for n in tokens(_normalise(piece)) if n.unit == "%"]
