@@ -25,8 +25,14 @@ def answer_with_facts(kb, question: str, today, city: str | None = None):
     return with_facts(kb, answer(kb, question, today, city), question, today, city)
 
 
+# declines that no fact of the enterprise overturns: a city or a programme the rules are not about, no question
+NOT_OURS = frozenset({"uncovered_city", "other_programme", "empty", "too_long", "not_chinese"})
+
+
 def with_facts(kb, a: Answer, question: str, today, city: str | None = None):
     """An answer already found (a follow-up resolved, a comparison …), led by the outcome of the facts in it."""
+    if a.abstained and a.reason in NOT_OURS:
+        return a, None
     direct = direct_answer(kb, question, today, city)
     if not direct:
         return a, None
