@@ -991,6 +991,7 @@ def facts_in(text: str, today: dt.date, thresholds: dict[float, set[str]] | None
     """
     found = Found()
     t = re.sub(r"[“\"「『][^”\"」』]*[”\"」』]", "", _normalise(text))  # a quoted rule (“不少于2个”) is no fact of theirs
+    t = re.sub(r"[〔\[(（【]\s*\d{4}\s*[〕\])）】]\s*\d*\s*号?", "", t)  # a document number (〔2019〕235号) is no date
     clauses = [(m.start(), m.group()) for m in re.finditer(r"[^，,。；;！!？?\n]+", t)]
 
     def put(key: str, fn, piece: str) -> None:
