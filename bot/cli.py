@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import logging
 import sys
 from pathlib import Path
@@ -23,11 +24,25 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}")
 
 
+DATE_RANGE = (dt.date(1900, 1, 1), dt.date(2100, 12, 31))  # what the calendars and the rules can reckon with
+
+
 def _parse_date(text: str) -> dt.date:
+    """A date argument: YYYY-MM-DD (or 2024/6/1, 2024.6.1, read as the chat reads dates), 1900–2100."""
     try:
-        return dt.date.fromisoformat(text)
+        value = dt.date.fromisoformat(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+        from rules.facts import AnswerError, parse_date
+        try:
+            iso = parse_date(text, past=False)
+        except AnswerError:
+            iso = ""
+        if len(iso) != 10:
+            raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+        value = dt.date.fromisoformat(iso)
+    if not DATE_RANGE[0] <= value <= DATE_RANGE[1]:
+        raise argparse.ArgumentTypeError(f"date out of range (1900-01-01 to 2100-12-31): {text!r}")
+    return value
 
 
 def _session_id(text: str) -> str:
@@ -71,6 +86,19 @@ def build_parser() -> argparse.ArgumentParser:
     rem_sub = rem.add_subparsers(dest="reminders_command", required=True, parser_class=_Parser)
     imp = rem_sub.add_parser("import", help="import the list of awarded enterprises (CSV), idempotent by credit code")
     imp.add_argument("file", type=Path)
+    imp.add_argument("--invite", action="store_true",
+                     help="print a one-time binding code for each new enterprise (credit code, name, code)")
+    inv = rem_sub.add_parser("invite", help="a one-time binding code with which an enterprise's staff claim its "
+                                            "record in chat")
+    inv.add_argument("credit_code")
+    inv.add_argument("--days", type=int, default=30, help="days the code stays valid (30)")
+    cl = rem_sub.add_parser("claims", help="claims waiting for an operator's approval")
+    cl.add_argument("--json", action="store_true")
+    for verb, what in (("approve", "approve a pending claim: the claimant gets the enterprise's reminders"),
+                       ("refuse", "refuse a pending claim")):
+        decide = rem_sub.add_parser(verb, help=what)
+        decide.add_argument("claim_id", type=int)
+        decide.add_argument("--by", default=os.environ.get("USER") or "operator", help="who decides (recorded)")
     lst = rem_sub.add_parser("list", help="the subscribed enterprises and their next reminder")
     lst.add_argument("--json", action="store_true")
     due = rem_sub.add_parser("due", help="reminders to be sent in the next N days (and overdue ones)")
@@ -133,12 +161,17 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         settings = Settings.load()
+        from bot import logsafe
+        logsafe.install(settings)
         return COMMANDS[args.command](args, settings)
     except UsageError as exc:
         print(str(exc).splitlines()[0], file=sys.stderr)
         return 2
     except ConfigError as exc:
         print(f"policybot: configuration: {exc}", file=sys.stderr)
+        return 2
+    except OverflowError:  # a date or a span beyond what the calendar reckons with (--days 10**9)
+        print("policybot: date out of range", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
@@ -184,7 +217,7 @@ def cmd_chat(args, settings: Settings) -> int:
 
 def cmd_ask(args, settings: Settings) -> int:
     from bot.clock import today_shanghai
-    from handlers.ask import render
+    from handlers.ask import render, with_facts
     from knowledge.qa import answer
     kb = _kb(settings)
     as_of = args.as_of or today_shanghai()
@@ -211,12 +244,15 @@ def cmd_ask(args, settings: Settings) -> int:
             session = {"city": named[0] if len(named) == 1 else here, "last": turn.as_dict()}
             store.set_session(args.session, session)
             extra = {"session": args.session, "followup": res.kind, "resolved": res.query if res.kind else None}
+        a, direct = with_facts(kb, a, q, as_of, city or (session or {}).get("city"))
+        if direct:
+            extra["facts"] = {k: r.value for k, r in direct.found.facts.items()}
         store.log_question("cli", args.session, q, a.city, a.abstained, a.reason,
                            a.citations[0].title if a.citations else None, trace=a.trace)
         if args.json:
             print(json.dumps({**a.as_dict(), **extra}, ensure_ascii=False), flush=True)
         else:
-            text = render(a)
+            text = a.answer if direct else render(a)
             if a.followups:
                 text += "\n您还可以问：" + " / ".join(a.followups)
             print(text + "\n", flush=True)
@@ -248,7 +284,6 @@ def cmd_check(args, settings: Settings) -> int:
     from handlers.check import render_card
     from knowledge.qa import place_resolver
     from rules import engine
-    from rules.facts import AnswerError
     kb = _kb(settings)
     as_of = args.as_of or today_shanghai()
     city = _city(kb, args.city, as_of)
@@ -257,9 +292,7 @@ def cmd_check(args, settings: Settings) -> int:
             raise UsageError(f"policybot: rules/{city}.yaml is a draft still marked for review: check it and remove "
                              "its review flags first")
         raise UsageError(f"policybot: no eligibility rules for {city} (rules/{city}.yaml)")
-    class Loader(yaml.SafeLoader):  # dates stay text, so that 2019-13-01 is reported by the fact reader
-        yaml_implicit_resolvers = {k: [r for r in v if r[0] != "tag:yaml.org,2002:timestamp"]
-                                   for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+    from rules.facts import TextDateLoader as Loader  # dates stay text: 2019-13-01 is reported by the fact reader
     try:
         raw = yaml.load(args.answers.read_text(encoding="utf-8"), Loader=Loader)  # noqa: S506 - a SafeLoader
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
@@ -271,15 +304,20 @@ def cmd_check(args, settings: Settings) -> int:
         raise UsageError(f"policybot: {args.answers} must be a mapping of facts (key: value), not {type(raw).__name__}")
     as_of = args.as_of or today_shanghai()
     rules = engine.load(city)
-    try:
-        facts, ignored = engine.read_facts(rules, raw, as_of)
-    except AnswerError as exc:
-        raise UsageError(f"policybot: {args.answers}: {exc}") from None
+    facts, ignored, unreadable = engine.read_all_facts(rules, raw, as_of)
+    if facts.get("registered_in") is not None:  # 不在…, a province: not one place, asked again rather than guessed
+        from handlers.direct import place_of
+        if place_of(kb, as_of)(facts["registered_in"]) is None:
+            unreadable.append({"fact": "registered_in", "text": str(raw.get("registered_in")),
+                               "reason": "请写注册地所在的城市或区县名称（一个地方）。"})
+            del facts["registered_in"]
+    if unreadable and not args.json:  # never judged on a guess; --json reports them and judges the rest
+        raise UsageError(f"policybot: {args.answers}: " + "；".join(f"{u['fact']}: {u['reason']}" for u in unreadable))
     verdict = engine.evaluate(rules, facts, as_of, place_resolver(kb, city, as_of))
     if ignored:
         verdict.notes.append("未使用的字段（不是已知的事实名）：" + "、".join(ignored))
     if args.json:
-        print(json.dumps(verdict.as_dict(), ensure_ascii=False))
+        print(json.dumps({**verdict.as_dict(), "facts": facts, "unreadable": unreadable}, ensure_ascii=False))
     else:
         print(render_card(verdict))
     return 0
@@ -291,13 +329,55 @@ def cmd_reminders(args, settings: Settings) -> int:
     if args.reminders_command == "import":
         from bot.importer import ImportError_, import_file
         try:
-            report = import_file(args.file, store, kb, today, settings.reminder_leads)
+            report = import_file(args.file, store, kb, today, settings.reminder_leads, invite=args.invite)
         except ImportError_ as exc:
             raise UsageError(f"policybot: reminders import: {exc}") from None
         for line, problem in report.refused:
             print(f"{args.file}:{line}: {problem}", file=sys.stderr)
         print(f"imported {args.file}: {report.new} new, {report.updated} updated, {report.unchanged} unchanged, "
               f"{len(report.refused)} refused; {report.reminders} reminders planned")
+        for credit_code, name, code in report.codes:
+            print(f"{credit_code}\t{name}\t{code}")
+        for credit_code, name, contact in report.unconfirmed:
+            print(f"{args.file}: {credit_code} {name}: its contact {contact} subscribed in chat before this list and is "
+                  "not confirmed by it; check it (reminders list), or give the contact in the file", file=sys.stderr)
+        return 0
+    if args.reminders_command == "invite":
+        from handlers.remind import check_credit_code
+        code, problem = check_credit_code(args.credit_code)
+        if problem:
+            raise UsageError(f"policybot: reminders invite: {args.credit_code}: not a valid credit code")
+        if not 1 <= args.days <= 365:
+            raise UsageError("policybot: reminders invite: --days must be 1 to 365")
+        try:
+            binding = store.issue_binding_code(code, days=args.days)
+        except KeyError:
+            raise UsageError(f"policybot: reminders invite: no enterprise with credit code {code} "
+                             "(import it first)") from None
+        sub = store.subscription_by_code(code)
+        print(binding)
+        print(f"{sub['name']} ({code}): one-time binding code, valid {args.days} days; earlier unused codes no "
+              "longer work. In chat: 提醒 → city, name, credit code → this code.", file=sys.stderr)
+        return 0
+    if args.reminders_command == "claims":
+        rows = store.pending_claims()
+        if args.json:
+            print(json.dumps(rows, ensure_ascii=False))
+        else:
+            for r in rows:
+                print(f"{r['id']}\t{r['created_at'][:16]}\t{r['credit_code']}\t{r['name']}\t"
+                      f"claimed as {r['claimed_name'] or '-'}\t{r['channel']}:{r['user_id']}\t"
+                      f"{'has a contact' if r['has_contact'] else 'no contact'}")
+            print(f"{len(rows)} pending claim(s)", file=sys.stderr)
+        return 0
+    if args.reminders_command in ("approve", "refuse"):
+        decided = store.decide_claim(args.claim_id, args.reminders_command == "approve", args.by)
+        if decided is None:
+            raise UsageError(f"policybot: reminders {args.reminders_command}: no pending claim {args.claim_id}")
+        if decided["status"] == "approved":
+            from bot.reminders import schedule
+            schedule(store, kb, decided["subscription_id"], today, settings.reminder_leads)
+        print(f"claim {args.claim_id} {decided['status']}")
         return 0
     if args.reminders_command == "list":
         upcoming = {}
@@ -313,6 +393,7 @@ def cmd_reminders(args, settings: Settings) -> int:
         if args.json:
             print(json.dumps(rows, ensure_ascii=False))
         else:
+            print("credit_code\tname\tcity\tawarded_on\tcontact\tnext_reminder")
             for r in rows:
                 n = r["next_reminder"]
                 contact = f"{r['channel']}:{r['user_id']}" if r["channel"] else "no contact"
@@ -329,6 +410,7 @@ def cmd_reminders(args, settings: Settings) -> int:
     if args.json:
         print(json.dumps(rows, ensure_ascii=False))
     else:
+        print("send_on\tkind\tdue_on\tname\tcredit_code\tcontact")
         for r in rows:
             contact = f"{r['channel']}:{r['user_id']}" if r["channel"] else "no contact (phone them)"
             if r["waiting"]:  # 微信客服 outside its 48 hours: waits for the customer's next message
@@ -343,7 +425,7 @@ def cmd_serve(args, settings: Settings) -> int:
     import asyncio
 
     from bot import serve
-    logging.getLogger().setLevel(logging.INFO)
+    logging.getLogger().setLevel(getattr(logging, os.environ.get("POLICYBOT_LOG_LEVEL", "INFO").upper(), logging.INFO))
     for problem in settings.problems():
         print(f"policybot: configuration: {problem}", file=sys.stderr)
     kb = _kb(settings)

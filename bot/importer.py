@@ -11,6 +11,7 @@ from bot.reminders import schedule
 from bot.storage import Store
 from handlers.remind import check_credit_code
 from knowledge.qa import resolve_city
+from rules.facts import AnswerError, parse_date
 
 # Column names accepted for each field (English as in CONTRACT.md's style, and the Chinese a bureau's list uses).
 COLUMNS = {
@@ -36,6 +37,10 @@ class ImportReport:
     unchanged: int = 0
     reminders: int = 0
     refused: list[tuple[int, str]] = field(default_factory=list)
+    codes: list[tuple[str, str, str]] = field(default_factory=list)  # (credit code, name, binding code) with invite
+    # rows whose contact was set in chat before the bureau listed them, not confirmed by this file:
+    # (credit code, name, "channel:user_id"); reminders go there until an operator checks it
+    unconfirmed: list[tuple[str, str, str]] = field(default_factory=list)
 
 
 def read_rows(path: Path) -> list[tuple[int, dict]]:
@@ -76,10 +81,13 @@ def validate(row: dict, kb, today: dt.date) -> tuple[dict | None, str | None]:
     city = resolve_city(kb, row.get("city", ""))
     if not city:
         return None, f"城市 {row.get('city')!r} 不在知识库中"
-    try:
-        awarded = dt.date.fromisoformat(row.get("awarded_on", "").replace("/", "-"))
-    except ValueError:
-        return None, f"授牌日期 {row.get('awarded_on')!r} 不是 YYYY-MM-DD"
+    try:  # read as the chat reads dates: 2024-06-01, 2024/6/1 (Excel), 2024.6.1, 2024年6月1日
+        iso = parse_date(row.get("awarded_on", ""), today, past=False, year_needed=True)
+    except AnswerError as exc:
+        return None, f"授牌日期 {row.get('awarded_on')!r}：{exc}"
+    if len(iso) != 10:
+        return None, f"授牌日期 {row.get('awarded_on')!r} 要写到日，例如 2024-06-01"
+    awarded = dt.date.fromisoformat(iso)
     if awarded > today:
         return None, f"授牌日期 {awarded} 晚于今天"
     name = row.get("name", "")
@@ -94,7 +102,10 @@ def validate(row: dict, kb, today: dt.date) -> tuple[dict | None, str | None]:
             "channel": channel, "user_id": user_id, "source": "import"}, None
 
 
-def import_file(path: Path, store: Store, kb, today: dt.date, leads: tuple[int, ...]) -> ImportReport:
+def import_file(path: Path, store: Store, kb, today: dt.date, leads: tuple[int, ...],
+                invite: bool = False) -> ImportReport:
+    """Import the bureau's list; with `invite`, a one-time binding code for each new row without a contact
+    (its staff claim the record in chat with it)."""
     report = ImportReport()
     seen: dict[str, int] = {}
     for line, row in read_rows(path):
@@ -106,7 +117,12 @@ def import_file(path: Path, store: Store, kb, today: dt.date, leads: tuple[int, 
             report.refused.append((line, f"与第{seen[sub['credit_code']]}行的统一社会信用代码重复"))
             continue
         seen[sub["credit_code"]] = line
+        before = store.subscription_by_code(sub["credit_code"])
         sub_id, outcome = store.upsert_subscription(sub)
+        if before and before.get("source") == "chat" and before.get("user_id") and not sub["user_id"]:
+            report.unconfirmed.append((sub["credit_code"], sub["name"], f"{before['channel']}:{before['user_id']}"))
         setattr(report, outcome, getattr(report, outcome) + 1)
+        if invite and outcome == "new" and not sub["user_id"]:
+            report.codes.append((sub["credit_code"], sub["name"], store.issue_binding_code(sub["credit_code"])))
         report.reminders += schedule(store, kb, sub_id, today, leads)
     return report
