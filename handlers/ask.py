@@ -67,7 +67,7 @@ def ask(msg: Incoming, question: str, state: dict, ctx: Context) -> Result:
         buttons = [Button("📝 用这些信息自测", "ck:prefill")] + buttons
         text += "\n想逐项预判，可以点“用这些信息自测”（已说过的不再问）。"
     event = Event("question", {"question": question, "city": a.city, "abstained": a.abstained, "reason": a.reason,
-                               "citation": a.citations[0].title if a.citations else None,
+                               "trace": a.trace, "citation": a.citations[0].title if a.citations else None,
                                "resolved": res.query if res.kind else None})
     return Result([Reply(text, buttons)], new_state, [event])
 
