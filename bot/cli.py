@@ -65,13 +65,24 @@ def build_parser() -> argparse.ArgumentParser:
     kb = sub.add_parser("kb", help="the knowledge base")
     kb_sub = kb.add_subparsers(dest="kb_command", required=True, parser_class=_Parser)
     build = kb_sub.add_parser("build", help="build the knowledge base from knowledge/")
-    build.add_argument("--source", type=Path, help="a folder laid out like knowledge/ (default: the package's)")
+    build.add_argument("--source", type=Path, help="a folder laid out like knowledge/ (default: the package's, "
+                       "plus the questions operators taught, operator_examples.yaml beside the database)")
     build.add_argument("--out", type=Path, help="where to write it (default: beside POLICYBOT_DB)")
     build.add_argument("--if-stale", action="store_true", help="only when missing or out of date")
     kb_sub.add_parser("list", help="list the measures")
     show = kb_sub.add_parser("show", help="print one article")
     show.add_argument("measure")
     show.add_argument("article")
+
+    ops = sub.add_parser("operators", help="accounts of the operator console (/admin/ of serve)")
+    ops_sub = ops.add_subparsers(dest="operators_command", required=True, parser_class=_Parser)
+    add = ops_sub.add_parser("add", help="add an operator, or set a new password (logs their sessions out)")
+    add.add_argument("name")
+    add.add_argument("--password-stdin", action="store_true", required=True,
+                     help="read the password from the first line of stdin (never from the command line)")
+    ops_sub.add_parser("list", help="the operators")
+    rm = ops_sub.add_parser("remove", help="remove an operator (and end their sessions)")
+    rm.add_argument("name")
 
     dl = sub.add_parser("deadlines", help="the record-filing deadline and the re-review schedule")
     dl_sub = dl.add_subparsers(dest="deadlines_command", required=True, parser_class=_Parser)
@@ -109,9 +120,10 @@ def main(argv: list[str] | None = None) -> int:
 
 # ---- commands -------------------------------------------------------------------------------------
 def _kb(settings: Settings):
-    from knowledge.kb import KnowledgeBaseError, load
+    from bot import teach
+    from knowledge.kb import KnowledgeBaseError
     try:
-        return load(settings.kb_path)
+        return teach.load(settings.db, settings.kb_path)
     except KnowledgeBaseError as exc:
         raise UsageError(f"policybot: knowledge base: {exc}") from None
 
@@ -288,7 +300,11 @@ def cmd_doctor(args, settings: Settings) -> int:
         _store(settings)
     except UsageError as exc:
         say(False, str(exc))
-    stale = kbmod.is_stale(settings.kb_path)
+    from bot import teach
+    try:
+        stale = kbmod.is_stale(settings.kb_path, teach.source_dir(settings.db))
+    except kbmod.KnowledgeBaseError:
+        stale = True
     say(not stale, f"knowledge base: {settings.kb_path}" + (" (missing or stale: run `policybot kb build`)" if stale else ""))
     say(True, f"HTTP server of serve: http://{settings.host}:{settings.port} (/healthz)")
     if settings.telegram_enabled:
@@ -312,7 +328,11 @@ def cmd_doctor(args, settings: Settings) -> int:
 def cmd_kb(args, settings: Settings) -> int:
     from knowledge import kb as kbmod
     if args.kb_command == "build":
-        source = args.source or kbmod.SOURCE_DIR
+        from bot import teach
+        try:  # knowledge/ plus what operators taught in the console (bot/teach.py)
+            source = args.source or teach.source_dir(settings.db)
+        except kbmod.KnowledgeBaseError as exc:
+            raise UsageError(f"policybot: kb build: {exc}") from None
         out = args.out or settings.kb_path
         if args.if_stale and not kbmod.is_stale(out, source):
             print(f"knowledge base up to date: {out}", file=sys.stderr)
@@ -349,6 +369,30 @@ def cmd_kb(args, settings: Settings) -> int:
     return 0
 
 
+def cmd_operators(args, settings: Settings) -> int:
+    from bot.console import auth
+    store = _store(settings)
+    if args.operators_command == "list":
+        for op in store.operators():
+            print(f"{op['name']}\tcreated {op['created_at'][:19]}\tlast login {(op['last_login_at'] or '-')[:19]}")
+        return 0
+    problem = auth.name_problem(args.name)
+    if problem:
+        raise UsageError(f"policybot: operators: {problem}")
+    if args.operators_command == "remove":
+        if not store.remove_operator(args.name):
+            raise UsageError(f"policybot: operators: no operator {args.name!r}")
+        print(f"removed operator {args.name}")
+        return 0
+    password = sys.stdin.readline().rstrip("\r\n")
+    problem = auth.password_problem(password)
+    if problem:
+        raise UsageError(f"policybot: operators add: {problem}")
+    new = store.add_operator(args.name, auth.hash_password(password))
+    print(f"{'added' if new else 'new password for'} operator {args.name}")
+    return 0
+
+
 def cmd_deadlines(args, settings: Settings) -> int:
     from rules.calendar import CalendarError
     from rules.deadlines import DeadlineError, filing_deadline, filing_text, review_schedule, review_text
@@ -368,7 +412,8 @@ def cmd_deadlines(args, settings: Settings) -> int:
     return 0
 
 
-COMMANDS = {"chat": cmd_chat, "ask": cmd_ask, "check": cmd_check, "reminders": cmd_reminders, "serve": cmd_serve, "doctor": cmd_doctor, "kb": cmd_kb, "deadlines": cmd_deadlines}
+COMMANDS = {"chat": cmd_chat, "ask": cmd_ask, "check": cmd_check, "reminders": cmd_reminders, "serve": cmd_serve, "doctor": cmd_doctor, "kb": cmd_kb, "deadlines": cmd_deadlines,
+            "operators": cmd_operators}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -8,6 +8,7 @@ from __future__ import annotations
 from handlers import ask as ask_dialog
 from handlers import admin
 from handlers import check as check_dialog
+from handlers import feedback
 from handlers import remind as remind_dialog
 from handlers.context import Context
 from handlers.help import show_help
@@ -30,6 +31,10 @@ def handle(msg: Incoming, state: dict, ctx: Context) -> Result:
         if text.lower() in YES:
             return _forget_now()
         return Result([Reply("已取消，您的数据未删除。")], state)
+    if feedback.waiting_for_reason(state):
+        done = feedback.on_reason(msg, text, state, ctx)
+        if done is not None:
+            return done
     if text.startswith("/"):
         return _command(msg, text, state, ctx)
     if text in FORGET_WORDS:
@@ -48,6 +53,8 @@ def handle(msg: Incoming, state: dict, ctx: Context) -> Result:
         return remind_dialog.status(msg, state, ctx)
     if remind_dialog.reports_change(text):
         return remind_dialog.report_change(msg, text, state, ctx)
+    if feedback.is_vote(text, state):
+        return feedback.on_text_vote(msg, text, state, ctx)
     bare = text.strip("!！?？。.~～ ").lower()
     if bare in GREETINGS:
         return show_help(state, ctx)
@@ -125,6 +132,8 @@ def _button(msg: Incoming, state: dict, ctx: Context) -> Result:
         return check_dialog.on_button(msg, arg, state, ctx)
     if kind == "rm":
         return remind_dialog.on_button(msg, arg, state, ctx)
+    if kind == "fb":
+        return feedback.on_button(msg, arg, state, ctx)
     if kind == "city" and arg in ctx.kb.measures:
         return _city(arg, state, ctx)
     if kind == "forget" and state.get("pending") == "forget":
