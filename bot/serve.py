@@ -1,7 +1,7 @@
 """`policybot serve`: every configured channel, the HTTP server and the reminder loop, in one asyncio process.
 
-The HTTP server (aiohttp) carries `GET /healthz` and each channel's routes (`/wecom/callback`,
-`/telegram/webhook`). Channels are built from the settings: Telegram when TELEGRAM_BOT_TOKEN is set,
+The HTTP server (aiohttp) carries `GET /healthz`, each channel's routes (`/wecom/callback`,
+`/telegram/webhook`) and the operator console under /admin/ (bot/console/). Channels are built from the settings: Telegram when TELEGRAM_BOT_TOKEN is set,
 WeCom when WECOM_CORP_ID/AGENT_ID/SECRET are. With neither, the process still serves /healthz and
 delivers reminders of console subscribers to its log (local mode).
 
@@ -38,7 +38,7 @@ def build_channels(settings: Settings, dispatcher: Dispatcher, store: Store) -> 
     return channels
 
 
-def build_app(channels: list[Channel]) -> web.Application:
+def build_app(channels: list[Channel], console=None) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY)
 
     async def healthz(request: web.Request) -> web.Response:
@@ -47,6 +47,8 @@ def build_app(channels: list[Channel]) -> web.Application:
     app.router.add_get("/healthz", healthz)
     for channel in channels:
         app.add_routes(channel.routes())
+    if console is not None:
+        app.add_routes(console.routes())
     return app
 
 
@@ -56,7 +58,17 @@ async def run(settings: Settings, kb, stop: asyncio.Event | None = None, ready: 
     dispatcher = Dispatcher(settings, store, kb)
     channels = build_channels(settings, dispatcher, store)
     stop = stop or _signal_event()
-    app = build_app(channels)
+    from bot.console import Console
+    from bot.reminders import ReminderLoop
+    loop = ReminderLoop(settings, store, kb, {c.name: c for c in channels})
+
+    def swap_kb(new_kb) -> None:
+        """A knowledge base rebuilt after an operator taught it: every part of the process uses it from now on."""
+        dispatcher.kb = new_kb
+        loop.kb = new_kb
+
+    console = Console(settings, store, lambda: dispatcher.kb, swap_kb, dispatcher.today)
+    app = build_app(channels, console)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port)
@@ -67,8 +79,6 @@ async def run(settings: Settings, kb, stop: asyncio.Event | None = None, ready: 
     try:
         for channel in channels:
             await channel.start()
-        from bot.reminders import ReminderLoop
-        loop = ReminderLoop(settings, store, kb, {c.name: c for c in channels})
         tasks.append(asyncio.create_task(loop.run(stop), name="reminders"))
         if ready:
             ready.set()
@@ -77,6 +87,10 @@ async def run(settings: Settings, kb, stop: asyncio.Event | None = None, ready: 
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        try:
+            await asyncio.wait_for(console.rebuilder.wait(), 30)  # a rebuild in progress writes its file whole
+        except (asyncio.TimeoutError, Exception):  # noqa: BLE001 - shutting down
+            pass
         for channel in reversed(channels):
             try:
                 await channel.stop()
