@@ -16,13 +16,13 @@ from pathlib import Path
 import requests
 from aiohttp import web
 
+from bot.clock import now_shanghai, today_shanghai
 from bot.config import Settings
 from bot.console import Console, auth
 from bot.runtime import Dispatcher
 from bot.serve import build_app
 from bot.storage import Store
 
-TODAY = dt.date(2026, 11, 22)
 PASSWORD = "correct horse battery"
 
 
@@ -42,12 +42,12 @@ class ConsoleServer:
     def _serve(self, kb) -> None:
         asyncio.set_event_loop(self.loop)
         self.store = Store(self.db)
-        self.dispatcher = Dispatcher(self.settings, self.store, kb, today=lambda: TODAY)
+        self.dispatcher = Dispatcher(self.settings, self.store, kb, today=today_shanghai)
 
         def swap(new_kb) -> None:
             self.dispatcher.kb = new_kb
 
-        self.console = Console(self.settings, self.store, lambda: self.dispatcher.kb, swap, lambda: TODAY)
+        self.console = Console(self.settings, self.store, lambda: self.dispatcher.kb, swap, today_shanghai)
         self.runner = web.AppRunner(build_app([], self.console), access_log=None)
         self.loop.run_until_complete(self.runner.setup())
         site = web.TCPSite(self.runner, "127.0.0.1", 0)
@@ -75,6 +75,26 @@ class ConsoleServer:
     def press(self, data: str, user: str = "u1", channel: str = "console"):
         from handlers.message import Incoming
         return self.call(lambda: self.dispatcher.handle(Incoming(channel, user, "", callback=data)))
+
+    def seed_activity(self, days: int = 20) -> None:
+        """A few weeks of questions (answered, declined, 👍/👎), as the dashboard would see them."""
+        answered = [("威海申报需要什么条件？", "weihai", "《威海市服务型制造示范企业认定管理办法》第十二条"),
+                    ("更名以后多久要备案", "baotou", "《包头市级服务型制造示范企业认定管理办法（试行）》第十三条"),
+                    ("申报要交哪些材料", "weihai", "《威海市服务型制造示范企业认定管理办法》第十四条")]
+
+        def seed():
+            now = now_shanghai()
+            for d in range(days):
+                at = now - dt.timedelta(days=d, hours=1)
+                for i in range((d * 7) % 5 + 1):
+                    q, city, cite = answered[(d + i) % 3]
+                    self.store.log_question("telegram", f"seed{i}", q, city, False, None, cite, at=at, turn=d)
+                if d % 3 == 0:
+                    self.store.log_question("wecom", "seedx", f"奖励资金多少钱{d}", None, True, "out_of_scope", None, at=at)
+            self.store.db.execute("update questions set feedback = case when id % 4 = 0 then -1 else 1 end "
+                                  "where abstained = 0 and id % 2 = 0")
+            self.store.db.conn.commit()
+        self.call(seed)
 
     def rebuilt(self) -> None:
         """Wait until the background rebuild (if any) is over."""

@@ -218,14 +218,15 @@ class Console:
             "declined": sum(declined), "up": up, "down": down,
             "satisfaction": f"{100 * up / (up + down):.0f}%" if up + down else "—",
             "questions_chart": charts.stacked_bars(f"近{period}天每日提问", labels,
-                                                   [("已回答", charts.GREEN, answered), ("未能回答", charts.ORANGE, declined)]),
+                                                   [("已回答", charts.GREEN, answered), ("未能回答", charts.ORANGE, declined)],
+                                                   width=1100, height=260),
             "articles_chart": charts.horizontal_bars("引用最多的条文", [(r["citation"], r["times"]) for r in cited]),
             "topics_chart": charts.horizontal_bars("提问最多的主题", sorted(topics.items(), key=lambda kv: -kv[1])[:10],
                                                    charts.GREEN),
             "reasons": self.store.decline_reasons(since),
             "reminders": reminders, "sent": sum(sent), "late": sum((r["late"] or 0) for r in sent_by_day.values()),
             "reminders_chart": charts.stacked_bars(f"近{period}天每日发送的提醒", labels, [("已发送", charts.BLUE, sent)],
-                                                   height=160),
+                                                   width=540, height=180),
         }
         return self._page(request, "dashboard.html", context)
 
@@ -297,7 +298,8 @@ class Console:
             upcoming.setdefault(r["subscription_id"], r)
         subs = [{**s, "next": upcoming.get(s["id"])} for s in self.store.all_subscriptions(active_only=False)]
         claims_supported = hasattr(self.store, "pending_claims") and hasattr(self.store, "decide_claim")
-        return {"subs": subs, "deliveries": self.store.recent_deliveries(50),
+        return {"subs": subs, "cities": {m.id: m.city_short for m in self.get_kb().measures.values()},
+                "deliveries": self.store.recent_deliveries(50),
                 "failed": self.store.failed_reminders(50), "counts": self.store.reminder_counts(),
                 "claims": self.store.pending_claims() if claims_supported else [],
                 "claims_supported": claims_supported, "report": None, "upload_error": None, "upload_name": None}

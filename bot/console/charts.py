@@ -60,11 +60,11 @@ def stacked_bars(title: str, labels: list[str], series: list[tuple[str, str, lis
     return Markup("".join(parts))
 
 
-def horizontal_bars(title: str, rows: list[tuple[str, int]], colour: str = BLUE, width: int = 720) -> Markup:
+def horizontal_bars(title: str, rows: list[tuple[str, int]], colour: str = BLUE, width: int = 540) -> Markup:
     """One bar per (label, value), longest first as given; the label is cut to fit."""
     if not rows:
         return Markup('<p class="muted">暂无数据。</p>')
-    row_h, label_w = 24, 330
+    row_h, label_w = 26, 300
     height = row_h * len(rows) + 8
     peak = max(v for _, v in rows) or 1
     bar_space = width - label_w - 60
@@ -72,7 +72,7 @@ def horizontal_bars(title: str, rows: list[tuple[str, int]], colour: str = BLUE,
              f'role="img" aria-label="{escape(title)}" class="chart"><title>{escape(title)}</title>']
     for i, (label, value) in enumerate(rows):
         y = 4 + i * row_h
-        short = label if len(label) <= 26 else label[:25] + "…"
+        short = label if len(label) <= 24 else label[:11] + "…" + label[-12:]
         w = bar_space * value / peak
         parts.append(f'<text x="{label_w - 8}" y="{y + 16}" font-size="12" text-anchor="end" fill="#333">'
                      f'{escape(short)}<title>{escape(label)}</title></text>')
