@@ -324,3 +324,42 @@ def test_operators_cli(tmp_path, monkeypatch, capsys):
     assert main(["operators", "remove", "alice"]) == 0
     assert main(["operators", "remove", "alice"]) == 2
     assert Store(tmp_path / "ops.db").operators() == []
+
+
+def test_serve_carries_the_console(tmp_path, kb, kb_file):
+    """`policybot serve`'s run(): the console is on its HTTP server, beside /healthz, and its rebuild swaps the
+    knowledge base of the dispatcher the channels use."""
+    import asyncio
+    import shutil
+    import socket
+
+    from bot import serve
+    from bot.config import Settings
+    from bot.console import auth
+    from bot.storage import Store
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    shutil.copy(kb_file, tmp_path / "kb.pickle")
+    settings = Settings(db=tmp_path / "serve.db", kb=tmp_path / "kb.pickle", port=port)
+    Store(settings.db).add_operator("alice", auth.hash_password(PASSWORD))
+
+    async def scenario():
+        stop, ready = asyncio.Event(), asyncio.Event()
+        task = asyncio.create_task(serve.run(settings, kb, stop, ready))
+        await asyncio.wait_for(ready.wait(), 30)
+        url = f"http://127.0.0.1:{port}"
+
+        def http():
+            assert requests.get(url + "/healthz").json()["ok"]
+            s = requests.Session()
+            page = s.get(url + "/admin/login")
+            r = s.post(url + "/admin/login", data={"username": "alice", "password": PASSWORD,
+                                                   "csrf_token": csrf_of(page.text)})
+            assert r.status_code == 200 and "每日提问" in r.text
+            assert requests.get(url + "/admin/", allow_redirects=False).status_code == 303
+        await asyncio.to_thread(http)
+        stop.set()
+        await asyncio.wait_for(task, 30)
+    asyncio.run(scenario())
