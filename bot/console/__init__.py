@@ -430,7 +430,8 @@ def _cell(value) -> str:
 
 def _topic_of(kb, citation: str) -> str:
     """The chapter of a cited article (申报条件, 认定程序 …), from its title 《…》第N条."""
-    cache = kb.cache.setdefault("_console_topics", {})
+    store = getattr(kb, "cache", None)
+    cache = store.setdefault("_console_topics", {}) if isinstance(store, dict) else {}
     if not cache:
         for m in kb.measures.values():
             for n, art in m.articles.items():
