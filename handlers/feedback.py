@@ -50,12 +50,27 @@ def on_reason(msg: Incoming, text: str, state: dict, ctx: Context) -> Result | N
     then the caller routes it as usual and the reason is not asked again."""
     turn = state.pop("fb_reason", None)
     text = text.strip()
-    if not text or text.startswith("/") or text.endswith(QUESTION_ENDINGS):
+    if not accepts_reason(text, state, ctx):
         return None
     if text.lower() in SKIP_WORDS:
         return Result([Reply("好的，感谢您的反馈！")], state)
     return Result([Reply("收到，谢谢！我们会据此改进回答。")], state,
                   [Event("feedback", {"turn": int(turn), "reason": text[:500]})])
+
+
+def accepts_reason(text: str, state: dict, ctx: Context) -> bool:
+    """Whether a text typed after 👎 is the reason (not a new question, nor a command)."""
+    text = text.strip()
+    return bool(text) and not text.startswith("/") and not text.endswith(QUESTION_ENDINGS)
+
+
+def on_reason_text(msg: Incoming, text: str, state: dict, ctx: Context) -> Result:
+    """The text after 👎: the reason, a skip, or a new question (answered; the reason is not asked again)."""
+    done = on_reason(msg, text, state, ctx)
+    if done is not None:
+        return done
+    from handlers import ask as ask_dialog  # ask imports this module for its buttons
+    return ask_dialog.ask(msg, text, state, ctx)
 
 
 def _vote(vote: int, turn: int, state: dict) -> Result:
