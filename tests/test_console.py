@@ -161,7 +161,7 @@ def test_every_state_change_is_refused_without_a_valid_csrf_token(server):
     assert r.status_code == 403
 
 
-def test_the_teach_loop_end_to_end(server, kb):
+def test_the_teach_loop_end_to_end(server, kb, monkeypatch, capsys):
     """A declined question, linked in the console, is answered the next time it is asked, without a restart;
     the page says so, and the shipped sources are untouched."""
     shipped = (teach.kbmod.SOURCE_DIR / "measures" / "weihai.questions.yaml").read_bytes()
@@ -190,6 +190,11 @@ def test_the_teach_loop_end_to_end(server, kb):
     reloaded = teach.load(server.db, server.settings.kb_path, rebuild=False)
     assert reloaded.fingerprint == teach.kbmod.fingerprint(teach.source_dir(server.db))
     assert kb.fingerprint != reloaded.fingerprint
+    from bot.cli import main  # and the CLI builds from the same sources: nothing to rebuild
+    monkeypatch.setenv("POLICYBOT_DB", str(server.db))
+    monkeypatch.setenv("POLICYBOT_KB", str(server.settings.kb_path))
+    assert main(["kb", "build", "--if-stale"]) == 0
+    assert "up to date" in capsys.readouterr().err
 
 
 def test_out_of_scope_becomes_a_near_miss(server):
@@ -363,3 +368,36 @@ def test_serve_carries_the_console(tmp_path, kb, kb_file):
         stop.set()
         await asyncio.wait_for(task, 30)
     asyncio.run(scenario())
+
+
+def test_a_failed_rebuild_keeps_the_running_knowledge_base_and_says_so(server, monkeypatch):
+    def broken(db, kb_path):
+        raise teach.kbmod.KnowledgeBaseError("weihai.questions.yaml: broken")
+    monkeypatch.setattr(teach, "build", broken)
+    server.ask(TAUGHT)
+    running = server.dispatcher.kb
+    s = login(server)
+    page = s.get(server.url + "/admin/unanswered").text
+    qid = int(re.search(r'href="/admin/unanswered/(\d+)"', page).group(1))
+    r = s.post(server.url + "/admin/unanswered/link", data={"csrf_token": csrf_of(page), "question_id": qid,
+                                                           "measure": "weihai", "article": "21"})
+    server.rebuilt()
+    assert server.dispatcher.kb is running
+    page = s.get(r.url).text
+    assert "失败" in page and "仍使用原知识库" in page
+
+
+def test_operator_additions_for_a_measure_no_longer_shipped_do_not_break_the_build(tmp_path, kb):
+    f = teach.operator_file(tmp_path / "p.db")
+    teach.add_example(f, kb, "示范企业名单多久公布一次", "weihai", 18, "alice")
+    data = yaml.safe_load(f.read_text(encoding="utf-8"))
+    data["examples"].append({"q": "别的城市的问题", "measure": "atlantis", "article": 1})
+    f.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    source = teach.source_dir(tmp_path / "p.db")
+    questions = yaml.safe_load((source / "measures" / "weihai.questions.yaml").read_text(encoding="utf-8"))
+    assert "示范企业名单多久公布一次" in questions[18]
+    assert not (source / "measures" / "atlantis.questions.yaml").exists()
+    assert not list(source.rglob("*.py"))
+    with pytest.raises(teach.TeachError):
+        teach.add_example(f, kb, "问题", "weihai", 99, "alice")
+    assert teach.source_dir(tmp_path / "p.db") == source  # unchanged content: the same folder, not rewritten
