@@ -384,7 +384,11 @@ def cmd_operators(args, settings: Settings) -> int:
             raise UsageError(f"policybot: operators: no operator {args.name!r}")
         print(f"removed operator {args.name}")
         return 0
-    password = sys.stdin.readline().rstrip("\r\n")
+    if sys.stdin.isatty():
+        import getpass
+        password = getpass.getpass("password: ")
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
     problem = auth.password_problem(password)
     if problem:
         raise UsageError(f"policybot: operators add: {problem}")

@@ -32,7 +32,7 @@ SESSION_IDLE = dt.timedelta(hours=2)
 SESSION_MAX = dt.timedelta(hours=12)
 MAX_FAILURES = 5
 WINDOW = 15 * 60  # seconds
-MIN_PASSWORD = 10
+MIN_PASSWORD = 8  # NIST SP 800-63B: at least 8; length, not composition rules
 NAME_RE = re.compile(r"^[\w.@-]{1,40}$")
 
 _hasher = PasswordHasher()
