@@ -11,7 +11,7 @@ from knowledge.qa import answer
 
 DATA = Path(__file__).parent / "data"
 AS_OF = dt.date(2026, 11, 22)
-KEYS = {"q", "expect", "city", "decline"}
+KEYS = {"q", "expect", "expect_all", "city", "decline", "kind", "context"}
 
 
 def load_cases(name: str) -> list[dict]:
@@ -20,7 +20,7 @@ def load_cases(name: str) -> list[dict]:
         unknown = set(case) - KEYS
         if unknown:
             raise ValueError(f"{name}: unknown keys {sorted(unknown)} in {case}")
-        if bool(case.get("decline")) == bool(case.get("expect")):
+        if bool(case.get("decline")) == bool(case.get("expect") or case.get("expect_all")):
             raise ValueError(f"{name}: a case needs either expect or decline: {case}")
     return cases
 
