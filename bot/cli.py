@@ -60,6 +60,13 @@ def build_parser() -> argparse.ArgumentParser:
     due.add_argument("--json", action="store_true")
 
     sub.add_parser("serve", help="run every configured channel and the reminder loop in one process")
+
+    kf = sub.add_parser("kf", help="微信客服 (WeChat users reach the bot through WeCom customer service)")
+    kf_sub = kf.add_subparsers(dest="kf_command", required=True, parser_class=_Parser)
+    link = kf_sub.add_parser("link", help="a contact link and a QR code PNG that open the chat in WeChat")
+    link.add_argument("--city", help="preselect this city for whoever comes through the link (id or name)")
+    link.add_argument("--account", help="the open_kfid of the customer-service account (default: the first one)")
+    link.add_argument("--out", type=Path, help="the QR code PNG (default: kf-link[-CITY].png here)")
     sub.add_parser("doctor", help="check the configuration and say what is missing")
 
     kb = sub.add_parser("kb", help="the knowledge base")
@@ -259,12 +266,15 @@ def cmd_reminders(args, settings: Settings) -> int:
     until = (today + dt.timedelta(days=args.days)).isoformat()
     rows = [{"send_on": r["send_on"], "kind": r["kind"], "due_on": r["due_on"], "lead_days": r["lead_days"],
              "name": r["name"], "credit_code": r["credit_code"], "city": r["city"], "channel": r["channel"],
-             "user_id": r["user_id"], "overdue": r["send_on"] < today.isoformat()} for r in store.upcoming(until)]
+             "user_id": r["user_id"], "overdue": r["send_on"] < today.isoformat(),
+             "waiting": r["status"] == "waiting"} for r in store.upcoming(until)]
     if args.json:
         print(json.dumps(rows, ensure_ascii=False))
     else:
         for r in rows:
             contact = f"{r['channel']}:{r['user_id']}" if r["channel"] else "no contact (phone them)"
+            if r["waiting"]:  # 微信客服 outside its 48 hours: waits for the customer's next message
+                contact = f"no channel: phone them (waits for {r['channel']}:{r['user_id']} to write)"
             print(f"{r['send_on']}{' overdue' if r['overdue'] else ''}\t{r['kind']}\t{r['due_on']}\t{r['name']}\t"
                   f"{r['credit_code']}\t{contact}")
         print(f"{len(rows)} reminder(s) due by {until}", file=sys.stderr)
@@ -283,6 +293,54 @@ def cmd_serve(args, settings: Settings) -> int:
         asyncio.run(serve.run(settings, kb))
     except OSError as exc:  # the port is taken, the address does not exist
         raise UsageError(f"policybot: cannot serve on {settings.host}:{settings.port}: {exc.strerror or exc}") from None
+    return 0
+
+
+def cmd_kf(args, settings: Settings) -> int:
+    """`kf link`: kf/account/list, then kf/add_contact_way (scene = the city's id), and a QR code PNG."""
+    import asyncio
+
+    from bot.channels.base import Transient
+    from bot.channels.wechat_kf import scene_for
+    from bot.channels.wecom_api import KfRefused, WecomApi
+    if not settings.wecom_enabled:
+        raise UsageError("policybot: kf link needs WECOM_CORP_ID, WECOM_AGENT_ID and WECOM_SECRET (the app listed "
+                         "under 微信客服-可调用接口的应用)")
+    city = None
+    if args.city is not None:
+        city = _city(_kb(settings), args.city)
+        try:
+            scene_for(city)
+        except ValueError as exc:
+            raise UsageError(f"policybot: kf link: {exc}") from None
+    api = WecomApi(settings.wecom_corp_id, settings.wecom_secret, settings.wecom_agent_id, settings.wecom_api_base_url)
+
+    async def make() -> tuple[dict, str]:
+        try:
+            accounts = await api.kf_account_list()
+            if args.account:
+                accounts = [a for a in accounts if a.get("open_kfid") == args.account]
+            if not accounts:
+                raise UsageError("policybot: kf link: no 微信客服 account " + (
+                    f"{args.account!r} " if args.account else "") + "that this app may manage (微信客服 → API)")
+            account = accounts[0]
+            return account, await api.kf_add_contact_way(account["open_kfid"], city or "")
+        finally:
+            await api.close()
+
+    try:
+        account, url = asyncio.run(make())
+    except (KfRefused, Transient) as exc:
+        raise UsageError(f"policybot: kf link: WeCom refused: {exc}") from None
+    import segno
+    out = args.out or Path(f"kf-link{'-' + city if city else ''}.png")
+    try:
+        segno.make(url, error="m").save(str(out), scale=10, border=4)
+    except OSError as exc:
+        raise UsageError(f"policybot: kf link: cannot write {out}: {exc.strerror or exc}") from None
+    print(url)
+    print(f"account: {account.get('name') or '-'} ({account['open_kfid']}); city: {city or 'none (asked in chat)'}; "
+          f"QR code: {out}", file=sys.stderr)
     return 0
 
 
@@ -315,6 +373,8 @@ def cmd_doctor(args, settings: Settings) -> int:
     if settings.wecom_enabled:
         say(True, f"WeCom: on (corp {settings.wecom_corp_id}, agent {settings.wecom_agent_id}); callback URL "
                   f"http://{settings.host}:{settings.port}/wecom/callback")
+        lines.append("ok    微信客服: on with WeCom (kf_msg_or_event on the same callback); the app must be listed under "
+                     "微信客服 → API → 可调用接口的应用; `policybot kf link` makes the link")
     else:
         lines.append("off   WeCom: set WECOM_CORP_ID, WECOM_AGENT_ID and WECOM_SECRET (and WECOM_TOKEN, WECOM_AES_KEY) "
                      "to turn it on")
@@ -416,7 +476,7 @@ def cmd_deadlines(args, settings: Settings) -> int:
     return 0
 
 
-COMMANDS = {"chat": cmd_chat, "ask": cmd_ask, "check": cmd_check, "reminders": cmd_reminders, "serve": cmd_serve, "doctor": cmd_doctor, "kb": cmd_kb, "deadlines": cmd_deadlines,
+COMMANDS = {"chat": cmd_chat, "ask": cmd_ask, "check": cmd_check, "reminders": cmd_reminders, "serve": cmd_serve, "doctor": cmd_doctor, "kf": cmd_kf, "kb": cmd_kb, "deadlines": cmd_deadlines,
             "operators": cmd_operators}
 
 if __name__ == "__main__":

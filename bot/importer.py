@@ -22,7 +22,7 @@ COLUMNS = {
     "user_id": ("user_id", "用户id", "用户ID", "联系人id", "账号"),
 }
 REQUIRED = ("name", "credit_code", "city", "awarded_on")
-CHANNELS = ("telegram", "wecom", "console")
+CHANNELS = ("telegram", "wecom", "wechat_kf", "console")
 
 
 class ImportError_(ValueError):

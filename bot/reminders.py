@@ -19,7 +19,7 @@ import datetime as dt
 import logging
 from typing import Callable
 
-from bot.channels.base import Blocked, Transient
+from bot.channels.base import Blocked, Deferred, Transient
 from bot.clock import now_shanghai
 from bot.config import Settings
 from bot.storage import Store
@@ -210,13 +210,16 @@ class ReminderLoop:
                     sent += 1
                 elif outcome == "blocked":  # the rest of this batch for the user is cancelled already
                     break
+                elif outcome == "waiting":
+                    pass
                 else:
                     failed_now.add(r["id"])
             await asyncio.sleep(0)
         return sent
 
     async def _deliver(self, r: dict, today: dt.date) -> str:
-        """sent, blocked or failed (to be retried, or given up after MAX_ATTEMPTS)."""
+        """sent, blocked, waiting (for the user's next message: 微信客服) or failed (to be retried, or given up
+        after MAX_ATTEMPTS)."""
         channel = self.channels[r["channel"]]
         measure = self.kb.measures.get(r["city"])
         text, late = compose(r, measure, today)
@@ -226,6 +229,10 @@ class ReminderLoop:
             return "sent"
         try:
             await channel.push(r["user_id"], text)
+        except Deferred as exc:
+            log.info("reminder %s to %s waits for the user's next message: %s", r["id"], r["channel"], exc)
+            self.store.reminder_waiting(r["id"])
+            return "waiting"
         except Blocked as exc:
             log.warning("%s:%s cannot be reached (%s): subscription inactive", r["channel"], r["user_id"], exc)
             for sub in self.store.subscriptions_of(r["channel"], r["user_id"]):

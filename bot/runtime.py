@@ -53,13 +53,17 @@ class Dispatcher:
         self.kb = kb
         self.today = today
         self._lock = threading.Lock()  # one SQLite connection: serialise the read-modify-write of state
+        # what a channel can and cannot do, told to the dialogs through the Context (a channel registers it):
+        # push_window_hours: pushes reach the user only this long after their last message (微信客服: 48)
+        self.capabilities: dict[str, dict] = {}
 
     def handle(self, msg: Incoming) -> list[Reply]:
         with self._lock:
             try:
                 state = self.store.get_state(msg.channel, msg.user_id)
                 ctx = Context(self.kb, self.today(), self.settings.is_admin(msg.channel, msg.user_id),
-                              StoreView(self.store, self.today), self.settings.reminder_leads, self.settings.send_hours)
+                              StoreView(self.store, self.today), self.settings.reminder_leads, self.settings.send_hours,
+                              push_window_hours=self.capabilities.get(msg.channel, {}).get("push_window_hours"))
                 result = handle(msg, state, ctx)
                 self._record(msg, result.events)
                 if not any(e.kind == "forget" for e in result.events):

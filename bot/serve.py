@@ -1,9 +1,11 @@
 """`policybot serve`: every configured channel, the HTTP server and the reminder loop, in one asyncio process.
 
 The HTTP server (aiohttp) carries `GET /healthz`, each channel's routes (`/wecom/callback`,
-`/telegram/webhook`) and the operator console under /admin/ (bot/console/). Channels are built from the settings: Telegram when TELEGRAM_BOT_TOKEN is set,
-WeCom when WECOM_CORP_ID/AGENT_ID/SECRET are. With neither, the process still serves /healthz and
-delivers reminders of console subscribers to its log (local mode).
+`/telegram/webhook`) and the operator console under /admin/ (bot/console/). Channels are built from the
+settings: Telegram when TELEGRAM_BOT_TOKEN is set,
+WeCom when WECOM_CORP_ID/AGENT_ID/SECRET are, and with it 微信客服 (its events arrive on the WeCom callback and
+its API is called with the same app's token; it stays idle until a customer writes). With neither, the
+process still serves /healthz and delivers reminders of console subscribers to its log (local mode).
 
 The dispatcher is called on the event loop's thread: an answer takes milliseconds, and one thread means
 one SQLite connection and no locking between channels and the reminder loop.
@@ -31,8 +33,11 @@ def build_channels(settings: Settings, dispatcher: Dispatcher, store: Store) -> 
         from bot.channels.telegram import TelegramChannel
         channels.append(TelegramChannel(settings, dispatcher, store))
     if settings.wecom_enabled:
+        from bot.channels.wechat_kf import WechatKfChannel
         from bot.channels.wecom import WecomChannel
-        channels.append(WecomChannel(settings, dispatcher, store))
+        wecom = WecomChannel(settings, dispatcher, store)
+        wecom.kf = WechatKfChannel(settings, dispatcher, store, wecom.api)
+        channels += [wecom, wecom.kf]
     from bot.channels.console import ConsoleLog
     channels.append(ConsoleLog())
     return channels
@@ -66,6 +71,9 @@ async def run(settings: Settings, kb, stop: asyncio.Event | None = None, ready: 
         """A knowledge base rebuilt after an operator taught it: every part of the process uses it from now on."""
         dispatcher.kb = new_kb
         loop.kb = new_kb
+        for channel in channels:
+            if hasattr(channel, "kb"):  # 微信客服 reads measures when it writes reminders
+                channel.kb = new_kb
 
     console = Console(settings, store, lambda: dispatcher.kb, swap_kb, dispatcher.today)
     app = build_app(channels, console)

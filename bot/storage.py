@@ -5,8 +5,12 @@ process and an operator's CLI can use the database at the same time.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
+import sqlite3
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import sqlite_utils
@@ -14,11 +18,27 @@ import sqlite_utils
 from bot.clock import now_shanghai
 
 
+class _Connection(sqlite3.Connection):
+    """A connection whose commits can be held back, so that several Store calls (and sqlite-utils' own
+    `with conn:` blocks) make one transaction: `Store.transaction()`."""
+
+    hold = False
+
+    def commit(self) -> None:
+        if not self.hold:
+            super().commit()
+
+    def __exit__(self, exc_type, exc, tb):
+        if self.hold:
+            return False  # the outer transaction commits or rolls back
+        return super().__exit__(exc_type, exc, tb)
+
+
 class Store:
     def __init__(self, path: Path | str):
         if str(path) != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite_utils.Database(path)
+        self.db = sqlite_utils.Database(sqlite3.connect(str(path), factory=_Connection))
         if str(path) != ":memory:":
             self.db.enable_wal()
             self.db.execute("pragma synchronous = normal")  # WAL + NORMAL: a kill -9 loses no committed row
@@ -86,6 +106,26 @@ class Store:
             db["deliveries"].create({"id": int, "reminder_id": int, "channel": str, "user_id": str, "text": str,
                                      "late": int, "sent_at": str}, pk="id")
             db["deliveries"].create_index(["reminder_id"], unique=True)  # the log holds each reminder once
+        self._migrate_kf()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Everything inside commits together, or not at all (nested calls join the outer one)."""
+        conn = self.db.conn
+        if conn.hold:
+            yield
+            return
+        if not conn.in_transaction:
+            conn.execute("begin immediate")
+        conn.hold = True
+        try:
+            yield
+        except BaseException:
+            conn.hold = False
+            conn.rollback()
+            raise
+        conn.hold = False
+        conn.commit()
 
     # ---- platform message ids (a retried or repeated delivery is handled once) -------------------
     def first_time(self, channel: str, key: str, keep_days: int = 3) -> bool:
@@ -315,7 +355,8 @@ class Store:
         with self.db.conn:
             self.db.execute("update subscriptions set active = 0, inactive_reason = ?, updated_at = ? where id = ?",
                             [reason, now_shanghai().isoformat(), sub_id])
-            self.db.execute("update reminders set status = 'cancelled' where subscription_id = ? and status = 'pending'",
+            self.db.execute("update reminders set status = 'cancelled' where subscription_id = ? "
+                            "and status in ('pending', 'waiting')",
                             [sub_id])
 
     def add_reminders(self, sub_id: int, plan: list[dict]) -> int:
@@ -338,7 +379,7 @@ class Store:
         """Cancel pending reminders of a kind (a changed award date or change date replaces its plan)."""
         with self.db.conn:
             cur = self.db.execute("update reminders set status = 'cancelled' where subscription_id = ? and kind = ? "
-                                  "and status = 'pending' and due_on != ?", [sub_id, kind, keep_due_on or ""])
+                                  "and status in ('pending', 'waiting') and due_on != ?", [sub_id, kind, keep_due_on or ""])
         return cur.rowcount
 
     def due_reminders(self, today: str, now: str, channels: list[str] | None = None, limit: int = 200) -> list[dict]:
@@ -355,8 +396,9 @@ class Store:
             " order by r.send_on, r.id limit ?", [today, now, *(channels or []), limit]))
 
     def upcoming(self, until: str, channel: str | None = None, user_id: str | None = None) -> list[dict]:
-        """Pending reminders with send_on up to `until` (operators' view; or one user's)."""
-        where, args = "r.status = 'pending' and r.send_on <= ? and s.active = 1", [until]
+        """Pending reminders with send_on up to `until` (operators' view; or one user's); `status` 'waiting' marks
+        one its channel could not deliver yet (微信客服 outside its 48-hour window)."""
+        where, args = "r.status in ('pending', 'waiting') and r.send_on <= ? and s.active = 1", [until]
         if channel:
             where += " and s.channel = ? and s.user_id = ?"
             args += [channel, user_id]
@@ -381,6 +423,21 @@ class Store:
                             "status = case when ? is null then 'failed' else status end where id = ?",
                             [error[:500], next_try_at, next_try_at, reminder_id])
 
+    def reminder_waiting(self, reminder_id: int) -> None:
+        """The channel cannot deliver it now (微信客服: the user has not written within 48 hours): it waits for
+        the user's next message instead of being retried by the loop."""
+        with self.transaction():
+            self.db.execute("update reminders set status = 'waiting', next_try_at = null where id = ? "
+                            "and status = 'pending'", [reminder_id])
+
+    def waiting_reminders(self, channel: str, user_id: str) -> list[dict]:
+        """The reminders waiting for this user's next message, oldest first (as due_reminders' rows)."""
+        return list(self.db.query(
+            "select r.*, s.name, s.city, s.channel, s.user_id, s.credit_code, s.awarded_on, s.changed_on, "
+            "s.change_kind from reminders r join subscriptions s on s.id = r.subscription_id "
+            "where r.status = 'waiting' and s.active = 1 and s.channel = ? and s.user_id = ? "
+            "order by r.send_on, r.id", [channel, user_id]))
+
     # ---- operators' figures ----------------------------------------------------------------------------
     def stats(self, since: str) -> dict:
         one = lambda sql, args=(): next(iter(self.db.execute(sql, list(args)).fetchone()), 0)  # noqa: E731
@@ -392,7 +449,7 @@ class Store:
             "subscribers": one("select count(*) from subscriptions where active = 1"),
             "subscribers_reachable": one("select count(*) from subscriptions where active = 1 and user_id is not null"),
             "reminders_sent": one("select count(*) from deliveries where sent_at >= ?", [since]),
-            "reminders_pending": one("select count(*) from reminders where status = 'pending'"),
+            "reminders_pending": one("select count(*) from reminders where status in ('pending', 'waiting')"),
         }
 
     def daily_questions(self, since: str) -> list[dict]:
@@ -454,4 +511,84 @@ class Store:
             for table in ("dialog_state", "questions", "checks", "subscriptions"):
                 removed += self.db.execute(f"delete from {table} where channel = ? and user_id = ?",
                                            [channel, user_id]).rowcount
+            if channel == "wechat_kf":
+                for table in ("kf_customers", "kf_outbox"):
+                    removed += self.db.execute(f"delete from {table} where external_userid = ?", [user_id]).rowcount
         return removed
+
+    # ---- 微信客服 (bot/channels/wechat_kf.py) --------------------------------------------------------------
+    def _migrate_kf(self) -> None:
+        db = self.db
+        if "kf_cursors" not in db.table_names():  # sync_msg's cursor per customer-service account
+            db["kf_cursors"].create({"open_kfid": str, "cursor": str, "updated_at": str}, pk="open_kfid")
+        if "kf_messages" not in db.table_names():  # msgids handled (WeCom keeps messages 3 days)
+            db["kf_messages"].create({"msgid": str, "at": float}, pk="msgid")
+            db["kf_messages"].create_index(["at"])
+        if "kf_customers" not in db.table_names():  # the last message of each customer opens a 48-hour window
+            db["kf_customers"].create({"external_userid": str, "open_kfid": str, "last_msg_at": float}, pk="external_userid")
+        if "kf_outbox" not in db.table_names():  # what is sent (or waits to be) to customers: the quota's count
+            db["kf_outbox"].create({"id": int, "external_userid": str, "open_kfid": str, "source": str, "body": str,
+                                    "reminder_ids": str, "status": str, "attempts": int, "created_at": float,
+                                    "sent_at": float, "error": str}, pk="id")
+            db["kf_outbox"].create_index(["external_userid", "status", "sent_at"])
+
+    def kf_cursor(self, open_kfid: str) -> str:
+        row = self.db.execute("select cursor from kf_cursors where open_kfid = ?", [open_kfid]).fetchone()
+        return row[0] if row and row[0] else ""
+
+    def kf_accounts(self) -> list[str]:
+        return [r[0] for r in self.db.execute("select open_kfid from kf_cursors order by open_kfid").fetchall()]
+
+    def kf_set_cursor(self, open_kfid: str, cursor: str) -> None:
+        with self.transaction():
+            self.db.execute("insert or replace into kf_cursors (open_kfid, cursor, updated_at) values (?, ?, ?)",
+                            [open_kfid, cursor, now_shanghai().isoformat()])
+
+    def kf_first_time(self, msgid: str, keep_days: int = 7) -> bool:
+        """Record a handled msgid (inside the caller's transaction); False when it was handled before."""
+        now = time.time()
+        cur = self.db.execute("insert or ignore into kf_messages (msgid, at) values (?, ?)", [msgid, now])
+        self._kf_inserts = getattr(self, "_kf_inserts", 0) + 1
+        if self._kf_inserts % 1000 == 0:
+            self.db.execute("delete from kf_messages where at < ?", [now - keep_days * 86400])
+        return bool(cur.rowcount)
+
+    def kf_customer(self, external_userid: str) -> dict | None:
+        rows = list(self.db.query("select * from kf_customers where external_userid = ?", [external_userid]))
+        return rows[0] if rows else None
+
+    def kf_customer_wrote(self, external_userid: str, open_kfid: str, at: float) -> None:
+        self.db.execute("insert into kf_customers (external_userid, open_kfid, last_msg_at) values (?, ?, ?) "
+                        "on conflict (external_userid) do update set open_kfid = excluded.open_kfid, "
+                        "last_msg_at = max(last_msg_at, excluded.last_msg_at)", [external_userid, open_kfid, at])
+
+    def kf_sent_since(self, external_userid: str, since: float) -> int:
+        return self.db.execute("select count(*) from kf_outbox where external_userid = ? and status = 'sent' "
+                               "and sent_at >= ?", [external_userid, since]).fetchone()[0]
+
+    def kf_queue(self, external_userid: str, open_kfid: str, source: str, bodies: list[tuple[dict, list[int]]],
+                 status: str = "pending", sent_at: float | None = None) -> None:
+        now = time.time()
+        for body, reminder_ids in bodies:
+            self.db.execute("insert into kf_outbox (external_userid, open_kfid, source, body, reminder_ids, status, "
+                            "attempts, created_at, sent_at) values (?, ?, ?, ?, ?, ?, 0, ?, ?)",
+                            [external_userid, open_kfid, source, json.dumps(body, ensure_ascii=False),
+                             json.dumps(reminder_ids), status, now, sent_at])
+        self._kf_queued = getattr(self, "_kf_queued", 0) + len(bodies)
+        if self._kf_queued >= 1000:  # now and then, forget what was sent or dropped more than a week ago
+            self._kf_queued = 0
+            self.db.execute("delete from kf_outbox where status != 'pending' and created_at < ?", [now - 7 * 86400])
+
+    def kf_pending(self, external_userid: str | None = None) -> list[dict]:
+        sql = "select * from kf_outbox where status = 'pending'"
+        args = []
+        if external_userid is not None:
+            sql += " and external_userid = ?"
+            args.append(external_userid)
+        return list(self.db.query(sql + " order by id", args))
+
+    def kf_mark(self, outbox_id: int, status: str, error: str | None = None, sent_at: float | None = None) -> None:
+        with self.transaction():
+            self.db.execute("update kf_outbox set status = ?, error = ?, sent_at = coalesce(?, sent_at), "
+                            "attempts = attempts + 1 where id = ?", [status, (error or "")[:300] or None, sent_at,
+                                                                     outbox_id])

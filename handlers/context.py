@@ -30,3 +30,5 @@ class Context:
     data: DataView | None = None
     leads: tuple[int, ...] = (30, 7, 1, 0)
     send_hours: tuple[int, int] = (9, 18)
+    # the channel can reach the user only this many hours after their own last message (None: any time)
+    push_window_hours: int | None = None

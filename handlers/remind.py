@@ -196,7 +196,15 @@ def _plan_text(data: dict, ctx: Context) -> str:
     until = measure.meta.get("in_force_until")
     if until and until < ctx.today:
         parts.append(f"注意：{measure.citation_title}已于{until.isoformat()}到期，此后的复核以新办法或主管部门通知为准。")
+    if ctx.push_window_hours:
+        parts.append(window_note(ctx.push_window_hours))
     return "".join(parts)
+
+
+def window_note(hours: int) -> str:
+    """What a subscriber on a channel that can write only after the user's own message must know."""
+    return (f"请注意：在这里我只能在您最近一次给我发消息后的{hours}小时内主动发提醒。到期时如果超过了{hours}小时，"
+            "提醒会在您下次发消息时一并发给您，主管部门也可能电话联系您；建议不时发一条消息（例如 /status）查看提醒。")
 
 
 def _subscribe(msg: Incoming, state: dict, ctx: Context) -> Result:
@@ -255,10 +263,15 @@ def status(msg: Incoming, state: dict, ctx: Context) -> Result:
         mine = [r for r in upcoming if r["subscription_id"] == s["id"]]
         dues = {}
         for r in mine:
+            if r.get("status") == "waiting":  # the channel could not reach the user when it was due
+                continue
             dues.setdefault((r["kind"], r["due_on"]), []).append(r["send_on"])
         for (kind, due), sends in sorted(dues.items(), key=lambda x: x[0][1]):
             label = {"review": "复核", "filing": "备案截止", "expiry": "办法到期"}.get(kind, kind)
             lines.append(f"  {label} {due}：将于 {'、'.join(sorted(sends))} 提醒")
+        waiting = [r for r in mine if r.get("status") == "waiting"]
+        if waiting:
+            lines.append(f"  另有{len(waiting)}条提醒到期时未能送达，随本条回复补发")
         if not mine:
             lines.append("  暂无待发提醒")
     lines.append("回复“取消提醒”可退订；报告更名、重组请说“我们更名了”。")

@@ -81,6 +81,25 @@ def test_enter_agent_is_greeted(kb, tmp_path):
     run(main())
 
 
+def test_a_kf_event_is_acknowledged_and_handed_to_the_kf_channel(kb, tmp_path):
+    class Kf:
+        def __init__(self):
+            self.events = []
+
+        def notify(self, token, open_kfid):
+            self.events.append((token, open_kfid))
+
+    async def main():
+        async with Bench(kb, tmp_path) as b:
+            params, body = b.envelope(b.kf_event_xml("ENCAtoken1", "wkAccount1"), agent=None)
+            assert await b.post(params, body) == (200, "success")  # no 微信客服 channel: acknowledged only
+            b.channel.kf = Kf()
+            params, body = b.envelope(b.kf_event_xml("ENCAtoken2", "wkAccount1"), agent=None)
+            assert await b.post(params, body) == (200, "success")
+            assert b.channel.kf.events == [("ENCAtoken2", "wkAccount1")] and b.counts()["seen_messages"] == 0
+    run(main())
+
+
 def test_a_retried_message_is_answered_once(kb, tmp_path):
     async def main():
         async with Bench(kb, tmp_path) as b:
@@ -130,6 +149,9 @@ def _bad_requests(b: Bench) -> dict[str, tuple[dict, bytes | str]]:
                        "inner with nested Content": f"<xml><ToUserName><a>{CORP_ID}</a></ToUserName></xml>"}.items():
         cases[name] = b.envelope(text)
     cases["bad timestamp"] = ({**good_params, "timestamp": "yesterday"}, good_body)
+    cases["微信客服 event for another corp"] = b.envelope(b.kf_event_xml("TOKEN", to="wwsomeothercorp00"), agent=None)
+    params, body = b.envelope(b.kf_event_xml("TOKEN"), agent=None)
+    cases["forged 微信客服 event"] = ({**params, "msg_signature": "e" * 40}, body)
     return cases
 
 
@@ -300,7 +322,7 @@ def test_serve_builds_the_wecom_channel_from_the_settings(kb, tmp_path):
     assert settings.problems() == []
     store = Store(settings.db)
     channels = build_channels(settings, None, store)
-    assert [c.name for c in channels] == ["wecom", "console"]
+    assert [c.name for c in channels] == ["wecom", "wechat_kf", "console"]
     assert {(r.method, r.path) for r in channels[0].routes()} == {("GET", "/wecom/callback"), ("POST", "/wecom/callback")}
 
 

@@ -24,6 +24,8 @@ SECRET = "test-secret"
 TOKEN = "policybotCallbackToken"
 AES_KEY = "kWxPEV2UEDyxWpmPdKC3F4dgPDmOvfKX1HGnEUDS1aR"  # 43 characters, as WeCom issues them
 TODAY = dt.date(2026, 11, 22)
+OPEN_KFID = "wkAbCdEfGhIjKlMnOp"
+KF_WINDOW, KF_QUOTA = 48 * 3600, 5
 
 
 class FakeWecomApi:
@@ -37,6 +39,21 @@ class FakeWecomApi:
         self.app.router.add_get("/cgi-bin/gettoken", self.gettoken)
         self.app.router.add_post("/cgi-bin/message/send", self.send)
         self.sent = asyncio.Event()
+        # 微信客服, as its documents describe it: messages kept in order, a cursor into them, the 5-in-48-hours
+        # quota counted per customer since their last message (95001 past it), a welcome_code usable once
+        self.kf_messages: list[dict] = []
+        self.kf_sends: list[dict] = []  # every kf/send_msg call: {"body": …, "errcode": …, "at": …}
+        self.kf_welcomes: list[dict] = []  # every kf/send_msg_on_event call
+        self.kf_syncs: list[dict] = []  # every kf/sync_msg body
+        self.kf_script: list[dict] = []  # answers for the next kf/send_msg calls
+        self.kf_ignore_cursor = False  # as if our cursor had been lost: every message again, from the start
+        self.kf_tokens: set[str] = set()
+        self.kf_contact_ways: list[dict] = []
+        self._welcome_codes: set[str] = set()
+        for path, handler in (("kf/sync_msg", self.kf_sync), ("kf/send_msg", self.kf_send),
+                              ("kf/send_msg_on_event", self.kf_on_event), ("kf/account/list", self.kf_accounts),
+                              ("kf/add_contact_way", self.kf_contact_way)):
+            self.app.router.add_post(f"/cgi-bin/{path}", handler)
 
     async def gettoken(self, request: web.Request) -> web.Response:
         q = request.query
@@ -58,6 +75,126 @@ class FakeWecomApi:
 
     def texts(self) -> list[str]:
         return [s["body"]["text"]["content"] for s in self.sends]
+
+    # ---- 微信客服 ---------------------------------------------------------------------------------------
+    def _token_ok(self, request: web.Request) -> bool:
+        return request.query.get("access_token") == f"TOKEN{self.tokens_issued}" and self.tokens_issued > 0
+
+    def customer_writes(self, user: str, content: str, menu_id: str | None = None, send_time: int | None = None,
+                        msgtype: str = "text") -> str:
+        """A customer message waiting to be synced; returns the kf callback's Token to announce it with."""
+        msgid = f"kfmsg{len(self.kf_messages) + 1:05d}"
+        msg = {"msgid": msgid, "open_kfid": OPEN_KFID, "external_userid": user,
+               "send_time": send_time or int(time.time()), "origin": 3, "msgtype": msgtype}
+        if msgtype == "text":
+            msg["text"] = {"content": content, **({"menu_id": menu_id} if menu_id else {})}
+        else:
+            msg[msgtype] = {"media_id": "MEDIA"}
+        self.kf_messages.append(msg)
+        return self._new_token()
+
+    def customer_enters(self, user: str, scene_param: str = "", welcome_code: str = "", scene: str = "") -> str:
+        msgid = f"kfmsg{len(self.kf_messages) + 1:05d}"
+        event = {"event_type": "enter_session", "open_kfid": OPEN_KFID, "external_userid": user, "scene": scene,
+                 "scene_param": scene_param}
+        if welcome_code:
+            event["welcome_code"] = welcome_code
+            self._welcome_codes.add(welcome_code)
+        self.kf_messages.append({"msgid": msgid, "send_time": int(time.time()), "origin": 4, "msgtype": "event",
+                                 "event": event})
+        return self._new_token()
+
+    def _new_token(self) -> str:
+        token = f"ENCApHxnGDNAVNY4AaSJKj4Tb5mwsEMz{len(self.kf_tokens):04d}"
+        self.kf_tokens.add(token)
+        return token
+
+    async def kf_sync(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.kf_syncs.append(body)
+        if not self._token_ok(request):
+            return web.json_response({"errcode": 40014, "errmsg": "invalid access_token"})
+        if body.get("open_kfid") != OPEN_KFID:
+            return web.json_response({"errcode": 95000, "errmsg": "invalid open_kfid"})
+        if body.get("token") and body["token"] not in self.kf_tokens:
+            return web.json_response({"errcode": 95007, "errmsg": "invalid msg token"})
+        cursor = str(body.get("cursor") or "")
+        start = 0 if self.kf_ignore_cursor or not cursor.startswith("c") else int(cursor[1:])
+        limit = min(int(body.get("limit") or 1000), 1000)
+        page = self.kf_messages[start:start + limit]
+        end = start + len(page)
+        return web.json_response({"errcode": 0, "errmsg": "ok", "next_cursor": f"c{end}",
+                                  "has_more": int(end < len(self.kf_messages)), "msg_list": page})
+
+    def kf_room(self, user: str, now: float | None = None) -> int:
+        """What the real API would still accept for this customer now."""
+        now = now or time.time()
+        last = max((m["send_time"] for m in self.kf_messages if m.get("origin") == 3 and m["external_userid"] == user),
+                   default=None)
+        if last is None or now - last >= KF_WINDOW:
+            return 0
+        return KF_QUOTA - len([s for s in self.kf_sends if s["body"]["touser"] == user and s["errcode"] == 0
+                               and s["at"] >= last])
+
+    async def kf_send(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        if not self._token_ok(request):
+            return web.json_response({"errcode": 40014, "errmsg": "invalid access_token"})
+        answer = self.kf_script.pop(0) if self.kf_script else {"errcode": 0}
+        if answer["errcode"] == 0:
+            if body.get("open_kfid") != OPEN_KFID or body.get("msgtype") not in ("text", "msgmenu"):
+                answer = {"errcode": 40008, "errmsg": "invalid message"}
+            elif self.kf_room(body.get("touser", "")) <= 0:
+                answer = {"errcode": 95001, "errmsg": "send msg count limit"}
+            elif body["msgtype"] == "text" and len(body["text"]["content"].encode()) > 2048:
+                answer = {"errcode": 44004, "errmsg": "text content too long"}
+            elif body["msgtype"] == "msgmenu" and (len(body["msgmenu"].get("head_content", "").encode()) > 1024
+                                                   or len(body["msgmenu"]["list"]) > 10):
+                answer = {"errcode": 40058, "errmsg": "invalid msgmenu"}
+        self.kf_sends.append({"body": body, "errcode": answer["errcode"], "at": time.time()})
+        return web.json_response({"errmsg": "ok", "msgid": body.get("msgid") or f"s{len(self.kf_sends)}", **answer})
+
+    async def kf_on_event(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        if not self._token_ok(request):
+            return web.json_response({"errcode": 40014, "errmsg": "invalid access_token"})
+        if body.get("code") not in self._welcome_codes:
+            return web.json_response({"errcode": 95016, "errmsg": "invalid code"})
+        self._welcome_codes.discard(body["code"])  # usable once
+        self.kf_welcomes.append(body)
+        return web.json_response({"errcode": 0, "errmsg": "ok", "msgid": "w1"})
+
+    async def kf_accounts(self, request: web.Request) -> web.Response:
+        if not self._token_ok(request):
+            return web.json_response({"errcode": 40014, "errmsg": "invalid access_token"})
+        return web.json_response({"errcode": 0, "errmsg": "ok", "account_list": [
+            {"open_kfid": OPEN_KFID, "name": "政策助手", "avatar": "https://example.invalid/a.png"}]})
+
+    async def kf_contact_way(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        if not self._token_ok(request):
+            return web.json_response({"errcode": 40014, "errmsg": "invalid access_token"})
+        if body.get("open_kfid") != OPEN_KFID:
+            return web.json_response({"errcode": 95000, "errmsg": "invalid open_kfid"})
+        self.kf_contact_ways.append(body)
+        scene = body.get("scene") or ""
+        return web.json_response({"errcode": 0, "errmsg": "ok",
+                                  "url": "https://work.weixin.qq.com/kf/kfcf0a1b2c3d4e5f6a7" +
+                                         (f"?enc_scene=ENC{scene}" if scene else "")})
+
+    def kf_texts(self, user: str | None = None, ok_only: bool = True) -> list[str]:
+        """What reached the customer: texts, and menus as head + items."""
+        out = []
+        for s in self.kf_sends:
+            b = s["body"]
+            if (user and b["touser"] != user) or (ok_only and s["errcode"] != 0):
+                continue
+            if b["msgtype"] == "text":
+                out.append(b["text"]["content"])
+            else:
+                out.append("\n".join([b["msgmenu"].get("head_content", "")] +
+                                      [i["click"]["content"] for i in b["msgmenu"]["list"]]))
+        return out
 
 
 class Bench:
@@ -117,14 +254,22 @@ class Bench:
                 f"<CreateTime>{create_time or int(time.time())}</CreateTime><MsgType><![CDATA[event]]></MsgType>"
                 f"<Event><![CDATA[{event}]]></Event><EventKey><![CDATA[]]></EventKey><AgentID>{AGENT_ID}</AgentID></xml>")
 
+    @staticmethod
+    def kf_event_xml(token: str, open_kfid: str = OPEN_KFID, to: str = CORP_ID) -> str:
+        """The callback 微信客服 posts: no AgentID, no sender, no message, only a Token to read them with."""
+        return (f"<xml><ToUserName><![CDATA[{to}]]></ToUserName><CreateTime>{int(time.time())}</CreateTime>"
+                f"<MsgType><![CDATA[event]]></MsgType><Event><![CDATA[kf_msg_or_event]]></Event>"
+                f"<Token><![CDATA[{token}]]></Token><OpenKfId><![CDATA[{open_kfid}]]></OpenKfId></xml>")
+
     def envelope(self, inner: str, timestamp: int | None = None, nonce: str = "n0nce123",
-                 crypto: WeChatCrypto | None = None) -> tuple[dict, str]:
+                 crypto: WeChatCrypto | None = None, agent: str | None = AGENT_ID) -> tuple[dict, str]:
         """(query parameters, body) of a callback carrying `inner` encrypted and signed."""
         ts = str(timestamp or int(time.time()))
         env = (crypto or self.crypto).encrypt_message(inner, nonce, ts)
         root = ET.fromstring(env)
         params = {"msg_signature": root.findtext("MsgSignature"), "timestamp": ts, "nonce": nonce}
-        body = f"<xml><ToUserName><![CDATA[{CORP_ID}]]></ToUserName><AgentID><![CDATA[{AGENT_ID}]]></AgentID>" \
+        agent_xml = f"<AgentID><![CDATA[{agent}]]></AgentID>" if agent is not None else ""  # 微信客服: none
+        body = f"<xml><ToUserName><![CDATA[{CORP_ID}]]></ToUserName>{agent_xml}" \
                f"<Encrypt><![CDATA[{root.findtext('Encrypt')}]]></Encrypt></xml>"
         return params, body
 

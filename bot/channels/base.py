@@ -5,6 +5,8 @@ renders the replies back; it decides nothing. `push` is how reminders (and slow 
 outside a conversation turn; it raises `Blocked` when the user can no longer be reached (blocked the
 bot, left the company: the subscriber is marked inactive, never retried) and `Transient` for errors
 worth retrying later (network, rate limits; `retry_after` in seconds when the platform says).
+`Deferred`: the platform lets us write to the user only for a while after their own message (微信客服:
+48 hours): the message waits for their next one, and is not retried by the loop meanwhile.
 """
 from __future__ import annotations
 
@@ -29,6 +31,10 @@ class Transient(DeliveryError):
     def __init__(self, message: str = "", retry_after: float | None = None):
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class Deferred(DeliveryError):
+    """Cannot be delivered until the user writes again (outside the platform's reply window, or its quota)."""
 
 
 class Channel(Protocol):

@@ -126,6 +126,7 @@ class WecomChannel:
         self.clock = time.time  # the replay window's clock (tests move it)
         self._answers: collections.OrderedDict[str, str] = collections.OrderedDict()  # key -> reply text, for retries
         self._tasks: set[asyncio.Task] = set()
+        self.kf = None  # the 微信客服 channel (bot/channels/wechat_kf.py): its events arrive here too
 
     # ---- Channel protocol ---------------------------------------------------------------------------
     def routes(self) -> list[web.RouteDef]:
@@ -189,6 +190,10 @@ class WecomChannel:
 
     async def _answer(self, msg, nonce: str, arrived: float) -> web.Response:
         raw = msg._data
+        if _is_kf_event(raw):  # 微信客服: no message inside, only a token to read them with
+            if self.kf is not None:
+                self.kf.notify(_text(raw.get("Token")), _text(raw.get("OpenKfId")))
+            return web.Response(text=SUCCESS)
         user = _text(raw.get("FromUserName"))
         kind = _text(raw.get("MsgType")).lower()
         if kind == "event":
@@ -305,7 +310,7 @@ class WecomChannel:
             raise Refused(403, "wrong corp id")
         if agent and self.agent_id and agent != self.agent_id:
             raise Refused(403, "wrong agent id")
-        if not _text(raw.get("FromUserName")):
+        if not _text(raw.get("FromUserName")) and not _is_kf_event(raw):
             raise Refused(400, "no sender")
         return msg
 
@@ -344,6 +349,10 @@ def _envelope(body: bytes) -> str:
     if root.tag != "xml" or not encrypt or not encrypt.strip():
         raise Refused(400, "no Encrypt")
     return encrypt.strip()
+
+
+def _is_kf_event(raw: dict) -> bool:
+    return _text(raw.get("MsgType")).lower() == "event" and _text(raw.get("Event")).lower() == "kf_msg_or_event"
 
 
 def _text(value) -> str:

@@ -16,6 +16,16 @@ client does them on the event loop with the rules spelled out:
 - WeCom silently drops more than 30 messages a minute from one app to one member, so pushes go through
   a per-member sliding window of `PER_USER_LIMIT` (28) per 60 s: `send_text` waits for a free slot up to
   `max_wait` seconds, else raises `Transient(retry_after=…)`.
+
+微信客服 (bot/channels/wechat_kf.py) is called with the same app's access token (the app must be listed under
+「微信客服-可调用接口的应用」): `kf_sync_msg`, `kf_send_msg`, `kf_send_msg_on_event`, `kf_account_list`,
+`kf_add_contact_way`. wechatpy 1.8 has no 微信客服 client at all, and the 2.0.0a26 pre-release's `sync_msg`
+cannot pass `open_kfid` (required to read one account's messages with the callback's Token), so they are
+here, with the same token rule (refreshed and retried once) and errors:
+- a network or HTTP error, or an errcode we cannot act on, is `Transient`;
+- the errcodes that say "not now, not this message" (`KF_FINAL`: 95001 the 5-message quota, 95002 past the
+  48 hours, 95013 session ended, 95018 the session is with a person or not in a state the API may send in,
+  95000/95004 a wrong account …) raise `KfRefused`: the caller drops the message, it never retries it.
 """
 from __future__ import annotations
 
@@ -37,6 +47,21 @@ BLOCKED_ERRORS = (81013, 60111)  # user & party & tag all invalid; userid not fo
 PER_USER_LIMIT = 28  # WeCom's limit is 30 a minute per member: stay a little below
 WINDOW = 60.0
 TEXT_LIMIT = 2048  # bytes: WeCom truncates longer text messages (passive replies too)
+
+
+KF_FINAL = {95000: "invalid open_kfid", 95001: "the customer's 5-message quota is used up",
+            95002: "more than 48 hours since the customer's last message", 95004: "open_kfid does not exist",
+            95007: "invalid sync token", 95008: "the sync token has expired", 95013: "the session has ended",
+            95017: "this app may not call the 微信客服 API (「微信客服-可调用接口的应用」)",
+            95018: "the session is not in a state the API may send in (a person took it over, or it ended)"}
+
+
+class KfRefused(Exception):
+    """微信客服 refused this message for good (quota, window, session state): drop it, do not retry."""
+
+    def __init__(self, errcode: int, errmsg: str = ""):
+        super().__init__(f"errcode {errcode}: {KF_FINAL.get(errcode, errmsg)}")
+        self.errcode = errcode
 
 
 class RateWindow:
@@ -162,6 +187,69 @@ class WecomApi:
         if errcode != 0:
             raise Transient(f"WeCom message/send errcode {errcode} {data.get('errmsg', '')}")
         self._backoff = 0.0
+
+    # ---- 微信客服 ------------------------------------------------------------------------------------
+    async def call(self, endpoint: str, body: dict) -> dict:
+        """POST one JSON call with the access token (refreshed and retried once); the answer, errcode 0 or not."""
+        now = time.monotonic()
+        if now < self._paused_until:
+            raise Transient("WeCom API rate limit (45009): backing off", retry_after=self._paused_until - now)
+        token = await self.token()
+        data = await self._call("POST", endpoint, params={"access_token": token}, json=body)
+        if _errcode(data) in TOKEN_ERRORS:
+            token = await self.token(stale=token)
+            data = await self._call("POST", endpoint, params={"access_token": token}, json=body)
+        if _errcode(data) == RATE_LIMITED:
+            self._backoff = min(self.backoff_max, self._backoff * 2 if self._backoff else self.backoff_first)
+            self._paused_until = time.monotonic() + self._backoff
+            raise Transient("WeCom API rate limit (45009)", retry_after=self._backoff)
+        return data
+
+    async def _kf(self, endpoint: str, body: dict) -> dict:
+        data = await self.call(endpoint, body)
+        errcode = _errcode(data)
+        if errcode in KF_FINAL:
+            raise KfRefused(errcode, str(data.get("errmsg", "")))
+        if errcode != 0:
+            raise Transient(f"WeCom {endpoint} errcode {errcode} {data.get('errmsg', '')}")
+        self._backoff = 0.0
+        return data
+
+    async def kf_sync_msg(self, open_kfid: str, cursor: str = "", token: str = "", limit: int = 1000) -> dict:
+        """One page of messages: {msg_list, next_cursor, has_more}."""
+        body = {"open_kfid": open_kfid, "limit": limit}
+        if cursor:
+            body["cursor"] = cursor
+        if token:
+            body["token"] = token
+        data = await self._kf("kf/sync_msg", body)
+        if not isinstance(data.get("msg_list", []), list):
+            raise Transient("WeCom kf/sync_msg: msg_list is not a list")
+        return data
+
+    async def kf_send_msg(self, touser: str, open_kfid: str, message: dict, msgid: str | None = None) -> str:
+        """One message (`message` = {"msgtype": "text", "text": {...}} or msgmenu); returns WeCom's msgid."""
+        body = {"touser": touser, "open_kfid": open_kfid, **message}
+        if msgid:
+            body["msgid"] = msgid
+        return str((await self._kf("kf/send_msg", body)).get("msgid") or "")
+
+    async def kf_send_msg_on_event(self, code: str, message: dict) -> None:
+        """The welcome (text or msgmenu) with an enter_session event's welcome_code: once, within 20 s."""
+        await self._kf("kf/send_msg_on_event", {"code": code, **message})
+
+    async def kf_account_list(self) -> list[dict]:
+        data = await self._kf("kf/account/list", {"offset": 0, "limit": 100})
+        return [a for a in data.get("account_list") or [] if isinstance(a, dict) and a.get("open_kfid")]
+
+    async def kf_add_contact_way(self, open_kfid: str, scene: str = "") -> str:
+        body = {"open_kfid": open_kfid}
+        if scene:
+            body["scene"] = scene
+        url = (await self._kf("kf/add_contact_way", body)).get("url")
+        if not url:
+            raise Transient("WeCom kf/add_contact_way: no url")
+        return str(url)
 
     async def _call(self, method: str, endpoint: str, **kwargs) -> dict:
         try:
