@@ -30,6 +30,13 @@ def _parse_date(text: str) -> dt.date:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
 
 
+def _session_id(text: str) -> str:
+    text = text.strip()
+    if not text or len(text) > 100 or not text.isprintable():
+        raise argparse.ArgumentTypeError("a session id is 1 to 100 printable characters")
+    return text
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="policybot", description="服务型制造示范企业政策助手")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -41,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--city", help="city id or name (baotou, 威海, 荣成市 …)")
     ask.add_argument("--json", action="store_true", help="JSON output")
     ask.add_argument("--as-of", type=_parse_date, help="answer as on this date (default: today, Asia/Shanghai)")
+    ask.add_argument("--session", type=_session_id,
+                     help="conversation id kept across calls: follow-ups (那包头呢, 这个要几份) resolve against it")
     ask.add_argument("question", nargs="+", help="the question, or - for stdin")
 
     check = sub.add_parser("check", help="eligibility pre-judgement from a YAML file of facts")
@@ -173,12 +182,27 @@ def cmd_ask(args, settings: Settings) -> int:
         questions = (line.rstrip("\r\n") for line in sys.stdin)
     else:
         questions = iter([" ".join(args.question)])
+    session = store.get_session(args.session) if args.session else None
     for q in questions:
-        a = answer(kb, q, as_of, city)
-        store.log_question("cli", None, q, a.city, a.abstained, a.reason,
+        extra = {}
+        if session is None:
+            a = answer(kb, q, as_of, city)
+        else:  # a conversation: the previous turn and the conversation's city come from the database
+            from knowledge.conversation import Turn, respond
+            from knowledge.qa import cities_in
+            here = city or (session.get("city") if session.get("city") in kb.measures else None)
+            previous = Turn.from_dict(session.get("last"))
+            if previous and city:  # --city given: a follow-up is about that city
+                previous.city, previous.scope = city, []
+            a, turn, res = respond(kb, q, as_of, here, previous)
+            named = cities_in(kb, q)
+            session = {"city": named[0] if len(named) == 1 else here, "last": turn.as_dict()}
+            store.set_session(args.session, session)
+            extra = {"session": args.session, "followup": res.kind, "resolved": res.query if res.kind else None}
+        store.log_question("cli", args.session, q, a.city, a.abstained, a.reason,
                            a.citations[0].title if a.citations else None)
         if args.json:
-            print(json.dumps(a.as_dict(), ensure_ascii=False), flush=True)
+            print(json.dumps({**a.as_dict(), **extra}, ensure_ascii=False), flush=True)
         else:
             text = render(a)
             if a.followups:

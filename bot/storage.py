@@ -55,6 +55,9 @@ class Store:
             db["questions"].create_index(["abstained", "asked_at"])
             db["questions"].create_index(["channel", "user_id"])
 
+        if "sessions" not in db.table_names():  # `policybot ask --session ID`: a conversation kept across calls
+            db["sessions"].create({"id": str, "state": str, "updated_at": str}, pk="id")
+
         # feedback on an answer (👍 +1 / 👎 -1, an optional reason) and what an operator did with the question in
         # the console (linked to an article, or marked out of scope); `turn` numbers a user's questions, so that a
         # feedback button of an older answer lands on that answer. Added to an existing table column by column.
@@ -161,6 +164,21 @@ class Store:
         self.db["dialog_state"].upsert({"channel": channel, "user_id": user_id,
                                         "state": json.dumps(state, ensure_ascii=False),
                                         "updated_at": now_shanghai().isoformat()}, pk=("channel", "user_id"))
+
+    # ---- conversations of `ask --session` ------------------------------------------------------------
+    def get_session(self, session_id: str) -> dict:
+        rows = list(self.db.query("select state from sessions where id = ?", [session_id]))
+        if not rows:
+            return {}
+        try:
+            state = json.loads(rows[0]["state"])
+        except ValueError:
+            return {}
+        return state if isinstance(state, dict) else {}
+
+    def set_session(self, session_id: str, state: dict) -> None:
+        self.db["sessions"].upsert({"id": session_id, "state": json.dumps(state, ensure_ascii=False),
+                                    "updated_at": now_shanghai().isoformat()}, pk="id")
 
     # ---- questions --------------------------------------------------------------------------------
     def log_question(self, channel: str, user_id: str | None, question: str, city: str | None, abstained: bool,

@@ -4,7 +4,8 @@ from __future__ import annotations
 from handlers import feedback
 from handlers.context import Context
 from handlers.message import Button, Event, Incoming, Reply, Result
-from knowledge.qa import Answer, answer, cities_in
+from knowledge.conversation import Turn, respond
+from knowledge.qa import Answer, cities_in
 
 
 def render(a: Answer) -> str:
@@ -16,24 +17,27 @@ def render(a: Answer) -> str:
 
 
 def ask(msg: Incoming, question: str, state: dict, ctx: Context) -> Result:
-    """Answer `question`, scoped by the city named in it or earlier in the conversation."""
-    a = answer(ctx.kb, question, ctx.today, state.get("city"))
+    """Answer `question`, scoped by the city named in it or earlier in the conversation; a follow-up (那包头呢,
+    这个要几份) is read against the previous question, kept in the state as `last`."""
+    a, turn, res = respond(ctx.kb, question, ctx.today, state.get("city"), Turn.from_dict(state.get("last")))
     new_state = dict(state)
+    new_state["last"] = turn.as_dict()
     named = cities_in(ctx.kb, question)
     if len(named) == 1:  # the conversation's city is the one the user names, not one an answer happens to be about
         new_state["city"] = named[0]
     new_state["followups"] = a.followups
-    turn = int(state.get("turn") or 0) + 1  # numbers this user's questions: feedback names the one it is about
-    new_state["turn"] = turn
+    number = int(state.get("turn") or 0) + 1  # numbers this user's questions: feedback names the one it is about
+    new_state["turn"] = number
     new_state.pop("fb_reason", None)
     buttons = [Button(f"💬 {f}", f"q:{i}") for i, f in enumerate(a.followups)]
     if a.abstained:
         new_state.pop("fb_turn", None)
     else:  # 👍/👎 under every answer (a decline is reviewed by operators anyway)
-        new_state["fb_turn"] = turn
-        buttons += feedback.buttons(turn)
+        new_state["fb_turn"] = number
+        buttons += feedback.buttons(number)
     event = Event("question", {"question": question, "city": a.city, "abstained": a.abstained, "reason": a.reason,
-                               "citation": a.citations[0].title if a.citations else None, "turn": turn})
+                               "citation": a.citations[0].title if a.citations else None, "turn": number,
+                               "resolved": res.query if res.kind else None})
     return Result([Reply(render(a), buttons)], new_state, [event])
 
 

@@ -103,6 +103,8 @@ def _city(arg: str, state: dict, ctx: Context) -> Result:
         if not mid:
             return Result([Reply(f"没有找到“{arg}”对应的城市。目前支持：{_cities(ctx)}。")], state)
         state["city"] = mid
+        if isinstance(state.get("last"), dict):  # a follow-up (这个要几份) is now about the city chosen
+            state["last"] = {**state["last"], "city": mid, "scope": []}
         return Result([Reply(f"好的，之后的问题按{ctx.kb.measures[mid].city_short}的办法回答。")], state)
     current = state.get("city")
     now = f"当前城市：{ctx.kb.measures[current].city_short}。" if current in ctx.kb.measures else "尚未选择城市。"

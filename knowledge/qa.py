@@ -231,8 +231,15 @@ def _abstain(question: str, city: str | None, reason: str, text: str, correction
 HINT = "例如：“威海申报示范企业需要什么条件？”“更名后多久内要备案？”"
 
 
-def answer(kb: KnowledgeBase, question: str, as_of: dt.date, city: str | None = None) -> Answer:
-    """Answer one question. `city` is the measure id chosen earlier (CLI --city, the conversation)."""
+def answer(kb: KnowledgeBase, question: str, as_of: dt.date, city: str | None = None, route: bool = True) -> Answer:
+    """Answer one question. `city` is the measure id chosen earlier (CLI --city, the conversation).
+    `route`: validity, comparisons and long messages go first to knowledge/conversation.py (which calls back
+    with route=False)."""
+    if route:
+        from knowledge.conversation import routed
+        routed_answer = routed(kb, question, as_of, city)
+        if routed_answer is not None:
+            return routed_answer
     raw = strip_controls(question or "")
     if not _meaningful(raw):
         return _abstain(question, city, "empty", "请输入您想咨询的问题，" + HINT)

@@ -55,8 +55,8 @@ def evaluate(kb, cases: list[dict]) -> Score:
                 s.misses.append(f"NOT DECLINED  {case['q']}  -> {got}")
         else:
             s.answerable += 1
-            if got in case["expect"]:
+            if got in (case.get("expect") or case["expect_all"]):
                 s.top1 += 1
             else:
-                s.misses.append(f"WRONG {case['q']}  expected {case['expect']} got {got or a.reason}")
+                s.misses.append(f"WRONG {case['q']}  expected {case.get('expect') or case['expect_all']} got {got or a.reason}")
     return s

@@ -371,3 +371,18 @@ def test_feedback_buttons_under_an_answer(kb, tmp_path):
             rows = list(h.store.db.query("select question, feedback, feedback_reason from questions"))
             assert rows == [{"question": "威海申报需要什么条件？", "feedback": -1, "feedback_reason": "没说要交几份材料"}]
     run(scenario())
+
+
+def test_a_follow_up_over_telegram_resolves_against_the_previous_question(kb, tmp_path):
+    """那包头呢 and 有时间限制吗 on Telegram read as the chat's previous question asked again (the same handlers)."""
+    async def scenario():
+        async with running(kb, tmp_path) as h:
+            reply = await h.turn("威海的企业改了名字需要备案吗")
+            assert "第二十一条" in reply["text"]
+            reply = await h.turn("有时间限制吗")
+            assert "30个工作日" in reply["text"] and "第二十一条" in reply["text"] and "包头" not in reply["text"]
+            reply = await h.turn("那包头呢")
+            assert "第十三条" in reply["text"] and "第二十一条" not in reply["text"]
+            state = h.store.get_state("telegram", str(UID))
+            assert state["last"]["city"] == "baotou" and state["last"]["topic"] == "filing"
+    run(scenario())
