@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--user", help="user id for this chat (default: your login name)")
 
     ask = sub.add_parser("ask", help="one policy question, one answer ('-' reads one per line from stdin)")
-    ask.add_argument("--city", help="city id or name (baotou, 威海, 荣成市 …)")
+    ask.add_argument("--city", help="the city: a measure id, the city's name, or one of its districts or zones (policybot kb list)")
     ask.add_argument("--json", action="store_true", help="JSON output")
     ask.add_argument("--as-of", type=_parse_date, help="answer as on this date (default: today, Asia/Shanghai)")
     ask.add_argument("--session", type=_session_id,
@@ -53,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("question", nargs="+", help="the question, or - for stdin")
 
     check = sub.add_parser("check", help="eligibility pre-judgement from a YAML file of facts")
-    check.add_argument("--city", required=True, help="city id or name (weihai, 包头, 荣成市 …)")
+    check.add_argument("--city", required=True, help="the city: a measure id, the city's name, or one of its districts or zones (policybot kb list)")
     check.add_argument("--answers", required=True, type=Path, help="YAML (or JSON) mapping of facts, CONTRACT.md")
     check.add_argument("--as-of", type=_parse_date, help="judge as on this date (default: today, Asia/Shanghai)")
     check.add_argument("--json", action="store_true", help="JSON output")
@@ -85,6 +85,12 @@ def build_parser() -> argparse.ArgumentParser:
                        "plus the questions operators taught, operator_examples.yaml beside the database)")
     build.add_argument("--out", type=Path, help="where to write it (default: beside POLICYBOT_DB)")
     build.add_argument("--if-stale", action="store_true", help="only when missing or out of date")
+    imp_kb = kb_sub.add_parser("import", help="a measure from its published document (.txt as extracted, .docx, .pdf)")
+    imp_kb.add_argument("file", type=Path)
+    imp_kb.add_argument("--id", help="the measure's id (default: the city's name in pinyin)")
+    imp_kb.add_argument("--to", type=Path, help="the measures folder to write to (default: the package's knowledge/measures)")
+    imp_kb.add_argument("--force", action="store_true", help="overwrite an existing <id>.txt / <id>.yaml")
+    imp_kb.add_argument("--dry-run", action="store_true", help="print the cleaned text and the draft, write nothing")
     kb_sub.add_parser("list", help="list the measures")
     show = kb_sub.add_parser("show", help="print one article")
     show.add_argument("measure")
@@ -100,13 +106,21 @@ def build_parser() -> argparse.ArgumentParser:
     rm = ops_sub.add_parser("remove", help="remove an operator (and end their sessions)")
     rm.add_argument("name")
 
+    rl = sub.add_parser("rules", help="the self-check rules of a measure")
+    rl_sub = rl.add_subparsers(dest="rules_command", required=True, parser_class=_Parser)
+    rd = rl_sub.add_parser("draft", help="draft rules/<id>.yaml from the measure's conditions article (marked for review)")
+    rd.add_argument("measure", help="the measure id (policybot kb list)")
+    rd.add_argument("--to", type=Path, help="the rules folder to write to (default: the package's rules/)")
+    rd.add_argument("--force", action="store_true", help="overwrite an existing rules/<id>.yaml")
+
     dl = sub.add_parser("deadlines", help="the record-filing deadline and the re-review schedule")
     dl_sub = dl.add_subparsers(dest="deadlines_command", required=True, parser_class=_Parser)
     filing = dl_sub.add_parser("filing", help="the record-filing deadline after a name change or restructuring")
     filing.add_argument("--changed-on", type=_parse_date, required=True, help="the day the procedures were completed")
+    filing.add_argument("--city", help="the city whose measure applies (its own period and article)")
     filing.add_argument("--json", action="store_true", help="JSON output")
     review = dl_sub.add_parser("review", help="the re-review schedule of an awarded enterprise")
-    review.add_argument("--city", required=True, help="city id or name (baotou, 威海, 荣成市 …)")
+    review.add_argument("--city", required=True, help="the city: a measure id, the city's name, or one of its districts or zones (policybot kb list)")
     review.add_argument("--awarded-on", type=_parse_date, required=True, help="the day the title was awarded")
     review.add_argument("--as-of", type=_parse_date, help="as on this date (default: today, Asia/Shanghai)")
     review.add_argument("--json", action="store_true", help="JSON output")
@@ -152,11 +166,12 @@ def _store(settings: Settings):
         raise UsageError(f"policybot: cannot open the database {settings.db}: {exc}") from None
 
 
-def _city(kb, text: str | None) -> str | None:
+def _city(kb, text: str | None, as_of: dt.date | None = None) -> str | None:
+    """The measure id a --city names: of a city with several measures, the one in force on `as_of`."""
     if text is None:
         return None
     from knowledge.qa import resolve_city
-    mid = resolve_city(kb, text)
+    mid = resolve_city(kb, text, as_of)
     if not mid:
         known = ", ".join(f"{m.id} ({m.city_short})" for m in kb.measures.values())
         raise UsageError(f"policybot: unknown city {text!r}; known: {known}")
@@ -175,8 +190,8 @@ def cmd_ask(args, settings: Settings) -> int:
     from handlers.ask import render
     from knowledge.qa import answer
     kb = _kb(settings)
-    city = _city(kb, args.city)
     as_of = args.as_of or today_shanghai()
+    city = _city(kb, args.city, as_of)
     store = _store(settings)
     if args.question == ["-"]:
         questions = (line.rstrip("\r\n") for line in sys.stdin)
@@ -216,12 +231,16 @@ def cmd_check(args, settings: Settings) -> int:
 
     from bot.clock import today_shanghai
     from handlers.check import render_card
-    from knowledge.qa import resolve_city
+    from knowledge.qa import place_resolver
     from rules import engine
     from rules.facts import AnswerError
     kb = _kb(settings)
-    city = _city(kb, args.city)
+    as_of = args.as_of or today_shanghai()
+    city = _city(kb, args.city, as_of)
     if city not in engine.available():
+        if (engine.RULES_DIR / f"{city}.yaml").exists():
+            raise UsageError(f"policybot: rules/{city}.yaml is a draft still marked for review: check it and remove "
+                             "its review flags first")
         raise UsageError(f"policybot: no eligibility rules for {city} (rules/{city}.yaml)")
     class Loader(yaml.SafeLoader):  # dates stay text, so that 2019-13-01 is reported by the fact reader
         yaml_implicit_resolvers = {k: [r for r in v if r[0] != "tag:yaml.org,2002:timestamp"]
@@ -241,7 +260,7 @@ def cmd_check(args, settings: Settings) -> int:
         facts, ignored = engine.read_facts(rules, raw, as_of)
     except AnswerError as exc:
         raise UsageError(f"policybot: {args.answers}: {exc}") from None
-    verdict = engine.evaluate(rules, facts, as_of, lambda text: resolve_city(kb, text))
+    verdict = engine.evaluate(rules, facts, as_of, place_resolver(kb, city, as_of))
     if ignored:
         verdict.notes.append("未使用的字段（不是已知的事实名）：" + "、".join(ignored))
     if args.json:
@@ -384,7 +403,7 @@ def cmd_doctor(args, settings: Settings) -> int:
         say(False, str(exc))
     from bot import teach
     try:
-        stale = kbmod.is_stale(settings.kb_path, teach.source_dir(settings.db))
+        stale = kbmod.is_stale(settings.kb_path, teach.source_dir(settings.db, settings.kb_path))
     except kbmod.KnowledgeBaseError:
         stale = True
     say(not stale, f"knowledge base: {settings.kb_path}" + (" (missing or stale: run `policybot kb build`)" if stale else ""))
@@ -412,12 +431,17 @@ def cmd_doctor(args, settings: Settings) -> int:
 def cmd_kb(args, settings: Settings) -> int:
     from knowledge import kb as kbmod
     if args.kb_command == "build":
+        out = args.out or settings.kb_path
+        # without --source: the folder this base was built from (kb build --source DIR --out FILE), else knowledge/;
+        # the base this database's processes use (POLICYBOT_KB) also gets what operators taught (bot/teach.py)
         from bot import teach
-        try:  # knowledge/ plus what operators taught in the console (bot/teach.py)
-            source = args.source or teach.source_dir(settings.db)
+        try:
+            if Path(out).resolve() == Path(settings.kb_path).resolve():
+                source = teach.source_dir(settings.db, out, base=args.source)
+            else:
+                source = args.source or kbmod.built_from(out) or kbmod.SOURCE_DIR
         except kbmod.KnowledgeBaseError as exc:
             raise UsageError(f"policybot: kb build: {exc}") from None
-        out = args.out or settings.kb_path
         if args.if_stale and not kbmod.is_stale(out, source):
             print(f"knowledge base up to date: {out}", file=sys.stderr)
             return 0
@@ -428,7 +452,13 @@ def cmd_kb(args, settings: Settings) -> int:
         s = built.stats
         print(f"built {out}: {s['measures']} measures, {s['articles']} articles, {s['units']} passages, "
               f"{s['terms']} terms in {s['build_seconds']:.1f} s")
+        drafts = [m.id for m in built.measures.values() if m.meta.get("review")]
+        if drafts:  # imported by `kb import` and not yet checked: in use, but say so
+            print(f"note: metadata still marked review: true (drafted by kb import): {', '.join(drafts)}",
+                  file=sys.stderr)
         return 0
+    if args.kb_command == "import":
+        return _kb_import(args)
     kb = _kb(settings)
     if args.kb_command == "list":
         from bot.clock import today_shanghai
@@ -436,8 +466,9 @@ def cmd_kb(args, settings: Settings) -> int:
         for m in kb.measures.values():
             meta = m.meta
             span = f"{meta.get('in_force_from') or '?'} – {meta.get('in_force_until') or '?'}"
+            new = kbmod.successor(kb.measures, m.id)
             print(f"{m.id}\t{m.citation_title}\t{meta.get('document_number') or '-'}\t{len(m.articles)}条\t"
-                  f"{span}\t{m.status(today)}")
+                  f"{span}\t{m.status(today)}" + (f"\treplaced by {new.id}" if new else ""))
         return 0
     # show
     mid = _city(kb, args.measure)
@@ -481,18 +512,91 @@ def cmd_operators(args, settings: Settings) -> int:
     return 0
 
 
+def _kb_import(args) -> int:
+    from knowledge import importer
+    from knowledge.kb import SOURCE_DIR
+    target = args.to or SOURCE_DIR / "measures"
+    try:
+        result = importer.import_document(args.file, args.id, importer.existing_measures(target))
+        if args.dry_run:
+            print(result.text)
+            print(importer.render_yaml(result))
+        else:
+            txt, meta = importer.write_measure(result, target, force=args.force)
+            print(f"imported {args.file.name} as {result.id}: {txt} + {meta}")
+    except importer.ImportFailure as exc:
+        raise UsageError(f"policybot: kb import: {str(exc).splitlines()[0]}") from None
+    print(f"《{result.meta['title']}》 {result.articles} articles; in force {result.meta.get('in_force_from') or '?'} – "
+          f"{result.meta.get('in_force_until') or '?'}")
+    from knowledge.parser import parse_measure
+    from rules.extract import read_deadlines
+    rules = read_deadlines([(a.number, a.text) for a in parse_measure(result.text).articles])
+    filing, review, title = rules["filing"], rules["review"], rules["title_validity"]
+    print("deadlines read from its articles: "
+          + (f"filing {filing['days']} {filing['unit']} (第{filing['article']}条)" if filing else "filing: none found")
+          + "; " + (f"review every {review['interval_years']} years (第{review['article']}条)" if review.get("interval_years")
+                    else "no periodic review")
+          + "; " + (f"title valid {title['years']} years (第{title['article']}条)" if title else "no title validity"))
+    for note in result.notes:
+        print(f"note: {note}")
+    if result.todo:
+        print("to review:")
+        for item in result.todo:
+            print(f"  - {item}")
+    if not args.dry_run:
+        print("then: policybot kb build")
+    return 0
+
+
+def cmd_rules(args, settings: Settings) -> int:
+    import yaml
+
+    from rules import draft as drafting
+    from rules.engine import RULES_DIR
+    from rules.extract import measure_articles, read_deadlines
+    kb = _kb(settings)
+    if args.measure not in kb.measures:
+        known = ", ".join(kb.measures)
+        raise UsageError(f"policybot: rules draft: no measure {args.measure!r}; known: {known}")
+    measure = kb.measures[args.measure]
+    try:
+        d = drafting.draft(measure)
+    except ValueError as exc:
+        raise UsageError(f"policybot: rules draft: {exc}") from None
+    folder = args.to or RULES_DIR
+    path = Path(folder) / f"{measure.id}.yaml"
+    if path.exists() and not args.force:
+        raise UsageError(f"policybot: rules draft: {path} exists; --force to overwrite it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(drafting.render(d), encoding="utf-8")
+    conditions = d.data["conditions"]
+    tested = sum(1 for c in conditions if c.get("test"))
+    print(f"drafted {path}: {len(conditions)} conditions from {measure.cite(d.article)}, {tested} with a fact to test, "
+          f"{len(conditions) - tested} left to the bureau's review; all marked review: true")
+    print("the chat uses these rules only once every review flag is removed")
+    deadlines = read_deadlines(measure_articles(measure))
+    print("deadlines read from its articles (for rules/deadlines.yaml, measures:):")
+    print(yaml.safe_dump({measure.id: deadlines}, allow_unicode=True, sort_keys=False, width=120).rstrip())
+    return 0
+
+
 def cmd_deadlines(args, settings: Settings) -> int:
     from rules.calendar import CalendarError
     from rules.deadlines import DeadlineError, filing_deadline, filing_text, review_schedule, review_text
     kb = _kb(settings)
     try:
         if args.deadlines_command == "filing":
-            result = filing_deadline(args.changed_on)
+            from knowledge.kb import current_ids
+            ids = [_city(kb, args.city, args.changed_on)] if args.city else \
+                current_ids(kb.measures, list(kb.measures), args.changed_on)
+            measures = [kb.measures[i] for i in ids]  # the measures in force on the day of the change
+            result = filing_deadline(args.changed_on, measures=measures)
             text = filing_text(result, kb.measures)
         else:
             from bot.clock import today_shanghai
-            measure = kb.measures[_city(kb, args.city)]
-            result = review_schedule(measure, args.awarded_on, args.as_of or today_shanghai())
+            as_of = args.as_of or today_shanghai()
+            measure = kb.measures[_city(kb, args.city, as_of)]
+            result = review_schedule(measure, args.awarded_on, as_of)
             text = review_text(result, measure)
     except (CalendarError, DeadlineError) as exc:
         raise UsageError(f"policybot: deadlines: {exc}") from None
@@ -501,7 +605,7 @@ def cmd_deadlines(args, settings: Settings) -> int:
 
 
 COMMANDS = {"chat": cmd_chat, "ask": cmd_ask, "check": cmd_check, "reminders": cmd_reminders, "serve": cmd_serve, "doctor": cmd_doctor, "kf": cmd_kf, "kb": cmd_kb, "deadlines": cmd_deadlines,
-            "operators": cmd_operators}
+            "rules": cmd_rules, "operators": cmd_operators}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -23,10 +23,10 @@ from bot.channels.base import Blocked, Deferred, Transient
 from bot.clock import now_shanghai
 from bot.config import Settings
 from bot.storage import Store
-from rules.deadlines import DeadlineError, authority, filing_deadline, load_rules, review_schedule
+from rules.deadlines import DeadlineError, authority, filing_deadline, measure_rules, period_text, review_schedule
 
 log = logging.getLogger(__name__)
-KINDS = {"review": "复核提醒", "filing": "备案提醒", "expiry": "办法到期提醒"}
+KINDS = {"review": "复核提醒", "filing": "备案提醒", "expiry": "办法到期提醒", "title": "称号到期提醒"}
 MAX_ATTEMPTS = 8
 CHANGE_KINDS = {"rename": "更名", "restructure": "重组"}
 
@@ -52,10 +52,12 @@ def plan(sub: dict, measure, today: dt.date, leads: tuple[int, ...]) -> list[dic
             schedule = None
         if schedule and schedule.next_review:
             add("review", schedule.next_review)
+        if schedule and schedule.title_valid_until and schedule.title_valid_until >= today:
+            add("title", schedule.title_valid_until)  # where the measure limits the title (称号有效期N年)
     changed = _date(sub.get("changed_on"))
     if changed and changed <= today:
         try:
-            deadline = filing_deadline(changed).deadline
+            deadline = filing_deadline(changed, measures=[measure]).deadline
         except (DeadlineError, ValueError):
             deadline = None
         if deadline and deadline >= today:
@@ -85,7 +87,7 @@ def schedule(store: Store, kb, sub_id: int, today: dt.date, leads: tuple[int, ..
     sub = store.subscription(sub_id)
     if not sub or not sub["active"]:
         return 0
-    steps = plan(sub, kb.measures.get(sub["city"]), today, leads)
+    steps = plan(sub, _measure(kb, sub["city"], today), today, leads)
     for kind in ("review", "filing"):  # a corrected award or change date replaces the earlier plan
         dues = {s["due_on"] for s in steps if s["kind"] == kind}
         if len(dues) == 1:
@@ -95,6 +97,14 @@ def schedule(store: Store, kb, sub_id: int, today: dt.date, leads: tuple[int, ..
     if sub.get("replan_on") != replan:
         store.set_subscription(sub_id, replan_on=replan)  # after this review, plan the next one
     return store.add_reminders(sub_id, steps)
+
+
+def _measure(kb, mid: str | None, on: dt.date):
+    """The measure of the subscriber's city that applies on the day (a successor once it is in force)."""
+    if not mid or mid not in kb.measures:
+        return None
+    from knowledge.kb import in_force_on
+    return kb.measures[in_force_on(kb.measures, mid, on)]
 
 
 # ---- the text -------------------------------------------------------------------------------------------
@@ -111,7 +121,7 @@ def compose(r: dict, measure, today: dt.date) -> tuple[str, bool]:
     if late:
         lines.append(f"（补发：这条提醒原定于{send_on.isoformat()}发送，因系统暂停未能按时送达。）")
     if r["kind"] == "review":
-        rule = (load_rules().get("review") or {}).get(measure.id if measure else "") or {}
+        rule = (measure_rules(measure).get("review") if measure else None) or {}
         every = f"每{rule['interval_years']}年复核一次，" if rule.get("interval_years") else ""
         consequence = f"{rule['consequence']['text']}。" if rule.get("consequence") else ""
         lines.append(f"【复核提醒】{name}：按规定，示范企业{every}贵企业预计的复核日期是{due.isoformat()}（{when}）。"
@@ -122,9 +132,18 @@ def compose(r: dict, measure, today: dt.date) -> tuple[str, bool]:
             lines.append(f"注意：{measure.citation_title}有效期至{until.isoformat()}，这次复核以后续新办法或主管部门通知为准。")
     elif r["kind"] == "filing":
         kind = CHANGE_KINDS.get(r.get("change_kind") or "", "更名、重组")
-        lines.append(f"【备案提醒】{name}：{kind}手续办完后须在30个工作日内备案，截止日是{due.isoformat()}（{when}）。"
+        rule = (measure_rules(measure).get("filing") if measure else None) or {}
+        period = f"须在{period_text(rule['days'], rule['unit'])}内" if rule else "须在规定期限内"
+        lines.append(f"【备案提醒】{name}：{kind}手续办完后{period}备案，截止日是{due.isoformat()}（{when}）。"
                      f"请通过所在地工信部门报{who}备案。")
         lines.append(_basis(measure, "filing"))
+    elif r["kind"] == "title":
+        rule = (measure_rules(measure).get("title_validity") if measure else None) or {}
+        years = f"示范称号有效期{rule['years']}年，" if rule.get("years") else ""
+        lines.append(f"【称号到期提醒】{name}：{years}贵企业的称号预计于{due.isoformat()}届满（{when}）。"
+                     f"期满后如需继续保持，请按规定重新申报，具体以{who}通知为准。")
+        if rule.get("article"):
+            lines.append(f"依据：{measure.cite(rule['article'])}。")
     else:
         until = due
         state = "今天到期" if left == 0 else (f"还有{left}天到期" if left > 0 else f"已于{until.isoformat()}到期")
@@ -134,15 +153,15 @@ def compose(r: dict, measure, today: dt.date) -> tuple[str, bool]:
 
 
 def _basis(measure, kind: str) -> str:
-    """依据：the articles of the deadline rules (rules/deadlines.yaml) for this measure."""
+    """依据：the articles of this measure's deadline rules (rules/deadlines.yaml, or read from its articles)."""
     if measure is None:
         return ""
     from knowledge.kb import to_cn_number
-    rules = load_rules()
+    rules = measure_rules(measure)
     if kind == "filing":
-        articles = [a["article"] for a in rules["filing"]["articles"] if a["measure"] == measure.id]
+        articles = [a for a in [(rules.get("filing") or {}).get("article")] if a]
     else:
-        rule = (rules.get("review") or {}).get(measure.id) or {}
+        rule = rules.get("review") or {}
         articles = [a for a in (rule.get("article"), (rule.get("consequence") or {}).get("article")) if a]
     if not articles:
         return ""
@@ -221,7 +240,7 @@ class ReminderLoop:
         """sent, blocked, waiting (for the user's next message: 微信客服) or failed (to be retried, or given up
         after MAX_ATTEMPTS)."""
         channel = self.channels[r["channel"]]
-        measure = self.kb.measures.get(r["city"])
+        measure = _measure(self.kb, r["city"], today)
         text, late = compose(r, measure, today)
         if getattr(channel, "name", "") == "console":  # local mode: the log is the delivery, written first
             if self.store.record_delivery(r, text, late):

@@ -28,6 +28,7 @@ from knowledge import kb as kbmod
 
 FILE_NAME = "operator_examples.yaml"
 OVERLAY_DIR = "kb-source"
+SHIPPED_FROM = ".shipped-from"  # in the overlay: the folder it copies (not a source file of the build)
 HEADER = ("# Questions the bureau's operators taught in the console (policybot serve, /admin/unanswered).\n"
           "# examples: a question and the article that answers it; near_misses: a question to decline.\n"
           "# Read by the knowledge base build beside knowledge/; edit with care, then `policybot kb build`.\n")
@@ -106,15 +107,36 @@ def add_near_miss(path: Path, question: str, by: str, city: str | None = None) -
     return True
 
 
-def source_dir(db: Path, shipped: Path = kbmod.SOURCE_DIR) -> Path:
-    """The folder the knowledge base is built from: the shipped knowledge/ when operators added nothing, else
-    its copy beside the database with their questions merged in (rewritten only when its content changes)."""
+def base_source(db: Path, kb_path: Path | None = None, base: Path | None = None) -> Path:
+    """The folder of measures operators' questions are added to: `base` when given, else the folder the knowledge
+    base at `kb_path` was built from (`kb build --source DIR`), else the package's knowledge/. A base built from
+    this overlay names the folder the overlay was made from."""
+    if base is not None:
+        return Path(base)
+    recorded = kbmod.built_from(kb_path) if kb_path is not None and hasattr(kbmod, "built_from") else None
+    target = Path(db).parent / OVERLAY_DIR
+    if recorded is not None and Path(recorded).resolve() == target.resolve():
+        try:
+            recorded = Path((target / SHIPPED_FROM).read_text(encoding="utf-8").strip())
+        except OSError:
+            recorded = None
+    if recorded is not None and (Path(recorded) / "measures").is_dir():
+        return Path(recorded)
+    return kbmod.SOURCE_DIR
+
+
+def source_dir(db: Path, kb_path: Path | None = None, base: Path | None = None) -> Path:
+    """The folder the knowledge base is built from: its base folder (base_source) when operators added nothing,
+    else a copy of it beside the database with their questions merged in (rewritten only when its content
+    changes)."""
+    shipped = base_source(db, kb_path, base)
     additions = read(operator_file(db))
     if not additions["examples"] and not additions["near_misses"]:
         return Path(shipped)
     target = Path(db).parent / OVERLAY_DIR
     with _lock:
         files = _overlay_files(Path(shipped), additions)
+        files[SHIPPED_FROM] = str(Path(shipped).resolve()).encode("utf-8")
         if _same(target, files):
             return target
         tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".kb-source-"))
@@ -173,10 +195,10 @@ def _overlay_files(shipped: Path, additions: dict) -> dict[str, bytes]:
 
 
 def load(db: Path, kb_path: Path, rebuild: bool = True):
-    """The knowledge base for this database: built from knowledge/ plus what its operators taught."""
-    return kbmod.load(kb_path, source_dir(db), rebuild=rebuild)
+    """The knowledge base for this database: built from its measures plus what its operators taught."""
+    return kbmod.load(kb_path, source_dir(db, kb_path), rebuild=rebuild)
 
 
 def build(db: Path, kb_path: Path):
-    """Rebuild now (the console's background rebuild, `policybot kb build`)."""
-    return kbmod.build(source_dir(db), kb_path)
+    """Rebuild now (the console's background rebuild)."""
+    return kbmod.build(source_dir(db, kb_path), kb_path)

@@ -5,7 +5,7 @@ from handlers.context import Context
 from handlers.message import Incoming, Reply, Result
 
 REFUSAL = "抱歉，这个命令仅限主管部门管理员使用。"
-KIND = {"review": "复核", "filing": "备案截止", "expiry": "办法到期"}
+KIND = {"review": "复核", "filing": "备案截止", "expiry": "办法到期", "title": "称号到期"}
 
 
 def handle(msg: Incoming, name: str, arg: str, state: dict, ctx: Context) -> Result:

@@ -5,6 +5,7 @@ from handlers import feedback
 from handlers.context import Context
 from handlers.message import Button, Event, Incoming, Reply, Result
 from knowledge.conversation import Turn, respond
+from knowledge.kb import current_ids
 from knowledge.qa import Answer, cities_in
 
 
@@ -22,7 +23,7 @@ def ask(msg: Incoming, question: str, state: dict, ctx: Context) -> Result:
     a, turn, res = respond(ctx.kb, question, ctx.today, state.get("city"), Turn.from_dict(state.get("last")))
     new_state = dict(state)
     new_state["last"] = turn.as_dict()
-    named = cities_in(ctx.kb, question)
+    named = current_ids(ctx.kb.measures, cities_in(ctx.kb, question), ctx.today)  # one per city
     if len(named) == 1:  # the conversation's city is the one the user names, not one an answer happens to be about
         new_state["city"] = named[0]
     new_state["followups"] = a.followups

@@ -15,11 +15,13 @@ from __future__ import annotations
 import re
 
 from handlers.context import Context
+from handlers.help import place_example
 from handlers.message import Button, Event, Incoming, Reply, Result
 from knowledge.kb import to_cn_number
 from knowledge.numerals import cn_to_int
 from knowledge.qa import answer as qa_answer
-from knowledge.qa import resolve_city
+from knowledge.kb import city_measures, in_force_on
+from knowledge.qa import place_resolver, resolve_city
 from rules import engine
 from rules import facts as factmod
 from rules.facts import AnswerError
@@ -58,7 +60,10 @@ def wants_to_correct(state: dict, text: str) -> bool:
 def start(msg: Incoming, state: dict, ctx: Context, resume: bool = True) -> Result:
     if resume and active(state) and state["check"].get("facts"):
         return _reply(state, ctx, "继续上次的自测（回复“重新开始”可从头来）。")
-    city = state.get("city") if state.get("city") in engine.available() else None
+    city = state.get("city")
+    if city in ctx.kb.measures:  # the conversation's city: its measure in force today
+        city = in_force_on(ctx.kb.measures, city, ctx.today)
+    city = city if city in engine.available() else None
     state["check"] = {"city": city, "facts": {}, "skipped": [], "history": [], "pending": "registered_in",
                       "phase": "ask", "all": False}
     intro = ("开始申报条件自测：我一次问一个问题，最后给出逐项预判（不是认定结果）。\n"
@@ -134,13 +139,14 @@ def _ruleset(state: dict) -> engine.Ruleset | None:
     return engine.load(city) if city else None
 
 
-def _city_of(ctx: Context):
-    return lambda text: resolve_city(ctx.kb, text)
+def _city_of(ctx: Context, state: dict):
+    """Places resolved for the in_city test: one of the checked measure's city is that measure."""
+    return place_resolver(ctx.kb, (state.get("check") or {}).get("city") or "", ctx.today)
 
 
 def _evaluate(state: dict, ctx: Context) -> engine.Verdict:
     ck = state["check"]
-    return engine.evaluate(_ruleset(state), ck["facts"], ctx.today, _city_of(ctx), interview=True,
+    return engine.evaluate(_ruleset(state), ck["facts"], ctx.today, _city_of(ctx, state), interview=True,
                            skipped=ck["skipped"])
 
 
@@ -165,9 +171,11 @@ def _answer(msg: Incoming, text: str, state: dict, ctx: Context) -> Result:
         return _skip(state, ctx)
     prefix = ""
     if key == "registered_in":
-        city = resolve_city(ctx.kb, value)
+        city = resolve_city(ctx.kb, value, ctx.today)
+        if city and ck.get("city") in ctx.kb.measures and ck["city"] in city_measures(ctx.kb.measures, city):
+            city = ck["city"]  # the city being checked, whichever of its measures the place resolved to
         if city is None and not _looks_like_place(value, ctx):
-            return _unreadable(msg, text, "请写注册地所在的城市或区市、旗县区名称，例如：荣成市、昆都仑区。", state, ctx)
+            return _unreadable(msg, text, f"请写注册地所在的城市或区市、旗县区名称，例如：{place_example(ctx.kb)}。", state, ctx)
         if city in engine.available() and city != ck.get("city"):
             if ck.get("city"):
                 prefix = f"注册地在{ctx.kb.measures[city].city_short}，改按{ctx.kb.measures[city].city_short}的办法自测。"
@@ -179,7 +187,7 @@ def _answer(msg: Incoming, text: str, state: dict, ctx: Context) -> Result:
                                  f"可以直接问申报条件，例如：{ctx.kb.measures[city].city_short}申报需要什么条件？")], state)
         elif city is None:  # registered outside every covered city: no measure here applies to it
             state.pop("check")
-            covered = "、".join(m.meta.get("city", {}).get("name", m.id) for m in ctx.kb.measures.values())
+            covered = "、".join(dict.fromkeys(m.meta.get("city", {}).get("name", m.id) for m in ctx.kb.measures.values()))
             rules = [engine.load(c) for c in engine.available() if c in ctx.kb.measures]
             basis = "；".join(f"{rs.cite(rs.conditions[0].article)}要求在{rs.city}依法注册" for rs in rules
                              if rs.conditions and rs.conditions[0].id == "registered")
@@ -204,7 +212,7 @@ def _skip(state: dict, ctx: Context) -> Result:
     if key == "registered_in" and not ck.get("city"):
         buttons = [Button(m.city_short, f"ck:city:{m.id}") for m in ctx.kb.measures.values()
                    if m.id in engine.available()]
-        return Result([Reply("需要先知道按哪个城市的办法自测：请写注册地（例如：荣成市、昆都仑区），或选择城市。", buttons)],
+        return Result([Reply(f"需要先知道按哪个城市的办法自测：请写注册地（例如：{place_example(ctx.kb)}），或选择城市。", buttons)],
                       state)
     ck["facts"][key] = None
     if key not in ck["skipped"]:
@@ -277,6 +285,15 @@ def _looks_like_place(text: str, ctx: Context) -> bool:
 
 
 # ---- what the user sees ----------------------------------------------------------------------------
+def _place_names(ctx: Context, measure: str | None) -> str:
+    m = ctx.kb.measures.get(measure) if measure else None
+    if m is not None:
+        districts = [str(d) for d in (m.meta.get("city") or {}).get("districts") or [] if str(d).endswith(("区", "县", "市", "旗"))]
+        return "、".join(districts[:3])
+    return place_example(ctx.kb)
+
+
+
 def _reply(state: dict, ctx: Context, prefix: str = "", event: Event | None = None) -> Result:
     """The prefix (if any), then the pending question with its number, example and buttons."""
     ck = state["check"]
@@ -293,7 +310,11 @@ def _reply(state: dict, ctx: Context, prefix: str = "", event: Event | None = No
     head = f"第{n}题" + (f"（共{total}题，只问影响结论的）" if n == 1 and total else "")
     lines = [prefix] if prefix else []
     lines.append(f"{head}：{fact.ask.format(city=city)}")
-    if fact.example:
+    if fact.type == "place":  # districts of the city being checked (or of the cities held), not a fixed list
+        names = _place_names(ctx, rs.measure if rs else None)
+        if names:
+            lines.append(f"例如：{names}")
+    elif fact.example:
         lines.append(f"例如：{fact.example}")
     buttons: list[Button] = []
     if fact.type == "bool":

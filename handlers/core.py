@@ -11,7 +11,7 @@ from handlers import check as check_dialog
 from handlers import feedback
 from handlers import remind as remind_dialog
 from handlers.context import Context
-from handlers.help import show_help
+from handlers.help import ask_example, show_help
 from handlers.message import Button, Event, Incoming, Reply, Result
 from knowledge.qa import resolve_city
 
@@ -71,7 +71,7 @@ def _command(msg: Incoming, text: str, state: dict, ctx: Context) -> Result:
         return show_help(state, ctx)
     if name == "ask":
         if not arg:
-            return Result([Reply("请在 /ask 后面写上问题，例如：/ask 威海申报需要什么条件？")], state)
+            return Result([Reply(f"请在 /ask 后面写上问题，例如：/ask {ask_example(ctx.kb)}？")], state)
         return ask_dialog.ask(msg, arg, state, ctx)
     if name == "city":
         return _city(arg, state, ctx)
@@ -99,7 +99,7 @@ def _command(msg: Incoming, text: str, state: dict, ctx: Context) -> Result:
 
 def _city(arg: str, state: dict, ctx: Context) -> Result:
     if arg:
-        mid = resolve_city(ctx.kb, arg)
+        mid = resolve_city(ctx.kb, arg, ctx.today)
         if not mid:
             return Result([Reply(f"没有找到“{arg}”对应的城市。目前支持：{_cities(ctx)}。")], state)
         state["city"] = mid

@@ -16,7 +16,7 @@ from handlers.context import Context
 from handlers.message import Button, Event, Incoming, Reply, Result
 from knowledge.qa import resolve_city
 from rules import facts as factmod
-from rules.deadlines import DeadlineError, filing_deadline, filing_text, review_schedule
+from rules.deadlines import DeadlineError, filing_deadline, filing_text, measure_rules, period_text, review_schedule
 from rules.facts import AnswerError
 
 SUBSCRIBE_WORDS = ("提醒", "订阅", "订阅提醒", "复核提醒", "开通提醒", "设置提醒", "我要订阅", "我要提醒")
@@ -80,7 +80,7 @@ def on_text(msg: Incoming, text: str, state: dict, ctx: Context) -> Result:
             return then(msg, state, ctx)
     step, data = r["step"], r["data"]
     if step == "city":
-        city = resolve_city(ctx.kb, t)
+        city = resolve_city(ctx.kb, t, ctx.today)
         if not city:
             return _ask(state, ctx, "没有找到这个城市。")
         data["city"] = city
@@ -191,8 +191,10 @@ def _plan_text(data: dict, ctx: Context) -> str:
                      (f"将于{'、'.join(sends)}提醒（{hours}）。" if sends else "已来不及按计划提前提醒，请留意主管部门通知。"))
     else:
         parts.append(s.notes[0] if s.notes else "没有可推算的复核日期。")
+    if s.title_valid_until and s.title_valid_until >= ctx.today:
+        parts.append(f"示范称号预计于{s.title_valid_until.isoformat()}届满，届时也会提醒。")
     example = (ctx.today - dt.timedelta(days=3)).strftime("%Y年%-m月%-d日")
-    parts.append(f"发生更名、重组时告诉我（例如“我们更名了，{example}办完手续”），我会计算30个工作日的备案截止日并提醒。")
+    parts.append(f"发生更名、重组时告诉我（例如“我们更名了，{example}办完手续”），我会计算{_period(measure)}的备案截止日并提醒。")
     until = measure.meta.get("in_force_until")
     if until and until < ctx.today:
         parts.append(f"注意：{measure.citation_title}已于{until.isoformat()}到期，此后的复核以新办法或主管部门通知为准。")
@@ -223,8 +225,27 @@ def report_change(msg: Incoming, text: str, state: dict, ctx: Context) -> Result
         return _change_with_date(msg, m.group(1), state, ctx)
     word = "重组" if kind == "restructure" else "更名"
     example = (ctx.today - dt.timedelta(days=3)).strftime("%Y年%-m月%-d日")
-    return Result([Reply(f"{word}的相关手续是哪天办完的？例如：{example}（从次日起算30个工作日的备案期限；回复“取消”退出）")],
-                  state)
+    periods = {_period(m) for m in _change_measures(msg, state, ctx)}
+    period = f"从次日起算{periods.pop()}的备案期限；" if len(periods) == 1 else ""
+    return Result([Reply(f"{word}的相关手续是哪天办完的？例如：{example}（{period}回复“取消”退出）")], state)
+
+
+def _period(measure) -> str:
+    """30个工作日 / 30日: the measure's own filing period (rules.deadlines)."""
+    rule = measure_rules(measure).get("filing")
+    return period_text(rule["days"], rule["unit"]) if rule else "规定期限"
+
+
+def _change_measures(msg: Incoming, state: dict, ctx: Context) -> list:
+    """The measures a reported change falls under: the subscribed enterprises' cities, else the city of the
+    conversation, else every city's current measure."""
+    subs = ctx.data.subscriptions(msg.channel, msg.user_id) if ctx.data else []
+    cities = [s["city"] for s in subs if s["city"] in ctx.kb.measures]
+    if not cities and state.get("city") in ctx.kb.measures:
+        cities = [state["city"]]
+    if not cities:
+        cities = list(ctx.kb.measures)
+    return [ctx.kb.measures[c] for c in dict.fromkeys(cities)]
 
 
 def _change_with_date(msg: Incoming, text: str, state: dict, ctx: Context) -> Result:
@@ -233,12 +254,25 @@ def _change_with_date(msg: Incoming, text: str, state: dict, ctx: Context) -> Re
         value = factmod.parse_date(_with_year(text, ctx.today), ctx.today)
         if len(value) != 10:
             raise AnswerError("请写到具体哪一天，例如：11月2日或2026年11月2日。")
-        result = filing_deadline(dt.date.fromisoformat(value))
+        changed_on = dt.date.fromisoformat(value)
+        measures = _change_measures(msg, state, ctx)
+        groups: dict = {}
+        for m in measures:  # one answer per distinct period (包头 and 威海 share one; another city may not)
+            rule = measure_rules(m).get("filing")
+            groups.setdefault((rule["days"], rule["unit"]) if rule else None, []).append(m)
+        results = [(filing_deadline(changed_on, measures=ms), ms) for key, ms in groups.items() if key]
     except (AnswerError, DeadlineError, ValueError) as exc:
         return Result([Reply(f"{exc}" if isinstance(exc, AnswerError) else f"无法计算：{exc}")], state)
+    if not results:
+        return Result([Reply("该办法没有规定更名、重组后的备案期限，请向主管部门咨询。")], state)
     state.pop("remind")
     subs = ctx.data.subscriptions(msg.channel, msg.user_id) if ctx.data else []
-    text_out = filing_text(result, ctx.kb.measures)
+    texts = []
+    for result, ms in results:
+        head = f"【{'、'.join(m.city_short for m in ms)}】" if len(results) > 1 else ""
+        texts.append(head + filing_text(result, ctx.kb.measures))
+    text_out = "\n".join(texts)
+    result = min((r for r, _ in results), key=lambda r: r.deadline)
     if result.deadline < ctx.today:
         text_out += f"\n注意：截止日{result.deadline.isoformat()}已过，请尽快联系所在地工信部门补办备案。"
     if not subs:
@@ -267,7 +301,7 @@ def status(msg: Incoming, state: dict, ctx: Context) -> Result:
                 continue
             dues.setdefault((r["kind"], r["due_on"]), []).append(r["send_on"])
         for (kind, due), sends in sorted(dues.items(), key=lambda x: x[0][1]):
-            label = {"review": "复核", "filing": "备案截止", "expiry": "办法到期"}.get(kind, kind)
+            label = {"review": "复核", "filing": "备案截止", "expiry": "办法到期", "title": "称号到期"}.get(kind, kind)
             lines.append(f"  {label} {due}：将于 {'、'.join(sorted(sends))} 提醒")
         waiting = [r for r in mine if r.get("status") == "waiting"]
         if waiting:

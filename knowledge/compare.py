@@ -9,13 +9,13 @@ from __future__ import annotations
 import datetime as dt
 
 from knowledge import dialogue
-from knowledge.kb import KnowledgeBase
+from knowledge.kb import KnowledgeBase, current_ids
 from knowledge.qa import Answer, answer as qa_answer
 
 
 def is_comparison(kb: KnowledgeBase, text: str) -> bool:
     """Normalised `text` asks about several covered cities: it names two or more, or says 两地, 哪个城市 …"""
-    if len(kb.measures) < 2:
+    if len(current_ids(kb.measures, list(kb.measures), None)) < 2:  # cities, not measures
         return False
     if len(dialogue.cities_named(kb, text)) >= 2:
         return True

@@ -20,8 +20,8 @@ import re
 from dataclasses import asdict, dataclass, field
 
 from knowledge import compare, dialogue, intents, validity
-from knowledge.kb import KnowledgeBase, article_refs, find_names
-from knowledge.qa import MAX_QUESTION_CHARS, Answer, answer as qa_answer
+from knowledge.kb import KnowledgeBase, article_refs, current_ids, find_names
+from knowledge.qa import MAX_QUESTION_CHARS, Answer, answer as qa_answer, explicit_measures
 from knowledge.textnorm import CJK_RE
 
 
@@ -92,10 +92,13 @@ def routed(kb: KnowledgeBase, question: str, as_of: dt.date, city: str | None = 
     if not bare_rest and not lenient:  # 那包头呢, 两地呢 with nothing before it: ask what about
         return _unclear(kb, question, named)
     comparing = compare.is_comparison(kb, asked)
-    if comparing:  # 两地…, 哪个城市…: every city, whatever the conversation's
-        scope = named if len(named) >= 2 else list(kb.measures)
+    explicit = explicit_measures(kb, text, named or ([city] if city in kb.measures else []), as_of)
+    if explicit:  # an old measure asked about by name (its document number, 2021年版, 旧办法)
+        scope = explicit
+    elif comparing:  # 两地…, 哪个城市…: every city, whatever the conversation's
+        scope = current_ids(kb.measures, named if len(named) >= 2 else list(kb.measures), as_of)
     else:
-        scope = named or ([city] if city in kb.measures else list(kb.measures))
+        scope = current_ids(kb.measures, named or ([city] if city in kb.measures else list(kb.measures)), as_of)
     if validity.is_validity_question(kb, asked):
         return validity.answer(kb, question, asked, scope, as_of)
     if comparing:
@@ -230,8 +233,9 @@ def resolve(kb: KnowledgeBase, question: str, previous: Turn | None, city: str |
         return step
     if not core or (marked and not dialogue.bare(dialogue.remove_all(compare.subject_of(kb, text) or "", w.get("fillers")))):
         # nothing but places (那包头呢, 换成威海的企业呢) or several cities (两地呢, 两个城市分别呢)
-        if len(named) >= 2 or (marked and len(kb.measures) > 1):
-            return Resolution(previous.query, None, "compare", named if len(named) >= 2 else list(kb.measures))
+        cities = current_ids(kb.measures, list(kb.measures), None)  # one measure per city
+        if len(named) >= 2 or (marked and len(cities) > 1):
+            return Resolution(previous.query, None, "compare", named if len(named) >= 2 else cities)
         if len(named) == 1:
             return Resolution(previous.query, named[0], "city")
         return alone
@@ -303,10 +307,11 @@ def respond(kb: KnowledgeBase, question: str, as_of: dt.date, city: str | None =
             return plain, _turn(kb, question, res, plain), res
     if res.kind == "compare":
         q = dialogue.norm(kb, res.query)
+        scope = current_ids(kb.measures, res.scope, as_of)  # each city's measure in force on the date
         if validity.is_validity_question(kb, q):
-            a = validity.answer(kb, question, q, res.scope, as_of)
+            a = validity.answer(kb, question, q, scope, as_of)
         else:
-            a = compare.answer(kb, question, dialogue.without_places(kb, q), res.scope, as_of)
+            a = compare.answer(kb, question, dialogue.without_places(kb, q), scope, as_of)
     elif res.kind == "city":
         q = dialogue.without_places(kb, dialogue.norm(kb, res.query))
         if compare.is_comparison(kb, q):  # 两地…有什么不同, then 那威海呢: what was compared, in that city

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from knowledge.kb import KnowledgeBase, find_names
+from knowledge.kb import KnowledgeBase, current_ids, find_names
 from knowledge.textnorm import normalize
 
 PATH = Path(__file__).resolve().parent / "dialogue.yaml"
@@ -58,12 +58,14 @@ def places_named(kb: KnowledgeBase, text: str) -> list[str]:
 
 
 def cities_named(kb: KnowledgeBase, text: str) -> list[str]:
+    """The cities a text names, one measure id each (of a city with several measures, the newest: the
+    answer maps it to the one in force on the date)."""
     ids: list[str] = []
     for name in places_named(kb, text):
         for mid in kb.places[name]:
             if mid not in ids:
                 ids.append(mid)
-    return ids
+    return current_ids(kb.measures, ids, None)
 
 
 def without_places(kb: KnowledgeBase, text: str) -> str:

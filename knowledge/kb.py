@@ -71,6 +71,75 @@ def measure_status(start: dt.date | None, end: dt.date | None, as_of: dt.date) -
     return "unknown"
 
 
+# ---- several measures per city (successors) ------------------------------------------------------------
+def city_key(m: Measure) -> str:
+    """What groups a city's measures: its name (威海市), else the measure's id."""
+    return str((m.meta.get("city") or {}).get("name") or m.id)
+
+
+def _start(m: Measure) -> dt.date:
+    return m.meta.get("in_force_from") or m.meta.get("issued_on") or dt.date.min
+
+
+def city_measures(measures: dict[str, Measure], mid: str) -> list[str]:
+    """The ids of the measures of `mid`'s city, oldest first (by start date; a measure that `supersedes`
+    another comes after it)."""
+    key = city_key(measures[mid])
+    ids = [i for i, m in measures.items() if city_key(m) == key]
+
+    def depth(i: str, seen=()) -> int:
+        old = measures[i].meta.get("supersedes")
+        return 1 + depth(old, seen + (i,)) if old in measures and old not in seen else 0
+    return sorted(ids, key=lambda i: (_start(measures[i]), depth(i)))
+
+
+def successor(measures: dict[str, Measure], mid: str) -> Measure | None:
+    """The measure that replaced `mid` (the next one of its city), or None."""
+    ids = city_measures(measures, mid)
+    pos = ids.index(mid)
+    return measures[ids[pos + 1]] if pos + 1 < len(ids) else None
+
+
+def in_force_on(measures: dict[str, Measure], mid: str, as_of: dt.date | None) -> str:
+    """The measure of `mid`'s city that applies on `as_of`: the newest one that has started by then (or
+    whose start is unknown); the oldest when none has. Without a date, the newest."""
+    ids = city_measures(measures, mid)
+    if len(ids) == 1:
+        return ids[0]
+    if as_of is None:
+        return ids[-1]
+    started = [i for i in ids if not measures[i].meta.get("in_force_from") or measures[i].meta["in_force_from"] <= as_of]
+    return started[-1] if started else ids[0]
+
+
+def current_ids(measures: dict[str, Measure], ids, as_of: dt.date | None) -> list[str]:
+    """`ids` with each city's measures reduced to the one that applies on `as_of`, order kept."""
+    out: list[str] = []
+    for mid in ids:
+        cur = in_force_on(measures, mid, as_of)
+        if cur not in out:
+            out.append(cur)
+    return out
+
+
+def place_examples(measures: dict[str, Measure]) -> list[tuple[str, str | None]]:
+    """(city short name, one of its districts) for each city the base holds, in the base's order: the names
+    help texts and hints give as examples, so that none is written into the code."""
+    out: list[tuple[str, str | None]] = []
+    seen: set[str] = set()
+    for mid in measures:
+        key = city_key(measures[mid])
+        if key in seen:
+            continue
+        seen.add(key)
+        m = measures[city_measures(measures, mid)[-1]]
+        city = m.meta.get("city") or {}
+        district = next((str(d) for d in city.get("districts") or []
+                         if str(d).endswith(("区", "县", "市", "旗")) and len(str(d)) <= 5 and str(d) != city.get("name")), None)
+        out.append((m.city_short, district))
+    return out
+
+
 @dataclass
 class Unit:
     """A searchable passage: a whole article (para is None) or one of its items."""
@@ -113,6 +182,7 @@ class KnowledgeBase:
     stats: dict = field(default_factory=dict)
     examples: "Examples | None" = None  # questions articles answer, and questions to decline
     cache: dict = field(default_factory=dict, repr=False)  # derived once per process (terms of articles …)
+    source: str = ""  # the folder it was built from, against which staleness is checked
 
     def measure_mask(self, measure_ids: list[str]) -> np.ndarray:
         positions = [self.measure_ids.index(m) for m in measure_ids]
@@ -400,6 +470,7 @@ def build(source: Path = SOURCE_DIR, out: Path | None = None) -> KnowledgeBase:
     kb = KnowledgeBase(measures, units, np.asarray(unit_measure, dtype=np.int32), measure_ids, index, analyzer,
                        places, others, lexicon, fingerprint(source))
     kb.examples = _examples(source, measures, measure_ids, analyzer, places, others, lexicon)
+    kb.source = str(source.resolve())
     kb.stats = {"measures": len(measures), "articles": sum(len(m.articles) for m in measures.values()),
                 "units": len(units), "terms": len(index.postings), "build_seconds": time.perf_counter() - t0}
     if out is not None:
@@ -462,7 +533,7 @@ def save(kb: KnowledgeBase, prefixes: tuple[dict[str, int], int], general: dict[
     out.parent.mkdir(parents=True, exist_ok=True)
     analyzer = kb.analyzer
     payload = {
-        "format": FORMAT_VERSION, "fingerprint": kb.fingerprint, "stats": kb.stats,
+        "format": FORMAT_VERSION, "fingerprint": kb.fingerprint, "stats": kb.stats, "source": kb.source,
         "measures": kb.measures, "units": kb.units, "unit_measure": kb.unit_measure, "measure_ids": kb.measure_ids,
         "index": (kb.index.n_docs, kb.index.postings, kb.index.idf), "places": kb.places, "others": kb.other_places,
         "examples": kb.examples, "lexicon": kb.lexicon, "prefixes": prefixes, "general": general, "tags": tags, "t2s": analyzer.t2s, "pinyin": analyzer.pinyin,
@@ -488,29 +559,60 @@ def read(path: Path) -> KnowledgeBase:
     analyzer.places = set(p["places"]) | set(p["others"]) | provinces(p["measures"])
     analyzer.add_sound_targets(_covered_names(p["measures"]))
     return KnowledgeBase(p["measures"], p["units"], p["unit_measure"], p["measure_ids"], index, analyzer,
-                         p["places"], p["others"], p["lexicon"], p["fingerprint"], p["stats"], p["examples"])
+                         p["places"], p["others"], p["lexicon"], p["fingerprint"], p["stats"], p["examples"],
+                         source=p.get("source") or "")
 
 
-def is_stale(path: Path, source: Path = SOURCE_DIR) -> bool:
+def built_from(path: Path) -> Path | None:
+    """The source folder the base at `path` was built from (`kb build --source DIR --out FILE`), when it
+    still exists; None for a missing or unreadable base."""
+    try:
+        with open(path, "rb") as fh:
+            p = pickle.load(fh)
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
+        return None
+    source = p.get("source") if isinstance(p, dict) else None
+    return Path(source) if source and (Path(source) / "measures").is_dir() else None
+
+
+def is_stale(path: Path, source: Path | None = None) -> bool:
+    """Missing, unreadable, or built from sources that changed since. `source`: the folder to compare with;
+    default: the one the base was built from (else the package's knowledge/)."""
+    path = Path(path)
     if not path.exists():
         return True
     try:
-        return read(path).fingerprint != fingerprint(source)
+        kb = read(path)
     except KnowledgeBaseError:
         return True
+    src = Path(source) if source else _recorded_source(kb)
+    return src is not None and kb.fingerprint != fingerprint(src)
 
 
-def load(path: Path, source: Path = SOURCE_DIR, rebuild: bool = True) -> KnowledgeBase:
-    """The knowledge base at `path`, (re)built from `source` when missing or stale."""
+def _recorded_source(kb: KnowledgeBase) -> Path | None:
+    """The folder the base was built from; None when that folder is gone (nothing to compare with: the base
+    is kept as it is rather than silently rebuilt from other sources)."""
+    if not kb.source:
+        return SOURCE_DIR
+    source = Path(kb.source)
+    return source if (source / "measures").is_dir() else None
+
+
+def load(path: Path, source: Path | None = None, rebuild: bool = True) -> KnowledgeBase:
+    """The knowledge base at `path`, (re)built when missing or stale. Staleness is checked against `source`,
+    by default the folder the base was built from (`kb build --source DIR --out FILE` then POLICYBOT_KB=FILE
+    keeps DIR's measures), else the package's knowledge/."""
     path = Path(path)
     if path.exists():
         try:
             kb = read(path)
-            if not rebuild or kb.fingerprint == fingerprint(source):
+            src = Path(source) if source else _recorded_source(kb)
+            if not rebuild or src is None or kb.fingerprint == fingerprint(src):
                 return kb
+            return build(src, path)
         except KnowledgeBaseError:
             if not rebuild:
                 raise
     elif not rebuild:
         raise KnowledgeBaseError(f"no knowledge base at {path}; run `policybot kb build`")
-    return build(source, path)
+    return build(Path(source) if source else SOURCE_DIR, path)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from knowledge.numerals import NUMERAL_CHARS, cn_to_int
 
 CHAPTER_RE = re.compile(rf"^第([{NUMERAL_CHARS}\d]+)章\s*(.*)$")
+SECTION_RE = re.compile(rf"^第([{NUMERAL_CHARS}\d]+)节\s*(.*)$")  # 第一节 示范企业, inside a chapter
 ARTICLE_RE = re.compile(rf"^第([{NUMERAL_CHARS}\d]+)条\s*(.*)$")
 ITEM_RES = (
     (1, re.compile(rf"^[（(]([{NUMERAL_CHARS}]+)[）)]\s*(.*)$")),  # （一）
@@ -32,6 +33,7 @@ class Article:
     chapter_number: int | None
     chapter_title: str
     paragraphs: list[Paragraph] = field(default_factory=list)
+    section_title: str = ""  # 第N节's title, where a chapter has sections
 
     @property
     def text(self) -> str:
@@ -66,11 +68,17 @@ def parse_measure(text: str) -> ParsedMeasure:
     articles: list[Article] = []
     chapter_number: int | None = None
     chapter_title = ""
+    section_title = ""
     for line in lines[1:]:
         m = CHAPTER_RE.match(line)
         if m:
             chapter_number = cn_to_int(m.group(1))
             chapter_title = re.sub(r"\s+", "", m.group(2))
+            section_title = ""
+            continue
+        m = SECTION_RE.match(line)
+        if m and len(line) <= 30:
+            section_title = re.sub(r"\s+", "", m.group(2))
             continue
         m = ARTICLE_RE.match(line)
         if m:
@@ -79,7 +87,8 @@ def parse_measure(text: str) -> ParsedMeasure:
                 raise ParseError(f"unreadable article number: {line[:20]}")
             if articles and number != articles[-1].number + 1:
                 raise ParseError(f"article {number} follows article {articles[-1].number}")
-            articles.append(Article(number, chapter_number, chapter_title, [Paragraph(m.group(2).strip())]))
+            articles.append(Article(number, chapter_number, chapter_title, [Paragraph(m.group(2).strip())],
+                                    section_title))
             continue
         if not articles:
             continue  # preamble between title and the first article

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from knowledge.kb import KnowledgeBase, Measure, Unit, article_refs, find_names, levels_named, provinces, to_cn_number
+from knowledge.kb import (KnowledgeBase, Measure, Unit, article_refs, city_measures, current_ids, find_names,
+                          levels_named, provinces, successor, to_cn_number)
 from knowledge import intents
 from knowledge.textnorm import CJK_RE, normalize, strip_controls
 
@@ -73,18 +74,67 @@ class Answer:
 
 
 # ---- places ---------------------------------------------------------------------------------------
-def resolve_city(kb: KnowledgeBase, text: str) -> str | None:
-    """The measure id a place name points to (威海, 威海市, 荣成市, weihai), or None."""
+def resolve_city(kb: KnowledgeBase, text: str, as_of: dt.date | None = None) -> str | None:
+    """The measure id a place name points to (威海, 威海市, 荣成市, weihai), or None: of a city with several
+    measures, the one that applies on `as_of` (without a date, the newest); a measure's own id is itself."""
     text = strip_controls(unicodedata.normalize("NFKC", text or "")).lower()
     if not text:
         return None
     if text in kb.measures:
         return text
     ids = kb.places.get(text) or kb.places.get(text.removesuffix("市"))
-    if ids:
-        return ids[0]
-    found = cities_in(kb, text)
-    return found[0] if len(found) == 1 else None
+    if not ids:
+        ids = cities_in(kb, text)
+    current = current_ids(kb.measures, ids, as_of)
+    return current[0] if len(current) == 1 else None  # two cities share the name: not guessed
+
+
+def place_resolver(kb: KnowledgeBase, measure: str, as_of: dt.date | None):
+    """For the rules engine's in_city test: a place of `measure`'s city resolves to `measure` itself, whichever
+    of the city's measures applies on the day."""
+    def resolve(text: str) -> str | None:
+        mid = resolve_city(kb, text, as_of)
+        if mid and measure in kb.measures and measure in city_measures(kb.measures, mid):
+            return measure
+        return mid
+    return resolve
+
+
+OLD_WORDS = ("旧办法", "原办法", "老办法", "之前的办法", "以前的办法", "上一版", "旧版", "原来的办法", "过去的办法")
+
+
+def explicit_measures(kb: KnowledgeBase, text: str, cities: list[str], as_of: dt.date) -> list[str]:
+    """Measures a question names explicitly, where a city has several: by document number, by a title only
+    one of them has, by year (2021年版, 2021年的办法), or as 旧办法/原办法 (the one before the one in force)."""
+    squeezed = re.sub(r"\s+", "", text)
+    found: list[str] = []
+    groups = {tuple(city_measures(kb.measures, mid)) for mid in kb.measures}
+    for ids in groups:
+        if len(ids) < 2:
+            continue
+        titles = [kb.measures[i].title for i in ids]
+        years = [(_year(kb.measures[i])) for i in ids]
+        for i, title, year in zip(ids, titles, years):
+            m = kb.measures[i]
+            number = unicodedata.normalize("NFKC", str(m.meta.get("document_number") or "")).lower().replace(" ", "")
+            hit = (number and number in squeezed) or (titles.count(title) == 1 and title in squeezed)
+            if not hit and year and years.count(year) == 1:
+                hit = any(f"{year}{w}" in squeezed for w in ("年版", "版", "年的办法", "年办法", "年出台", "年发布", "年印发"))
+            if hit and i not in found:
+                found.append(i)
+        if not found and any(w in squeezed for w in OLD_WORDS):
+            city_ids = set(current_ids(kb.measures, cities, as_of)) if cities else set()
+            current = current_ids(kb.measures, [ids[0]], as_of)[0]
+            if current in city_ids or (not cities and len(groups) == 1):
+                pos = ids.index(current)
+                if pos > 0:
+                    found.append(ids[pos - 1])
+    return found
+
+
+def _year(m: Measure) -> int | None:
+    d = m.meta.get("in_force_from") or m.meta.get("issued_on")
+    return d.year if d else None
 
 
 def cities_in(kb: KnowledgeBase, text: str) -> list[str]:
@@ -105,7 +155,8 @@ def _provinces_of(kb: KnowledgeBase) -> list[str]:
 
 
 def covered_cities(kb: KnowledgeBase) -> str:
-    return "、".join(m.meta.get("city", {}).get("name", m.id) for m in kb.measures.values())
+    names = [(m.meta.get("city") or {}).get("name") or m.id for m in kb.measures.values()]
+    return "、".join(dict.fromkeys(names))  # a city with several measures is named once
 
 
 # ---- the answer -----------------------------------------------------------------------------------
@@ -113,7 +164,13 @@ def _meaningful(text: str) -> bool:
     return any(unicodedata.category(ch)[0] in "LN" for ch in text)
 
 
-def _status_note(m: Measure, as_of: dt.date) -> str:
+def _status_note(m: Measure, as_of: dt.date, kb: KnowledgeBase | None = None) -> str:
+    new = successor(kb.measures, m.id) if kb is not None else None
+    if new is not None and (not new.meta.get("in_force_from") or new.meta["in_force_from"] <= as_of):
+        since = new.meta.get("in_force_from")
+        number = f"（{new.meta['document_number']}）" if new.meta.get("document_number") else ""
+        return (f"注：该办法已被{new.citation_title}{number}取代" + (f"（自{since.year}年{since.month}月{since.day}日起施行）" if since else "")
+                + "，以上为原办法的规定；现行规定请以新办法为准。")
     status = m.status(as_of)
     if status == "expired":
         end = m.meta["in_force_until"]
@@ -228,7 +285,10 @@ def _abstain(question: str, city: str | None, reason: str, text: str, correction
     return Answer(question, city, True, text, [], [], reason, list(corrections))
 
 
-HINT = "例如：“威海申报示范企业需要什么条件？”“更名后多久内要备案？”"
+def hint(kb: KnowledgeBase) -> str:
+    """An example question naming the first city the base holds (no city is written into the code)."""
+    first = next((m.city_short for m in kb.measures.values()), "")
+    return f"例如：“{first}申报示范企业需要什么条件？”“更名后多久内要备案？”"
 
 
 def answer(kb: KnowledgeBase, question: str, as_of: dt.date, city: str | None = None, route: bool = True) -> Answer:
@@ -242,12 +302,12 @@ def answer(kb: KnowledgeBase, question: str, as_of: dt.date, city: str | None = 
             return routed_answer
     raw = strip_controls(question or "")
     if not _meaningful(raw):
-        return _abstain(question, city, "empty", "请输入您想咨询的问题，" + HINT)
+        return _abstain(question, city, "empty", "请输入您想咨询的问题，" + hint(kb))
     if len(raw) > MAX_QUESTION_CHARS:
-        return _abstain(question, city, "too_long", f"问题有{len(raw)}字，太长了。请用一两句话（{MAX_QUESTION_CHARS}字以内）描述您的问题，" + HINT)
+        return _abstain(question, city, "too_long", f"问题有{len(raw)}字，太长了。请用一两句话（{MAX_QUESTION_CHARS}字以内）描述您的问题，" + hint(kb))
     text = normalize(raw, kb.analyzer.t2s)
     if not CJK_RE.search(text) and not article_refs(text):
-        return _abstain(question, city, "not_chinese", "请用中文提问，" + HINT)
+        return _abstain(question, city, "not_chinese", "请用中文提问，" + hint(kb))
 
     q = kb.analyzer.query(raw)
     # a city named, or mistyped (包投 is repaired to 包头 like any domain term)
@@ -259,15 +319,18 @@ def answer(kb: KnowledgeBase, question: str, as_of: dt.date, city: str | None = 
             return _abstain(question, None, "uncovered_city",
                             f"抱歉，目前只收录了{covered_cities(kb)}的服务型制造示范企业认定管理办法，"
                             f"不涵盖“{province}”省级（自治区级）的政策，请向省级工业和信息化主管部门咨询。")
-    if named:
-        scope = named
+    explicit = explicit_measures(kb, text, named or ([city] if city in kb.measures else []), as_of)
+    if explicit:  # an old measure asked about by name: answered from it, saying it was replaced
+        scope = explicit
+    elif named:
+        scope = current_ids(kb.measures, named, as_of)
     else:
         others = find_names(kb.other_places, text)
         if others:
             return _abstain(question, None, "uncovered_city",
                             f"抱歉，目前只收录了{covered_cities(kb)}的服务型制造示范企业认定管理办法，"
                             f"暂不涵盖“{others[0]}”的政策，请向当地工业和信息化主管部门咨询。")
-        scope = [city] if city in kb.measures else list(kb.measures)
+        scope = current_ids(kb.measures, [city] if city in kb.measures else list(kb.measures), as_of)
     scope_city = scope[0] if len(scope) == 1 else None
 
     refs = article_refs(text)
@@ -282,7 +345,9 @@ def answer(kb: KnowledgeBase, question: str, as_of: dt.date, city: str | None = 
     chosen = _select(kb, q, scope, unknown)
     if not chosen:
         if len(scope) == 1 and len(kb.measures) > 1:
-            elsewhere = _select(kb, q, [m for m in kb.measures if m != scope[0]], unknown)
+            others = [m for m in current_ids(kb.measures, list(kb.measures), as_of)
+                      if city_measures(kb.measures, m) != city_measures(kb.measures, scope[0])]
+            elsewhere = _select(kb, q, others, unknown)
             if elsewhere:  # the city asked about says nothing on it, another city's measure does
                 here, there = kb.measures[scope[0]], kb.measures[elsewhere[0].unit.measure]
                 return _abstain(question, scope[0], "out_of_scope",
@@ -299,7 +364,7 @@ def answer(kb: KnowledgeBase, question: str, as_of: dt.date, city: str | None = 
         body = _snippet(kb, m, u.article, None if listing else u.para, q.terms)
         head = f"【{m.city_short}】" if labelled else ""
         lines = [head + body, f"——{m.cite(u.article)}"]
-        note = _status_note(m, as_of)
+        note = _status_note(m, as_of, kb)
         if note:
             lines.append(note)
         parts.append("\n".join(lines))
@@ -580,7 +645,7 @@ def _confident(c: Candidate, foreign_max: float, foreign_share: float) -> bool:
 def _decline(kb: KnowledgeBase, question: str, city: str | None, q) -> Answer:
     return _abstain(question, city, "out_of_scope",
                     f"抱歉，这个问题不在{covered_cities(kb)}服务型制造示范企业认定管理办法的范围内，我无法回答。"
-                    "可以问我申报条件、申报材料、认定程序、复核、撤销、更名备案等问题，" + HINT, q.corrections)
+                    "可以问我申报条件、申报材料、认定程序、复核、撤销、更名备案等问题，" + hint(kb), q.corrections)
 
 
 def _by_reference(kb: KnowledgeBase, question: str, refs: list[int], scope: list[str], scope_city: str | None,
@@ -596,7 +661,7 @@ def _by_reference(kb: KnowledgeBase, question: str, refs: list[int], scope: list
                 continue
             head = f"【{m.city_short}】" if labelled else ""
             lines = [head + art.text, f"——{m.cite(n)}"]
-            note = _status_note(m, as_of)
+            note = _status_note(m, as_of, kb)
             if note:
                 lines.append(note)
             parts.append("\n".join(lines))

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 
 from knowledge import dialogue
-from knowledge.kb import KnowledgeBase, Measure
+from knowledge.kb import KnowledgeBase, Measure, successor
 from knowledge.numerals import cn_to_int
 from knowledge.qa import Answer, Citation
 
@@ -255,7 +255,12 @@ def answer(kb: KnowledgeBase, question: str, text: str, scope: list[str], as_of:
         if v.end is None and kind != "status" and m.meta.get("validity_note"):
             extra.append(m.meta["validity_note"])
         when = span.first if span else as_of
-        if v.end and when > v.end and m.meta.get("successor_hint"):
+        new = successor(kb.measures, mid)
+        if new is not None and (not new.meta.get("in_force_from") or new.meta["in_force_from"] <= when):
+            since = new.meta.get("in_force_from")
+            extra.append(f"该办法已被{new.citation_title}取代" + (f"（自{since.year}年{since.month}月{since.day}日起施行）" if since else "")
+                         + "。")
+        elif v.end and when > v.end and m.meta.get("successor_hint"):
             extra.append(m.meta["successor_hint"])
         if extra:
             lines.append("注：" + "".join(extra))

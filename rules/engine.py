@@ -133,8 +133,20 @@ class Verdict:
 # ---- loading ---------------------------------------------------------------------------------------
 @lru_cache(maxsize=4)
 def available(rules_dir: Path = RULES_DIR) -> tuple[str, ...]:
-    """The measures that have eligibility rules (rules/<measure>.yaml), read once per process."""
-    return tuple(sorted(p.stem for p in rules_dir.glob("*.yaml") if p.stem not in ("facts", "deadlines")))
+    """The measures that have eligibility rules (rules/<measure>.yaml), read once per process. A draft
+    (`policybot rules draft`: review: true on the file or on any condition) is not used until reviewed."""
+    return tuple(sorted(p.stem for p in rules_dir.glob("*.yaml")
+                        if p.stem not in ("facts", "deadlines") and not is_draft(p)))
+
+
+def is_draft(path: Path) -> bool:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError):
+        return True  # unreadable: not used
+    if not isinstance(data, dict):
+        return True
+    return bool(data.get("review")) or any(isinstance(c, dict) and c.get("review") for c in data.get("conditions") or [])
 
 
 @lru_cache(maxsize=16)
@@ -246,6 +258,12 @@ def _leaf(rs: Ruleset, test: dict, facts: dict, as_of: dt.date, city_of: Callabl
         if value >= limit:
             return PASS, shown, f"{fact.name}{shown}，达到{limit:g}{unit}", [], None
         return FAIL, shown, f"{fact.name}{shown}，未达到{limit:g}{unit}", [], None
+    if "above" in test:  # 超过 N without （含）: more than N
+        limit = test["above"]
+        unit = "个" if fact.type == "int" else "%"
+        if value > limit:
+            return PASS, shown, f"{fact.name}{shown}，超过{limit:g}{unit}", [], None
+        return FAIL, shown, f"{fact.name}{shown}，未超过{limit:g}{unit}", [], None
     if "in_city" in test:
         city = city_of(str(value))
         if city == rs.measure:

@@ -270,7 +270,7 @@ def read(fact: Fact, value, today: dt.date | None = None):
         return parse_choice(str(value), fact)
     text = unicodedata.normalize("NFKC", str(value)).strip()
     if not text or len(text) > 50:
-        raise AnswerError("请写注册地所在的城市或区市、旗县区名称，例如：荣成市、昆都仑区。")
+        raise AnswerError("请写注册地所在的城市或区县名称。")
     return text
 
 

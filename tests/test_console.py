@@ -188,7 +188,7 @@ def test_the_teach_loop_end_to_end(server, kb, monkeypatch, capsys):
     assert (teach.kbmod.SOURCE_DIR / "measures" / "weihai.questions.yaml").read_bytes() == shipped
     # a restarted process loads the same knowledge base (built from knowledge/ plus the operator's file)
     reloaded = teach.load(server.db, server.settings.kb_path, rebuild=False)
-    assert reloaded.fingerprint == teach.kbmod.fingerprint(teach.source_dir(server.db))
+    assert reloaded.fingerprint == teach.kbmod.fingerprint(teach.source_dir(server.db, server.settings.kb_path))
     assert kb.fingerprint != reloaded.fingerprint
     from bot.cli import main  # and the CLI builds from the same sources: nothing to rebuild
     monkeypatch.setenv("POLICYBOT_DB", str(server.db))
@@ -208,7 +208,7 @@ def test_out_of_scope_becomes_a_near_miss(server):
     server.rebuilt()
     added = yaml.safe_load(teach.operator_file(server.db).read_text(encoding="utf-8"))
     assert [e["q"] for e in added["near_misses"]] == ["专家评审打分标准是什么"]
-    near = yaml.safe_load((teach.source_dir(server.db) / "near_misses.yaml").read_text(encoding="utf-8"))
+    near = yaml.safe_load((teach.source_dir(server.db, server.settings.kb_path) / "near_misses.yaml").read_text(encoding="utf-8"))
     assert "专家评审打分标准是什么" in near
     log = server.query("select * from teach_log")
     assert log[0]["status"] == "done" and log[0]["by"] == "alice"

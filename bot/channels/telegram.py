@@ -51,13 +51,22 @@ ALLOWED_UPDATES = ["message", "callback_query"]
 COMMANDS = [
     ("start", "开始使用，查看功能介绍"),
     ("help", "帮助：我能做什么"),
-    ("ask", "政策问答，例如 /ask 威海申报需要什么条件"),
+    ("ask", "政策问答，例如 /ask {example}"),
     ("check", "申报条件自测"),
     ("remind", "订阅复核、备案等期限提醒"),
     ("status", "查看我的提醒"),
     ("cancel", "取消当前操作"),
     ("forget", "删除我的全部数据"),
 ]
+
+
+def commands(kb) -> list[tuple[str, str]]:
+    """The command menu, its example naming a city the knowledge base holds."""
+    from handlers.help import ask_example
+    example = ask_example(kb) if kb is not None else "申报需要什么条件"
+    return [(c, d.format(example=example)) for c, d in COMMANDS]
+
+
 TEXT_ONLY = "目前只能处理文字消息，请直接输入您的问题，或发送 /help 查看用法。"
 SHORT_LABEL = 8  # labels up to this many characters go two to a row
 
@@ -214,7 +223,7 @@ class TelegramChannel:
     async def start(self) -> None:
         await self.app.initialize()  # getMe: a wrong token or base URL fails here, loudly
         try:
-            await self.app.bot.set_my_commands([BotCommand(c, d) for c, d in COMMANDS])
+            await self.app.bot.set_my_commands([BotCommand(c, d) for c, d in commands(self.dispatcher.kb)])
         except TelegramError:
             log.exception("telegram: set_my_commands failed; the command menu may be out of date")
         if self.webhook_url:
