@@ -401,3 +401,17 @@ def test_operator_additions_for_a_measure_no_longer_shipped_do_not_break_the_bui
     with pytest.raises(teach.TeachError):
         teach.add_example(f, kb, "问题", "weihai", 99, "alice")
     assert teach.source_dir(tmp_path / "p.db") == source  # unchanged content: the same folder, not rewritten
+
+
+def test_operator_additions_go_on_top_of_the_folder_the_base_was_built_from(tmp_path, kb):
+    import shutil
+    src = tmp_path / "src"
+    shutil.copytree(teach.kbmod.SOURCE_DIR, src, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    (src / "measures" / "weihai.txt").write_text((src / "measures" / "weihai.txt").read_text(encoding="utf-8")
+                                                 + "\n", encoding="utf-8")  # a folder of its own
+    db = tmp_path / "data" / "p.db"
+    assert teach.source_dir(db, base=src) == src  # nothing taught: the folder itself
+    teach.add_example(teach.operator_file(db), kb, "示范企业名单多久公布一次", "weihai", 18, "alice")
+    overlay = teach.source_dir(db, base=src)
+    assert overlay != src and (overlay / teach.SHIPPED_FROM).read_text(encoding="utf-8") == str(src.resolve())
+    assert (overlay / "measures" / "weihai.txt").read_bytes() == (src / "measures" / "weihai.txt").read_bytes()
