@@ -23,11 +23,25 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}")
 
 
+DATE_RANGE = (dt.date(1900, 1, 1), dt.date(2100, 12, 31))  # what the calendars and the rules can reckon with
+
+
 def _parse_date(text: str) -> dt.date:
+    """A date argument: YYYY-MM-DD (or 2024/6/1, 2024.6.1, read as the chat reads dates), 1900–2100."""
     try:
-        return dt.date.fromisoformat(text)
+        value = dt.date.fromisoformat(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+        from rules.facts import AnswerError, parse_date
+        try:
+            iso = parse_date(text, past=False)
+        except AnswerError:
+            iso = ""
+        if len(iso) != 10:
+            raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+        value = dt.date.fromisoformat(iso)
+    if not DATE_RANGE[0] <= value <= DATE_RANGE[1]:
+        raise argparse.ArgumentTypeError(f"date out of range (1900-01-01 to 2100-12-31): {text!r}")
+    return value
 
 
 def _session_id(text: str) -> str:
@@ -142,6 +156,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"policybot: configuration: {exc}", file=sys.stderr)
         return 2
+    except OverflowError:  # a date or a span beyond what the calendar reckons with (--days 10**9)
+        print("policybot: date out of range", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
@@ -187,7 +204,7 @@ def cmd_chat(args, settings: Settings) -> int:
 
 def cmd_ask(args, settings: Settings) -> int:
     from bot.clock import today_shanghai
-    from handlers.ask import render
+    from handlers.ask import render, with_facts
     from knowledge.qa import answer
     kb = _kb(settings)
     as_of = args.as_of or today_shanghai()
@@ -214,12 +231,15 @@ def cmd_ask(args, settings: Settings) -> int:
             session = {"city": named[0] if len(named) == 1 else here, "last": turn.as_dict()}
             store.set_session(args.session, session)
             extra = {"session": args.session, "followup": res.kind, "resolved": res.query if res.kind else None}
+        a, direct = with_facts(kb, a, q, as_of, city or (session or {}).get("city"))
+        if direct:
+            extra["facts"] = {k: r.value for k, r in direct.found.facts.items()}
         store.log_question("cli", args.session, q, a.city, a.abstained, a.reason,
                            a.citations[0].title if a.citations else None)
         if args.json:
             print(json.dumps({**a.as_dict(), **extra}, ensure_ascii=False), flush=True)
         else:
-            text = render(a)
+            text = a.answer if direct else render(a)
             if a.followups:
                 text += "\n您还可以问：" + " / ".join(a.followups)
             print(text + "\n", flush=True)
@@ -233,7 +253,6 @@ def cmd_check(args, settings: Settings) -> int:
     from handlers.check import render_card
     from knowledge.qa import place_resolver
     from rules import engine
-    from rules.facts import AnswerError
     kb = _kb(settings)
     as_of = args.as_of or today_shanghai()
     city = _city(kb, args.city, as_of)
@@ -242,9 +261,7 @@ def cmd_check(args, settings: Settings) -> int:
             raise UsageError(f"policybot: rules/{city}.yaml is a draft still marked for review: check it and remove "
                              "its review flags first")
         raise UsageError(f"policybot: no eligibility rules for {city} (rules/{city}.yaml)")
-    class Loader(yaml.SafeLoader):  # dates stay text, so that 2019-13-01 is reported by the fact reader
-        yaml_implicit_resolvers = {k: [r for r in v if r[0] != "tag:yaml.org,2002:timestamp"]
-                                   for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+    from rules.facts import TextDateLoader as Loader  # dates stay text: 2019-13-01 is reported by the fact reader
     try:
         raw = yaml.load(args.answers.read_text(encoding="utf-8"), Loader=Loader)  # noqa: S506 - a SafeLoader
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
@@ -256,15 +273,20 @@ def cmd_check(args, settings: Settings) -> int:
         raise UsageError(f"policybot: {args.answers} must be a mapping of facts (key: value), not {type(raw).__name__}")
     as_of = args.as_of or today_shanghai()
     rules = engine.load(city)
-    try:
-        facts, ignored = engine.read_facts(rules, raw, as_of)
-    except AnswerError as exc:
-        raise UsageError(f"policybot: {args.answers}: {exc}") from None
+    facts, ignored, unreadable = engine.read_all_facts(rules, raw, as_of)
+    if facts.get("registered_in") is not None:  # 不在…, a province: not one place, asked again rather than guessed
+        from handlers.direct import place_of
+        if place_of(kb, as_of)(facts["registered_in"]) is None:
+            unreadable.append({"fact": "registered_in", "text": str(raw.get("registered_in")),
+                               "reason": "请写注册地所在的城市或区县名称（一个地方）。"})
+            del facts["registered_in"]
+    if unreadable and not args.json:  # never judged on a guess; --json reports them and judges the rest
+        raise UsageError(f"policybot: {args.answers}: " + "；".join(f"{u['fact']}: {u['reason']}" for u in unreadable))
     verdict = engine.evaluate(rules, facts, as_of, place_resolver(kb, city, as_of))
     if ignored:
         verdict.notes.append("未使用的字段（不是已知的事实名）：" + "、".join(ignored))
     if args.json:
-        print(json.dumps(verdict.as_dict(), ensure_ascii=False))
+        print(json.dumps({**verdict.as_dict(), "facts": facts, "unreadable": unreadable}, ensure_ascii=False))
     else:
         print(render_card(verdict))
     return 0
@@ -298,6 +320,7 @@ def cmd_reminders(args, settings: Settings) -> int:
         if args.json:
             print(json.dumps(rows, ensure_ascii=False))
         else:
+            print("credit_code\tname\tcity\tawarded_on\tcontact\tnext_reminder")
             for r in rows:
                 n = r["next_reminder"]
                 contact = f"{r['channel']}:{r['user_id']}" if r["channel"] else "no contact"
@@ -314,6 +337,7 @@ def cmd_reminders(args, settings: Settings) -> int:
     if args.json:
         print(json.dumps(rows, ensure_ascii=False))
     else:
+        print("send_on\tkind\tdue_on\tname\tcredit_code\tcontact")
         for r in rows:
             contact = f"{r['channel']}:{r['user_id']}" if r["channel"] else "no contact (phone them)"
             if r["waiting"]:  # 微信客服 outside its 48 hours: waits for the customer's next message

@@ -11,6 +11,7 @@ from bot.reminders import schedule
 from bot.storage import Store
 from handlers.remind import check_credit_code
 from knowledge.qa import resolve_city
+from rules.facts import AnswerError, parse_date
 
 # Column names accepted for each field (English as in CONTRACT.md's style, and the Chinese a bureau's list uses).
 COLUMNS = {
@@ -90,10 +91,13 @@ def validate(row: dict, kb, today: dt.date) -> tuple[dict | None, str | None]:
     city = resolve_city(kb, row.get("city", ""))
     if not city:
         return None, f"城市 {row.get('city')!r} 不在知识库中"
-    try:
-        awarded = dt.date.fromisoformat(row.get("awarded_on", "").replace("/", "-"))
-    except ValueError:
-        return None, f"授牌日期 {row.get('awarded_on')!r} 不是 YYYY-MM-DD"
+    try:  # read as the chat reads dates: 2024-06-01, 2024/6/1 (Excel), 2024.6.1, 2024年6月1日
+        iso = parse_date(row.get("awarded_on", ""), today, past=False, year_needed=True)
+    except AnswerError as exc:
+        return None, f"授牌日期 {row.get('awarded_on')!r}：{exc}"
+    if len(iso) != 10:
+        return None, f"授牌日期 {row.get('awarded_on')!r} 要写到日，例如 2024-06-01"
+    awarded = dt.date.fromisoformat(iso)
     if awarded > today:
         return None, f"授牌日期 {awarded} 晚于今天"
     name = row.get("name", "")

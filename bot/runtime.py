@@ -47,8 +47,9 @@ class StoreView:
 
 
 class Dispatcher:
-    def __init__(self, settings: Settings, store: Store, kb: KnowledgeBase, today=today_shanghai):
+    def __init__(self, settings: Settings, store: Store, kb: KnowledgeBase, today=today_shanghai, now=now_shanghai):
         self.settings = settings
+        self.now = now
         self.store = store
         self.kb = kb
         self.today = today
@@ -63,6 +64,7 @@ class Dispatcher:
                 state = self.store.get_state(msg.channel, msg.user_id)
                 ctx = Context(self.kb, self.today(), self.settings.is_admin(msg.channel, msg.user_id),
                               StoreView(self.store, self.today), self.settings.reminder_leads, self.settings.send_hours,
+                              self.now(),
                               push_window_hours=self.capabilities.get(msg.channel, {}).get("push_window_hours"))
                 result = handle(msg, state, ctx)
                 self._record(msg, result.events)
@@ -87,6 +89,8 @@ class Dispatcher:
                                      e.data.get("verdict"))
             elif e.kind in ("subscribe", "change", "unsubscribe"):
                 self._reminders(e)
+            elif e.kind == "rename":  # the enterprise's current name, shown by /status and in reminders
+                self.store.set_subscription(e.data["subscription_id"], name=e.data["name"])
             elif e.kind == "forget":
                 self.store.forget(msg.channel, msg.user_id)
 

@@ -12,16 +12,19 @@ The rules and the engine decide what to ask (rules/engine.py); this module only 
 """
 from __future__ import annotations
 
+import datetime as dt
 import re
 
+from handlers import words
 from handlers.context import Context
+from handlers.direct import looks_like_place, place_of
 from handlers.help import place_example
 from handlers.message import Button, Event, Incoming, Reply, Result
 from knowledge.kb import to_cn_number
 from knowledge.numerals import cn_to_int
 from knowledge.qa import answer as qa_answer
 from knowledge.kb import city_measures, in_force_on
-from knowledge.qa import place_resolver, resolve_city
+from knowledge.qa import place_resolver
 from rules import engine
 from rules import facts as factmod
 from rules.facts import AnswerError
@@ -31,13 +34,12 @@ _TRIGGER_RE = re.compile(r"^(我|我们|我司|我们公司|我们企业|我们�
                          r"(申报|申请)(吗|么|不|没|嘛)?$")
 BACK = ("返回", "上一步", "上一题", "后退", "back")
 SKIP = ("跳过", "不知道", "不清楚", "不确定", "skip", "pass")
-CANCEL = ("取消", "退出", "退出自测", "结束", "不测了", "cancel")
+CANCEL = words.CANCEL
 RESTART = ("重新开始", "重来", "从头开始", "重新测", "restart")
 EXPLAIN = ("?", "？", "说明", "解释", "什么意思", "啥意思", "是什么意思", "什么是", "help")
-CONFIRM = ("确认", "确定", "查看结论", "结论", "看结论", "没问题", "对", "是", "好", "好的", "ok")
+CONFIRM = words.YES + ("查看结论", "结论", "看结论")
 MORE = ("继续", "继续回答", "继续答题", "接着", "接着答")
 _REDO_RE = re.compile(r"^(?:重填|重新填|修改|改|更正|重答)第?([0-9一二三四五六七八九十两]+)(?:题|项|个)?$")
-PLACE_SUFFIX_RE = re.compile(r"(省|市|区|县|旗|盟|州|镇|乡|开发区|高新区)$")
 VERDICT_TITLE = {"eligible": "✅ 符合申报的基本条件", "ineligible": "❌ 不符合申报条件",
                  "incomplete": "❔ 还不能判断"}
 
@@ -58,16 +60,27 @@ def wants_to_correct(state: dict, text: str) -> bool:
 
 # ---- entry points ----------------------------------------------------------------------------------
 def start(msg: Incoming, state: dict, ctx: Context, resume: bool = True) -> Result:
+    pre = state.pop("prefill", None) or {}
+    if pre.get("on") and pre["on"] < (ctx.today - dt.timedelta(days=1)).isoformat():
+        pre = {}  # what was said more than a day ago is not assumed still true
+    given = {k: v for k, v in (pre.get("facts") or {}).items() if k in factmod.load_facts() and v is not None}
+    said = _said(given)
     if resume and active(state) and state["check"].get("facts"):
+        for key, value in given.items():
+            _set(state["check"], key, value)
+        if given and state["check"]["phase"] == "ask":
+            return _next(state, ctx, f"已记下：{said}。继续上次的自测。")
         return _reply(state, ctx, "继续上次的自测（回复“重新开始”可从头来）。")
-    city = state.get("city")
-    if city in ctx.kb.measures:  # the conversation's city: its measure in force today
+    city = pre.get("city") or state.get("city")  # the city the facts were said about, else the conversation's
+    if city in ctx.kb.measures:  # its measure in force today
         city = in_force_on(ctx.kb.measures, city, ctx.today)
     city = city if city in engine.available() else None
-    state["check"] = {"city": city, "facts": {}, "skipped": [], "history": [], "pending": "registered_in",
-                      "phase": "ask", "all": False}
+    state["check"] = {"city": city, "facts": dict(given), "skipped": [], "history": list(given),
+                      "pending": "registered_in", "phase": "ask", "all": False}
     intro = ("开始申报条件自测：我一次问一个问题，最后给出逐项预判（不是认定结果）。\n"
              "随时可以回复：说明（解释这一题）、跳过、返回、重填第N题、重新开始、取消。")
+    if given:
+        intro += f"\n您已经说过的不再问：{said}。"
     return _reply(state, ctx, intro, event=Event("check", {"stage": "start", "city": city}))
 
 
@@ -96,9 +109,18 @@ def on_text(msg: Incoming, text: str, state: dict, ctx: Context) -> Result:
     return _answer(msg, text, state, ctx)
 
 
+def _said(facts: dict) -> str:
+    defs = factmod.load_facts()
+    return "，".join(f"{defs[k].name}{factmod.show(defs[k], v)}" for k, v in facts.items())
+
+
 def on_button(msg: Incoming, arg: str, state: dict, ctx: Context) -> Result:
     ck = state.get("check") or {}
     action, _, rest = arg.partition(":")
+    if action == "prefill":
+        if not state.get("prefill"):
+            return Result([Reply("这个按钮已过期。回复“自测”可以开始申报条件自测。")], state)
+        return start(msg, state, ctx)
     if action == "restart":
         return start(msg, state, ctx, resume=False)
     if action == "docs" and ck.get("city"):
@@ -122,6 +144,37 @@ def on_button(msg: Incoming, arg: str, state: dict, ctx: Context) -> Result:
         if key == ck.get("pending"):
             return _answer(msg, value, state, ctx)
     return _reply(state, ctx, "这个按钮已过期。")
+
+
+def accepts(text: str, state: dict, ctx: Context) -> bool:
+    """Would the self-check take this text as its answer? (Otherwise a question is answered instead.)"""
+    ck = state.get("check") or {}
+    t = factmod.clean(text)
+    if t in CANCEL or t in RESTART or t in BACK or t in SKIP or _REDO_RE.match(t):
+        return True
+    if ck.get("phase") != "ask" or not ck.get("pending"):
+        return t in CONFIRM or t in MORE
+    if t in EXPLAIN or (t.endswith(("什么意思", "啥意思", "怎么算")) and len(t) <= 12):
+        return True
+    key = ck["pending"]
+    if key == "registered_in":
+        return _exact_place(ctx, t)
+    try:
+        return factmod.read(_facts_def(key), text, ctx.today) is not None
+    except AnswerError:
+        return False
+
+
+def _exact_place(ctx: Context, text: str) -> bool:
+    """A place name and nothing else (荣成市, 威海), not a sentence that names one."""
+    t = text.strip().lower()
+    return t in ctx.kb.measures or bool(ctx.kb.places.get(t) or ctx.kb.places.get(t.removesuffix("市"))) \
+        or (len(t) <= 12 and _looks_like_place(t, ctx))
+
+
+def prompt(state: dict, ctx: Context) -> Result:
+    """The question under way, asked again."""
+    return _reply(state, ctx)
 
 
 def cancel(state: dict) -> Result:
@@ -162,20 +215,23 @@ def _answer(msg: Incoming, text: str, state: dict, ctx: Context) -> Result:
     fact = _facts_def(key)
     try:
         if fact.type == "bool" and text in ("yes", "no"):
-            value = text == "yes"
+            read = factmod.Reading(text == "yes")
         else:
-            value = factmod.read(fact, text, ctx.today)
+            read = factmod.reading(fact, text, ctx.today)
     except AnswerError as exc:
         return _unreadable(msg, text, str(exc), state, ctx)
+    value = read.value
     if value is None:
         return _skip(state, ctx)
-    prefix = ""
+    # a range or an estimate is recorded by its lower bound, and the user is told so
+    prefix = f"已记为{factmod.show(fact, value)}（{read.note}）。" if read.note else ""
     if key == "registered_in":
-        city = resolve_city(ctx.kb, value, ctx.today)
+        where = place_of(ctx.kb, ctx.today)(value)  # a measure id, "other", or None (不在…, a province: not one place)
+        if where is None:
+            return _unreadable(msg, text, f"请写注册地所在的城市或区市、旗县区名称，例如：{place_example(ctx.kb)}。", state, ctx)
+        city = None if where == "other" else where
         if city and ck.get("city") in ctx.kb.measures and ck["city"] in city_measures(ctx.kb.measures, city):
             city = ck["city"]  # the city being checked, whichever of its measures the place resolved to
-        if city is None and not _looks_like_place(value, ctx):
-            return _unreadable(msg, text, f"请写注册地所在的城市或区市、旗县区名称，例如：{place_example(ctx.kb)}。", state, ctx)
         if city in engine.available() and city != ck.get("city"):
             if ck.get("city"):
                 prefix = f"注册地在{ctx.kb.measures[city].city_short}，改按{ctx.kb.measures[city].city_short}的办法自测。"
@@ -194,7 +250,25 @@ def _answer(msg: Incoming, text: str, state: dict, ctx: Context) -> Result:
             return Result([Reply(f"目前只能按{covered}的办法自测。注册在“{value}”的企业不在这些城市的市级示范申报范围内"
                                  f"（{basis}），请关注注册地当地工信部门的政策。")], state)
     _set(ck, key, value)
+    also = _also_said(ck, key, text, ctx)
+    if also:
+        prefix = (prefix + "\n" if prefix else "") + f"也记下了：{_said(also)}（不再问）。"
     return _next(state, ctx, prefix)
+
+
+def _also_said(ck: dict, key: str, text: str, ctx: Context) -> dict:
+    """Other facts the answer gives (主营3000万，服务收入400万，去年增长了15%): recorded, so they are not asked."""
+    if not re.search(r"[，,；;。]", text):
+        return {}
+    rs = engine.load(ck["city"]) if ck.get("city") in engine.available() else None
+    if rs is None:
+        return {}
+    found = factmod.facts_in(text, ctx.today, engine.thresholds([rs]))
+    also = {k: r.value for k, r in found.facts.items()
+            if k != key and k in rs.questions and k not in ck["facts"] and not (r.inexact and rs.facts[k].type == "date")}
+    for k, v in also.items():
+        _set(ck, k, v)
+    return also
 
 
 def _set(ck: dict, key: str, value) -> None:
@@ -281,7 +355,7 @@ def _unreadable(msg: Incoming, text: str, hint: str, state: dict, ctx: Context) 
 
 
 def _looks_like_place(text: str, ctx: Context) -> bool:
-    return bool(PLACE_SUFFIX_RE.search(text)) or any(p in text for p in ctx.kb.other_places)
+    return looks_like_place(ctx.kb, text)
 
 
 # ---- what the user sees ----------------------------------------------------------------------------
@@ -374,34 +448,135 @@ def verdict(state: dict, ctx: Context) -> Result:
     return Result([Reply(render_card(v), buttons)], state, [event])
 
 
+CARD_LINES = 15  # at most, before the checklist, on chat channels
+CARD_MARK = {engine.PASS: "✅", engine.FAIL: "❌", engine.UNKNOWN: "❔", engine.REVIEW: "📝"}
+
+
 def render_card(v: engine.Verdict) -> str:
-    """The verdict card: the same text in every channel and in `policybot check`."""
+    """The verdict card: the same text in every channel and in `policybot check`.
+
+    Validity first, then one line per condition with the enterprise's own answer and what it means (the
+    plain yes/no conditions that hold share one line), what would change the result, and the notes; kept
+    to 15 lines or so on chat channels, the proofs are in the checklist (each listed once).
+    """
     rs = v.ruleset
     title = VERDICT_TITLE[v.verdict]
     if v.verdict == "incomplete":
         title += f"（还缺{len(v.missing)}项信息）"
-    lines = [f"【申报条件自测 · 预判】{rs.city}：{title}",
-             f"依据{rs.title and '《' + rs.title + '》'}，预判日期 {v.as_of.isoformat()}"]
+    lines = [f"【申报条件自测 · 预判】{rs.city}：{title}（{v.as_of.isoformat()}）"]
+    status_notes = [n for n in v.notes if n.startswith("注意：")]
+    lines.extend(status_notes)
+    plain = [r for r in v.results if r.status == engine.PASS and _is_plain(r.condition)]
+    if len(plain) < 2:
+        plain = []
+    missing = [r for r in v.results if r.status == engine.UNKNOWN and not r.answer]  # nothing of theirs to show
+    if len(missing) < 2:
+        missing = []
     for r in v.results:
+        if missing and r is missing[0]:
+            names = "、".join(_short(m.condition.label) for m in missing)
+            lines.append(f"❔ 还未回答：{names}（{_items([m.condition for m in missing])}）")
+        if r in missing:
+            continue
+        if plain and r is plain[0]:
+            said = "；".join(_answer_word(v, p.condition) for p in plain)
+            lines.append(f"✅ {said}（{_items([p.condition for p in plain])}）")
+        if r in plain:
+            continue
         c = r.condition
-        if r.status == engine.PASS:
-            detail = r.answer or r.reason
-        elif r.status == engine.REVIEW:
-            detail = "由评审认定" + (f"，可准备：{c.evidence}" if c.evidence else "")
-        else:
-            detail = r.reason
-        if c.judged_by == "review" and r.status != engine.REVIEW:
-            detail += "（由评审认定，您的回答仅供参考）"
-        lines.append(f"{engine.STATUS_MARK[r.status]} {c.label}：{detail}（{c.where()}）")
-    changes = [r for r in v.results if r.status in (engine.FAIL, engine.UNKNOWN) and r.change]
-    if changes:
+        sep = " —— " if set(c.test or {}) == {"fact", "is"} and v.facts.get(c.test["fact"]) is not None else "："
+        lines.append(f"{CARD_MARK[r.status]} {c.label}{sep}{_detail(v, r)}（{c.where()}）")
+    # what would change the result: for a failing verdict the failed conditions only (what is still unknown
+    # cannot save it), otherwise what is missing, in one line
+    failed = [r for r in v.results if r.status == engine.FAIL and r.change]
+    unknown = [r for r in v.results if r.status == engine.UNKNOWN and r.condition.judged_by != "review"]
+    tips_at = len(lines)
+    if failed:
         lines.append("怎样改变结果：")
-        for r in changes:
-            tip = r.change if r.status == engine.FAIL or not r.reason.startswith("缺少") \
-                else f"补充{r.reason.removeprefix('缺少')}后即可判断。"
-            lines.append(f"· {r.condition.label}：{tip}")
-    lines.extend(v.notes)
+        lines.extend(f"· {r.change}" for r in failed)
+    elif unknown:
+        names = []
+        for r in unknown:
+            for k in r.needs or []:
+                name = f"“{v.ruleset.facts[k].name}”"
+                if name not in names:
+                    names.append(name)
+        lines.append("怎样改变结果：补充" + "、".join(names) + "后即可判断。" if names else
+                     "怎样改变结果：" + "；".join(r.change for r in unknown if r.change))
+    others = [n for n in v.notes if n not in status_notes and not n.startswith("以下由专家评审认定")]
+    lines.append(f"依据《{rs.title}》。" + "".join(others))
+    if len(lines) > CARD_LINES and failed:  # many failures: the ways to change the result in one line
+        tips = "；".join(f"{i}. {r.change.rstrip('。')}" for i, r in enumerate(failed, 1))
+        lines[tips_at:tips_at + 1 + len(failed)] = [f"怎样改变结果：{tips}。"]
     return "\n".join(lines)
+
+
+def _is_plain(c: engine.Condition) -> bool:
+    return bool(c.test) and set(c.test) == {"fact", "is"} and c.judged_by != "review"
+
+
+def _short(label: str) -> str:
+    return re.split(r"[，,（(]", label)[0]
+
+
+def _items(conds: list[engine.Condition]) -> str:
+    """第十二条第1、2、3项 for conditions of one article's items (each article once)."""
+    by_article: dict[int, list[str]] = {}
+    for c in conds:
+        items = by_article.setdefault(c.article, [])
+        for i in (c.item or "").split("、"):
+            if i and i not in items:
+                items.append(i)
+    out = []
+    for article, items in by_article.items():
+        items.sort(key=lambda i: (len(i), i))
+        if items and all(i.isdigit() for i in items):
+            out.append(f"第{to_cn_number(article)}条第{'、'.join(items)}项")
+        else:
+            out.append(f"第{to_cn_number(article)}条{''.join(items)}")
+    return "；".join(out)
+
+
+def _answer_word(v: engine.Verdict, c: engine.Condition) -> str:
+    """The enterprise's own yes/no as it would say it (有/没有, 是/否)."""
+    key = c.test["fact"]
+    value = v.facts.get(key)
+    fact = v.ruleset.facts[key]
+    words = [w.strip() for w in fact.example.split("/")]
+    yes = "有" if "有" in words else "是"
+    no = "没有" if "没有" in words else "否"
+    return f"{fact.name}：{yes if value else no}"
+
+
+def _detail(v: engine.Verdict, r: engine.ConditionResult) -> str:
+    c = r.condition
+    test = c.test or {}
+    if r.status == engine.REVIEW:
+        return "由评审认定"
+    if "any_of" in test:
+        parts = []
+        for t in test["any_of"]:
+            if v.facts.get(t.get("fact")) is None:
+                continue
+            status, _, reason = engine.check_test(v.ruleset, t, v.facts, v.as_of)
+            parts.append(reason)
+        detail = "；".join(parts) or r.reason
+        if r.status == engine.PASS:
+            detail += "，满足其一即可"
+        elif r.status == engine.UNKNOWN and parts:
+            detail += "；" + r.reason
+    elif set(test) == {"fact", "is"}:
+        value = v.facts.get(test["fact"])
+        detail = r.reason if value is None else _answer_word(v, c)
+    elif "years_before" in test and r.answer:
+        detail = f"{r.answer}成立，{r.reason}"
+    elif "ban" in test and r.status == engine.PASS:
+        detail = r.reason + "，不受限制" if "未曾" in r.reason else r.reason
+    else:
+        detail = r.reason or r.answer
+    if c.judged_by == "review":
+        detail = "由评审认定（未回答）" if r.status == engine.UNKNOWN else detail + "（由评审认定，您的回答仅供参考）"
+    return detail
 
 
 def _docs(state: dict, ctx: Context) -> Result:
@@ -416,13 +591,33 @@ def render_checklist(rs: engine.Ruleset) -> str:
         item = e.get("item") or ""
         lines.append(f"· {e['text']}（第{to_cn_number(e['article'])}条{item}）")
         listed.append(e["text"])
-    proofs = []
-    for c in rs.conditions:
-        proof = re.sub(r"（第.+?）$", "", c.evidence or "")
-        if proof and not any(proof in t for t in listed) and proof not in proofs:
-            proofs.append(proof)
+    proofs = _proofs([re.sub(r"（第.+?）$", "", c.evidence or "") for c in rs.conditions], listed)
     if proofs:
         lines.append("证明各项条件的材料：")
         lines.extend(f"· {p}" for p in proofs)
     lines.append(f"以上依据{'《' + rs.title + '》'}，具体以当年申报通知为准。")
     return "\n".join(lines)
+
+
+def _proofs(evidence: list[str], listed: list[str]) -> list[str]:
+    """Each proof once: 营业执照复印件, 营业执照（经营范围）and 营业执照（成立日期）are one document."""
+    heads: dict[str, dict] = {}
+    for text in evidence:
+        if not text or any(text in t for t in listed):
+            continue
+        for piece in (re.split(r"及|；", text) if "、" not in text else [text]):
+            piece = piece.strip()
+            if not piece:
+                continue
+            m = re.match(r"^(.*?)(复印件)?(?:（(.+?)）)?$", piece)
+            head, copy, note = m.group(1), m.group(2), m.group(3)
+            entry = heads.setdefault(head, {"copy": False, "notes": []})
+            entry["copy"] |= bool(copy)
+            if note and note not in entry["notes"]:
+                entry["notes"].append(note)
+    out = []
+    for head, e in heads.items():
+        if any(head in t for t in listed):
+            continue
+        out.append(head + ("复印件" if e["copy"] else "") + (f"（{'、'.join(e['notes'])}）" if e["notes"] else ""))
+    return out

@@ -30,5 +30,6 @@ class Context:
     data: DataView | None = None
     leads: tuple[int, ...] = (30, 7, 1, 0)
     send_hours: tuple[int, int] = (9, 18)
+    now: dt.datetime | None = None  # in Asia/Shanghai: when this message came (a dialog idle > 1 day ends)
     # the channel can reach the user only this many hours after their own last message (None: any time)
     push_window_hours: int | None = None

@@ -12,6 +12,7 @@ import re
 from stdnum.cn import uscc
 from stdnum.exceptions import InvalidChecksum, InvalidFormat, InvalidLength
 
+from handlers import words
 from handlers.context import Context
 from handlers.message import Button, Event, Incoming, Reply, Result
 from knowledge.qa import resolve_city
@@ -22,23 +23,11 @@ from rules.facts import AnswerError
 SUBSCRIBE_WORDS = ("提醒", "订阅", "订阅提醒", "复核提醒", "开通提醒", "设置提醒", "我要订阅", "我要提醒")
 UNSUBSCRIBE_WORDS = ("取消提醒", "退订", "取消订阅", "不要提醒了", "关闭提醒", "停止提醒")
 STATUS_WORDS = ("我的提醒", "提醒列表", "查看提醒", "订阅状态")
-CANCEL = ("取消", "退出", "算了", "不了", "cancel")
-YES = ("确认", "是", "对", "好", "好的", "确定", "没问题", "yes", "y")
+CANCEL = words.CANCEL
+YES = words.YES
 _CHANGE_WORD = re.compile(r"更名|改名|改了名|换了名字|名字改了|名称变更|变更了名称|变更名称|重组|合并重组")
 _DONE_WORD = re.compile(r"了|完成|办完|办好|已经|已")
 _QUESTION_RE = re.compile(r"[?？吗么呢]|怎么|多久|几天|什么|啥|如何|是否")
-_DATE_IN_TEXT = re.compile(r"((?:\d{4}\s*[年./-]\s*)?\d{1,2}\s*[月./-]\s*\d{1,2}\s*[日号]?)")
-_MONTH_DAY = re.compile(r"^(\d{1,2})\s*[月./-]\s*(\d{1,2})\s*[日号]?$")
-
-
-def _with_year(text: str, today: dt.date) -> str:
-    """11月2日 → the last 2 November up to today (a change reported is in the past)."""
-    m = _MONTH_DAY.match(factmod.clean(text))
-    if not m:
-        return text
-    month, day = int(m.group(1)), int(m.group(2))
-    year = today.year if (month, day) <= (today.month, today.day) else today.year - 1
-    return f"{year}-{month:02d}-{day:02d}"
 
 
 def wants_subscribe(text: str) -> bool:
@@ -60,6 +49,41 @@ def reports_change(text: str) -> bool:
 
 def active(state: dict) -> bool:
     return bool((state.get("remind") or {}).get("step"))
+
+
+def accepts(text: str, state: dict, ctx: Context) -> bool:
+    """Would the step under way take this text as its answer? A question it would not take is answered
+    instead, and never stored as the company's name, city or code."""
+    r = state.get("remind") or {}
+    step, t = r.get("step"), factmod.clean(text)
+    if t in CANCEL or wants_unsubscribe(text) or wants_status(text) or wants_subscribe(text):
+        return True
+    if step == "city":
+        return t in ctx.kb.measures or bool(ctx.kb.places.get(t) or ctx.kb.places.get(t.removesuffix("市")))
+    if step == "code":
+        return check_credit_code(t)[1] is None
+    if step in ("date", "change_date"):
+        try:
+            factmod.read_text("changed_on" if step == "change_date" else "awarded_on", text, ctx.today)
+            return True
+        except AnswerError:
+            return False
+    if step in ("confirm", "unsubscribe"):
+        return words.is_yes(text) or words.is_no(text)
+    return False  # a name is never a question
+
+
+def prompt(state: dict, ctx: Context) -> Result:
+    """The step under way, asked again."""
+    r = state["remind"]
+    if r["step"] == "change_date":
+        word = "重组" if r["data"].get("kind") == "restructure" else "更名"
+        return Result([Reply(f"{word}的相关手续是哪天办完的？")], state)
+    if r["step"] == "change_name":
+        return Result([Reply("更名后的企业名称是什么？（回复“跳过”保留原名称）")], state)
+    if r["step"] == "unsubscribe":
+        return Result([Reply("确定不再接收提醒吗？", [Button("确认退订", "rm:yes"), Button("保留", "rm:no")])], state)
+    return _ask(state, ctx)
 
 
 # ---- subscribe ---------------------------------------------------------------------------------------
@@ -104,7 +128,7 @@ def on_text(msg: Incoming, text: str, state: dict, ctx: Context) -> Result:
         r["step"] = "date"
     elif step == "date":
         try:
-            value = factmod.parse_date(text, ctx.today)
+            value = factmod.parse_date(text, ctx.today, year_needed=True)
         except AnswerError as exc:
             return _ask(state, ctx, str(exc))
         if len(value) != 10:
@@ -121,6 +145,8 @@ def on_text(msg: Incoming, text: str, state: dict, ctx: Context) -> Result:
         return _ask(state, ctx, "请回复“确认”订阅，或“取消”。")
     elif step == "change_date":
         return _change_with_date(msg, text, state, ctx)
+    elif step == "change_name":
+        return _new_name(msg, text, state, ctx)
     elif step == "unsubscribe":
         if t in YES:
             return _unsubscribe_now(state, ctx)
@@ -219,10 +245,13 @@ def _subscribe(msg: Incoming, state: dict, ctx: Context) -> Result:
 # ---- changes (更名、重组) ----------------------------------------------------------------------------
 def report_change(msg: Incoming, text: str, state: dict, ctx: Context) -> Result:
     kind = "restructure" if "重组" in text else "rename"
-    m = _DATE_IN_TEXT.search(text)
+    dates = [d for d in factmod.find_dates(factmod.normalise(text), ctx.today) if d.value]  # 上周五, 11月2日 …
     state["remind"] = {"step": "change_date", "data": {"kind": kind}}
-    if m:
-        return _change_with_date(msg, m.group(1), state, ctx)
+    named = re.search(r"(?:更名为|改名为|改名叫|名称变更为|改成了?|更名成)[“\"]?([^，,。；;”\"]{2,60}?)[”\"]?(?:了|，|,|。|$)", text)
+    if named:
+        state["remind"]["data"]["new_name"] = named.group(1).strip()
+    if len(dates) == 1:
+        return _change_with_date(msg, dates[0].value, state, ctx)
     word = "重组" if kind == "restructure" else "更名"
     example = (ctx.today - dt.timedelta(days=3)).strftime("%Y年%-m月%-d日")
     periods = {_period(m) for m in _change_measures(msg, state, ctx)}
@@ -251,7 +280,9 @@ def _change_measures(msg: Incoming, state: dict, ctx: Context) -> list:
 def _change_with_date(msg: Incoming, text: str, state: dict, ctx: Context) -> Result:
     data = state["remind"]["data"]
     try:
-        value = factmod.parse_date(_with_year(text, ctx.today), ctx.today)
+        value = factmod.read_text("changed_on", text, ctx.today).value  # 11月2日: the last 2 November
+        if value is None:
+            raise AnswerError("请写手续办完的日期，例如：11月2日或2026年11月2日。")
         if len(value) != 10:
             raise AnswerError("请写到具体哪一天，例如：11月2日或2026年11月2日。")
         changed_on = dt.date.fromisoformat(value)
@@ -281,7 +312,29 @@ def _change_with_date(msg: Incoming, text: str, state: dict, ctx: Context) -> Re
     names = "、".join(s["name"] for s in subs)
     sends = [d.isoformat() for d in (result.deadline - dt.timedelta(days=n) for n in ctx.leads) if d >= ctx.today]
     plan = f"将于{'、'.join(sends)}提醒" if sends else "截止日已过，不再提醒"
-    return Result([Reply(f"{text_out}\n已为{names}设置备案提醒：{plan}。")], state, events)
+    reply = f"{text_out}\n已为{names}设置备案提醒：{plan}。"
+    if data["kind"] == "rename":
+        new_name = data.get("new_name")
+        if new_name:
+            events.extend(Event("rename", {"subscription_id": s["id"], "name": new_name}) for s in subs)
+            reply += f"\n企业名称已更新为“{new_name}”。"
+        else:
+            state["remind"] = {"step": "change_name", "data": {"ids": [s["id"] for s in subs]}}
+            reply += "\n更名后的企业名称是什么？（提醒和 /status 将使用新名称；回复“跳过”保留原名称）"
+    return Result([Reply(reply)], state, events)
+
+
+def _new_name(msg: Incoming, text: str, state: dict, ctx: Context) -> Result:
+    ids = state["remind"]["data"]["ids"]
+    name = text.strip()
+    if factmod.clean(name) in ("跳过", "不用", "skip", "保留", "保留原名"):
+        state.pop("remind")
+        return Result([Reply("好的，保留原名称。")], state)
+    if not 2 <= len(name) <= 60:
+        return Result([Reply("企业名称应为2到60个字（回复“跳过”保留原名称）。")], state)
+    state.pop("remind")
+    return Result([Reply(f"企业名称已更新为“{name}”。回复 /status 查看提醒。")], state,
+                  [Event("rename", {"subscription_id": i, "name": name}) for i in ids])
 
 
 # ---- status and unsubscribe --------------------------------------------------------------------------

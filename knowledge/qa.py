@@ -15,6 +15,7 @@ import numpy as np
 from knowledge.kb import (KnowledgeBase, Measure, Unit, article_refs, city_measures, current_ids, find_names,
                           levels_named, provinces, successor, to_cn_number)
 from knowledge import intents
+from knowledge.excerpt import excerpt
 from knowledge.textnorm import CJK_RE, normalize, strip_controls
 
 MAX_QUESTION_CHARS = 500
@@ -43,7 +44,6 @@ DECLINE_EXAMPLE_DEPTH = 3  # the closest near-misses looked at for a detail of t
 LATIN_WEIGHT = 1.0  # a foreign word the measures never use (look into, chatgpt): little, but left uncovered
 COVERAGE_FLOOR = 0.25  # re-ranking: final = BM25 × (floor + coverage)
 SECOND_CITY_RATIO = 0.75  # a second city is answered alongside when its best match is this close
-SNIPPET_CHARS = 160
 
 
 @dataclass
@@ -181,55 +181,6 @@ def _status_note(m: Measure, as_of: dt.date, kb: KnowledgeBase | None = None) ->
     return ""
 
 
-def _sentences(text: str) -> list[str]:
-    parts = re.split(r"(?<=[。；;！？])|\n", text)
-    return [p.strip() for p in parts if p.strip()]
-
-
-def _snippet(kb: KnowledgeBase, m: Measure, article: int, para: int | None, terms: dict[str, float]) -> str:
-    art = m.articles[article]
-    if para is not None:
-        p = art.paragraphs[para]
-        parts = []
-        lead = art.paragraphs[0].text
-        if lead and len(lead) <= 60:
-            parts.append(lead)
-        if p.level == 2:  # a sub-item: show its item first
-            parent = next((q for q in reversed(art.paragraphs[:para]) if q.level == 1), None)
-            if parent:
-                parts.append(f"{parent.label}{parent.text}")
-        parts.append(f"{p.label}{p.text}")
-        return "\n".join(parts)
-    full = art.text
-    if len(full) <= SNIPPET_CHARS:
-        return full
-    items = [p for p in art.paragraphs if p.label]
-    lead = art.paragraphs[0].text
-    sentences = _sentences("\n".join(p.text for p in art.paragraphs if not p.label))
-    wanted = {t[2:] for t in terms if t.startswith("w:")}
-    scored = []
-    for i, s in enumerate(sentences):
-        ns = normalize(s, kb.analyzer.t2s)
-        hit = sum(kb.index.idf.get(f"w:{w}", 0) for w in wanted if w in ns)
-        scored.append((hit, -i, i))
-    best = sorted(scored, reverse=True)
-    chosen = sorted({best[0][2]} | ({best[1][2]} if len(best) > 1 and best[1][0] > 0.6 * best[0][0] else set()))
-    out = "".join(sentences[i] for i in chosen).strip()
-    if items and (out.endswith("：") or lead.endswith("：") and best[0][2] == 0):
-        # the answer is the list itself: the lead, then each item (long items shortened)
-        listed = [f"{p.label}{_shorten(p.text, 90)}" for p in items]
-        out = "\n".join([lead] + listed)
-        return out if len(out) <= 4 * SNIPPET_CHARS else out[: 4 * SNIPPET_CHARS] + "……"
-    return _shorten(out, 2 * SNIPPET_CHARS)
-
-
-def _shorten(text: str, limit: int) -> str:
-    if len(text) <= limit:
-        return text
-    cut = max(text.rfind(p, 0, limit) for p in "。；，")
-    return (text[: cut + 1] if cut > limit // 2 else text[:limit]) + "……"
-
-
 def _topic(lexicon: dict, text: str) -> str | None:
     best, hits = None, 0
     for name, topic in (lexicon.get("topics") or {}).items():
@@ -361,7 +312,7 @@ def answer(kb: KnowledgeBase, question: str, as_of: dt.date, city: str | None = 
     for c in chosen:
         u = c.unit
         m = kb.measures[u.measure]
-        body = _snippet(kb, m, u.article, None if listing else u.para, q.terms)
+        body = excerpt(kb, m, u.article, None if listing else u.para, q.terms, q.text)
         head = f"【{m.city_short}】" if labelled else ""
         lines = [head + body, f"——{m.cite(u.article)}"]
         note = _status_note(m, as_of, kb)

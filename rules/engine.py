@@ -215,6 +215,22 @@ def read_facts(rs: Ruleset, raw: dict, as_of: dt.date) -> tuple[dict, list[str]]
     return out, ignored
 
 
+def read_all_facts(rs: Ruleset, raw: dict, as_of: dt.date) -> tuple[dict, list[str], list[dict]]:
+    """Like read_facts, but a value that cannot be read is reported (fact, text, reason) and left unknown,
+    never replaced by a guess; the others are read."""
+    out, ignored, unreadable = {}, [], []
+    for key, value in (raw or {}).items():
+        fact = rs.facts.get(str(key))
+        if fact is None:
+            ignored.append(str(key))
+            continue
+        try:
+            out[fact.key] = factmod.read(fact, value, as_of)
+        except AnswerError as exc:
+            unreadable.append({"fact": fact.key, "text": str(value), "reason": str(exc)})
+    return out, ignored, unreadable
+
+
 def _derive(rs: Ruleset, facts: dict) -> dict:
     facts = dict(facts)
     for key, rule in rs.derived.items():
@@ -255,12 +271,20 @@ def _leaf(rs: Ruleset, test: dict, facts: dict, as_of: dt.date, city_of: Callabl
     if "at_least" in test:
         limit = test["at_least"]
         unit = "个" if fact.type == "int" else "%"
+        if value == "<0":  # 负增长 without a figure: below any threshold of 0 or more
+            if limit >= 0:
+                return FAIL, shown, f"{fact.name}为负增长，未达到{limit:g}{unit}", [], None
+            return UNKNOWN, shown, f"{fact.name}为负增长，请写具体降幅", [key], None
         if value >= limit:
             return PASS, shown, f"{fact.name}{shown}，达到{limit:g}{unit}", [], None
         return FAIL, shown, f"{fact.name}{shown}，未达到{limit:g}{unit}", [], None
     if "above" in test:  # 超过 N without （含）: more than N
         limit = test["above"]
         unit = "个" if fact.type == "int" else "%"
+        if value == "<0":  # 负增长 without a figure
+            if limit >= 0:
+                return FAIL, shown, f"{fact.name}为负增长，未超过{limit:g}{unit}", [], None
+            return UNKNOWN, shown, f"{fact.name}为负增长，请写具体降幅", [key], None
         if value > limit:
             return PASS, shown, f"{fact.name}{shown}，超过{limit:g}{unit}", [], None
         return FAIL, shown, f"{fact.name}{shown}，未超过{limit:g}{unit}", [], None
@@ -368,3 +392,63 @@ def _notes(rs: Ruleset, facts: dict, as_of: dt.date, status: str, results: list[
         notes.append("以下由专家评审认定，自测只作参考：" + "；".join(review) + "。")
     notes.append("本结果是根据您的回答作出的预判，不是认定结果；以主管部门评审认定为准。")
     return notes
+
+
+# ---- what given facts decide (direct answers) ------------------------------------------------------------
+@dataclass
+class Outcome:
+    """A condition that uses some of the given facts: its status, and for an any-of, each branch."""
+    result: ConditionResult
+    branches: list[tuple[dict, str, str, str]]  # (test, status, answer, reason) per any-of branch
+    gaps: dict[str, float] = field(default_factory=dict)  # fact → how far below its threshold
+
+
+def outcomes(rs: Ruleset, facts: dict, as_of: dt.date, city_of: Callable[[str], str | None]) -> list[Outcome]:
+    """The conditions of `rs` that the given facts bear on, evaluated on those facts alone."""
+    given = {k for k, v in facts.items() if v is not None}
+    v = evaluate(rs, facts, as_of, city_of)
+    out = []
+    for r in v.results:
+        keys = set(_test_facts(r.condition.test))
+        if not keys & given or "ban" in (r.condition.test or {}):
+            continue
+        tests = (r.condition.test or {}).get("any_of") or [r.condition.test]
+        branches, gaps = [], {}
+        for t in tests:
+            status, answer, reason, _, _ = _leaf(rs, t, v.facts, as_of, city_of, False)
+            branches.append((t, status, answer, reason))
+            value = v.facts.get(t.get("fact"))
+            bar = t.get("at_least", t.get("above"))
+            if status == FAIL and bar is not None and isinstance(value, (int, float)):
+                gaps[t["fact"]] = round(bar - value, 2)
+        out.append(Outcome(r, branches if len(tests) > 1 else [], gaps))
+    return out
+
+
+def check_test(rs: Ruleset, test: dict, facts: dict, as_of: dt.date) -> tuple[str, str, str]:
+    """One test (an any-of branch) on the facts: status, the answer as shown, the reason."""
+    status, answer, reason, _, _ = _leaf(rs, test, _derive(rs, facts), as_of, lambda _t: None, False)
+    return status, answer, reason
+
+
+def facts_of(test: dict | None) -> list[str]:
+    """The facts a test reads."""
+    return _test_facts(test)
+
+
+def thresholds(rs_list) -> dict[float, set[str]]:
+    """The percentages the rules compare with, and the facts compared (15 → {service_revenue_share})."""
+    out: dict[float, set[str]] = {}
+
+    def walk(test):
+        if not test:
+            return
+        for t in test.get("any_of") or []:
+            walk(t)
+        bar = test.get("at_least", test.get("above"))
+        if bar is not None and test["fact"] in rs.facts and rs.facts[test["fact"]].type in ("share", "percent"):
+            out.setdefault(float(bar), set()).add(test["fact"])
+    for rs in rs_list:
+        for c in rs.conditions:
+            walk(c.test)
+    return out

@@ -153,3 +153,44 @@ def test_reminders_cli(env, tmp_path):
     (tmp_path / "bad.csv").write_text("foo,bar\n1,2\n", encoding="utf-8")
     bad = run(env, "reminders", "import", str(tmp_path / "bad.csv"))
     assert bad.returncode == 2 and "missing column" in bad.stderr
+
+
+@pytest.mark.parametrize("args", [["deadlines", "filing", "--changed-on", "9999-12-31"],
+                                  ["deadlines", "review", "--city", "weihai", "--awarded-on", "2024-06-01",
+                                   "--as-of", "9999-12-31"],
+                                  ["deadlines", "review", "--city", "weihai", "--awarded-on", "0001-01-01"],
+                                  ["deadlines", "filing", "--changed-on", "2100-12-31"],
+                                  ["check", "--city", "weihai", "--answers", "x.yaml", "--as-of", "9999-12-31"],
+                                  ["ask", "--as-of", "9999-12-31", "问题"],
+                                  ["reminders", "due", "--days", "999999999"]])
+def test_every_date_out_of_range_is_one_line_and_exit_2(env, args):
+    r = run(env, *args)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr, r.stderr
+
+
+def test_check_answers_as_typed_with_facts_and_unreadable(env, tmp_path):
+    answers = tmp_path / "typed.yaml"
+    answers.write_text("registered_in: 荣成市\nservice_revenue_share: 主营3000万，服务收入400万\n"
+                       "established_on: 2022.3.15\nservice_projects_3y: 三四个\nrevenue_growth: 涨了不少\n",
+                       encoding="utf-8")
+    j = json.loads(run(env, "check", "--city", "weihai", "--answers", str(answers), "--as-of", "2026-12-01",
+                       "--json").stdout)
+    assert j["facts"]["service_revenue_share"] == pytest.approx(13.33)
+    assert j["facts"]["established_on"] == "2022-03-15" and j["facts"]["service_projects_3y"] == 3
+    assert [u["fact"] for u in j["unreadable"]] == ["revenue_growth"] and "revenue_growth" not in j["facts"]
+    assert j["verdict"] != "eligible"
+    text = run(env, "check", "--city", "weihai", "--answers", str(answers), "--as-of", "2026-12-01")
+    assert text.returncode == 2 and "revenue_growth" in text.stderr and text.stdout == ""
+
+
+def test_reminders_import_reads_dates_as_excel_writes_them_and_list_has_a_header(env, tmp_path):
+    from stdnum.cn import uscc
+    body = "91371000000000888"
+    f = tmp_path / "excel.csv"
+    f.write_text(f"name,credit_code,city,awarded_on\n丙公司,{body + uscc.calc_check_digit(body)},威海,2024/6/1\n",
+                 encoding="utf-8")
+    r = run(env, "reminders", "import", str(f))
+    assert r.returncode == 0 and "1 new" in r.stdout, r.stderr
+    listed = run(env, "reminders", "list")
+    assert listed.stdout.splitlines()[0].startswith("credit_code\tname\tcity\tawarded_on")
+    assert "丙公司\tweihai\t2024-06-01" in listed.stdout

@@ -250,9 +250,9 @@ def test_a_change_report_is_told_from_a_question(text, is_report):
 
 
 def test_a_change_date_without_year_is_the_last_one_up_to_today():
-    from handlers.remind import _with_year
-    assert _with_year("11月2日", dt.date(2026, 11, 22)) == "2026-11-02"
-    assert _with_year("12月30号", dt.date(2026, 11, 22)) == "2025-12-30"
+    from rules.facts import read_text  # the one fact reader: a change is recent, 11月2日 is the last 2 November
+    assert read_text("changed_on", "11月2日", dt.date(2026, 11, 22)).value == "2026-11-02"
+    assert read_text("changed_on", "12月30号", dt.date(2026, 11, 22)).value == "2025-12-30"
 
 
 def test_the_clock_is_shanghais_whatever_the_servers_time_zone():
