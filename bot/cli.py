@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import logging
 import sys
 from pathlib import Path
@@ -76,6 +77,19 @@ def build_parser() -> argparse.ArgumentParser:
     rem_sub = rem.add_subparsers(dest="reminders_command", required=True, parser_class=_Parser)
     imp = rem_sub.add_parser("import", help="import the list of awarded enterprises (CSV), idempotent by credit code")
     imp.add_argument("file", type=Path)
+    imp.add_argument("--invite", action="store_true",
+                     help="print a one-time binding code for each new enterprise (credit code, name, code)")
+    inv = rem_sub.add_parser("invite", help="a one-time binding code with which an enterprise's staff claim its "
+                                            "record in chat")
+    inv.add_argument("credit_code")
+    inv.add_argument("--days", type=int, default=30, help="days the code stays valid (30)")
+    cl = rem_sub.add_parser("claims", help="claims waiting for an operator's approval")
+    cl.add_argument("--json", action="store_true")
+    for verb, what in (("approve", "approve a pending claim: the claimant gets the enterprise's reminders"),
+                       ("refuse", "refuse a pending claim")):
+        decide = rem_sub.add_parser(verb, help=what)
+        decide.add_argument("claim_id", type=int)
+        decide.add_argument("--by", default=os.environ.get("USER") or "operator", help="who decides (recorded)")
     lst = rem_sub.add_parser("list", help="the subscribed enterprises and their next reminder")
     lst.add_argument("--json", action="store_true")
     due = rem_sub.add_parser("due", help="reminders to be sent in the next N days (and overdue ones)")
@@ -149,6 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         settings = Settings.load()
+        from bot import logsafe
+        logsafe.install(settings)
         return COMMANDS[args.command](args, settings)
     except UsageError as exc:
         print(str(exc).splitlines()[0], file=sys.stderr)
@@ -298,13 +314,55 @@ def cmd_reminders(args, settings: Settings) -> int:
     if args.reminders_command == "import":
         from bot.importer import ImportError_, import_file
         try:
-            report = import_file(args.file, store, kb, today, settings.reminder_leads)
+            report = import_file(args.file, store, kb, today, settings.reminder_leads, invite=args.invite)
         except ImportError_ as exc:
             raise UsageError(f"policybot: reminders import: {exc}") from None
         for line, problem in report.refused:
             print(f"{args.file}:{line}: {problem}", file=sys.stderr)
         print(f"imported {args.file}: {report.new} new, {report.updated} updated, {report.unchanged} unchanged, "
               f"{len(report.refused)} refused; {report.reminders} reminders planned")
+        for credit_code, name, code in report.codes:
+            print(f"{credit_code}\t{name}\t{code}")
+        for credit_code, name, contact in report.unconfirmed:
+            print(f"{args.file}: {credit_code} {name}: its contact {contact} subscribed in chat before this list and is "
+                  "not confirmed by it; check it (reminders list), or give the contact in the file", file=sys.stderr)
+        return 0
+    if args.reminders_command == "invite":
+        from handlers.remind import check_credit_code
+        code, problem = check_credit_code(args.credit_code)
+        if problem:
+            raise UsageError(f"policybot: reminders invite: {args.credit_code}: not a valid credit code")
+        if not 1 <= args.days <= 365:
+            raise UsageError("policybot: reminders invite: --days must be 1 to 365")
+        try:
+            binding = store.issue_binding_code(code, days=args.days)
+        except KeyError:
+            raise UsageError(f"policybot: reminders invite: no enterprise with credit code {code} "
+                             "(import it first)") from None
+        sub = store.subscription_by_code(code)
+        print(binding)
+        print(f"{sub['name']} ({code}): one-time binding code, valid {args.days} days; earlier unused codes no "
+              "longer work. In chat: 提醒 → city, name, credit code → this code.", file=sys.stderr)
+        return 0
+    if args.reminders_command == "claims":
+        rows = store.pending_claims()
+        if args.json:
+            print(json.dumps(rows, ensure_ascii=False))
+        else:
+            for r in rows:
+                print(f"{r['id']}\t{r['created_at'][:16]}\t{r['credit_code']}\t{r['name']}\t"
+                      f"claimed as {r['claimed_name'] or '-'}\t{r['channel']}:{r['user_id']}\t"
+                      f"{'has a contact' if r['has_contact'] else 'no contact'}")
+            print(f"{len(rows)} pending claim(s)", file=sys.stderr)
+        return 0
+    if args.reminders_command in ("approve", "refuse"):
+        decided = store.decide_claim(args.claim_id, args.reminders_command == "approve", args.by)
+        if decided is None:
+            raise UsageError(f"policybot: reminders {args.reminders_command}: no pending claim {args.claim_id}")
+        if decided["status"] == "approved":
+            from bot.reminders import schedule
+            schedule(store, kb, decided["subscription_id"], today, settings.reminder_leads)
+        print(f"claim {args.claim_id} {decided['status']}")
         return 0
     if args.reminders_command == "list":
         upcoming = {}
@@ -352,7 +410,7 @@ def cmd_serve(args, settings: Settings) -> int:
     import asyncio
 
     from bot import serve
-    logging.getLogger().setLevel(logging.INFO)
+    logging.getLogger().setLevel(getattr(logging, os.environ.get("POLICYBOT_LOG_LEVEL", "INFO").upper(), logging.INFO))
     for problem in settings.problems():
         print(f"policybot: configuration: {problem}", file=sys.stderr)
     kb = _kb(settings)

@@ -36,6 +36,7 @@ class Settings:
     reminder_leads: tuple[int, ...] = (30, 7, 1, 0)  # days before a deadline (0 = on the day)
     send_hours: tuple[int, int] = (9, 18)  # reminders go out from 09:00 to before 18:00, Asia/Shanghai
     sweep_seconds: float = 60.0
+    idle_timeout: float = 15.0  # seconds an HTTP connection may sit idle or half-sent (headers, body) before it is closed
     console_secure_cookie: bool = False  # the console's cookies Secure even without X-Forwarded-Proto: https
 
     @property
@@ -99,6 +100,13 @@ class Settings:
         except ValueError:
             raise ConfigError(f"POLICYBOT_SWEEP_SECONDS must be a number of seconds (0.05-3600), not "
                               f"{sweep_text!r}") from None
+        idle_text = get("POLICYBOT_IDLE_TIMEOUT") or "15"
+        try:
+            idle = float(idle_text)
+            if not 0.1 <= idle <= 600:
+                raise ValueError
+        except ValueError:
+            raise ConfigError(f"POLICYBOT_IDLE_TIMEOUT must be a number of seconds (0.1-600), not {idle_text!r}") from None
         return cls(
             db=Path(get("POLICYBOT_DB") or "data/policybot.db"), kb=Path(kb) if kb else None,
             host=get("POLICYBOT_HOST") or "127.0.0.1", port=port, admins=admins,
@@ -107,7 +115,7 @@ class Settings:
             wecom_corp_id=get("WECOM_CORP_ID"), wecom_agent_id=get("WECOM_AGENT_ID"), wecom_secret=get("WECOM_SECRET"),
             wecom_token=get("WECOM_TOKEN"), wecom_aes_key=get("WECOM_AES_KEY"),
             wecom_api_base_url=get("WECOM_API_BASE_URL"), reminder_leads=leads, send_hours=(start, end),
-            sweep_seconds=sweep,
+            sweep_seconds=sweep, idle_timeout=idle,
             console_secure_cookie=(get("POLICYBOT_CONSOLE_SECURE_COOKIE") or "").lower() in ("1", "true", "yes", "on"),
         )
 

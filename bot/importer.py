@@ -37,6 +37,10 @@ class ImportReport:
     unchanged: int = 0
     reminders: int = 0
     refused: list[tuple[int, str]] = field(default_factory=list)
+    codes: list[tuple[str, str, str]] = field(default_factory=list)  # (credit code, name, binding code) with invite
+    # rows whose contact was set in chat before the bureau listed them, not confirmed by this file:
+    # (credit code, name, "channel:user_id"); reminders go there until an operator checks it
+    unconfirmed: list[tuple[str, str, str]] = field(default_factory=list)
 
 
 def read_rows(path: Path) -> list[tuple[int, dict]]:
@@ -112,8 +116,11 @@ def validate(row: dict, kb, today: dt.date) -> tuple[dict | None, str | None]:
             "channel": channel, "user_id": user_id, "source": "import"}, None
 
 
-def import_file(path: Path, store: Store, kb, today: dt.date, leads: tuple[int, ...]) -> ImportReport:
-    return import_rows(read_rows(path), store, kb, today, leads)
+def import_file(path: Path, store: Store, kb, today: dt.date, leads: tuple[int, ...],
+                invite: bool = False) -> ImportReport:
+    """Import the bureau's list; with `invite`, a one-time binding code for each new row without a contact
+    (its staff claim the record in chat with it)."""
+    return import_rows(read_rows(path), store, kb, today, leads, invite)
 
 
 def import_data(raw: bytes, name: str, store: Store, kb, today: dt.date, leads: tuple[int, ...]) -> ImportReport:
@@ -121,7 +128,8 @@ def import_data(raw: bytes, name: str, store: Store, kb, today: dt.date, leads: 
     return import_rows(parse_rows(raw, name), store, kb, today, leads)
 
 
-def import_rows(rows: list[tuple[int, dict]], store: Store, kb, today: dt.date, leads: tuple[int, ...]) -> ImportReport:
+def import_rows(rows: list[tuple[int, dict]], store: Store, kb, today: dt.date, leads: tuple[int, ...],
+                invite: bool = False) -> ImportReport:
     report = ImportReport()
     seen: dict[str, int] = {}
     for line, row in rows:
@@ -133,7 +141,12 @@ def import_rows(rows: list[tuple[int, dict]], store: Store, kb, today: dt.date, 
             report.refused.append((line, f"与第{seen[sub['credit_code']]}行的统一社会信用代码重复"))
             continue
         seen[sub["credit_code"]] = line
+        before = store.subscription_by_code(sub["credit_code"])
         sub_id, outcome = store.upsert_subscription(sub)
+        if before and before.get("source") == "chat" and before.get("user_id") and not sub["user_id"]:
+            report.unconfirmed.append((sub["credit_code"], sub["name"], f"{before['channel']}:{before['user_id']}"))
         setattr(report, outcome, getattr(report, outcome) + 1)
+        if invite and outcome == "new" and not sub["user_id"]:
+            report.codes.append((sub["credit_code"], sub["name"], store.issue_binding_code(sub["credit_code"])))
         report.reminders += schedule(store, kb, sub_id, today, leads)
     return report

@@ -1,13 +1,20 @@
 """Reminders for awarded enterprises: what to remind of and when (a plan), and the loop that sends them.
 
-Durable and exactly-once in effect. Reminders are rows in SQLite, planned when an enterprise subscribes,
-is imported, or reports a change, and topped up once a day (the next review after one has passed).
-The loop in `policybot serve` picks the pending rows whose day has come, sends each through its
-subscriber's channel, and records the delivery together with the reminder's new status in one
-transaction; the delivery log holds a reminder at most once (a unique key). A crash before that commit
-leaves the row pending, so after a restart it is sent again: a reminder is never lost, and the log
-never shows it twice. Only a crash in the instant between the platform's acknowledgement and our commit
-can make a platform show it twice; in local mode (console) the log is written first, so not even that.
+Durable, at least once, and as close to exactly once as each platform allows. Reminders are rows in
+SQLite, planned when an enterprise subscribes, is imported, or reports a change, and topped up once a day
+(the next review after one has passed). The loop in `policybot serve` picks the pending rows whose day
+has come, sends each through its subscriber's channel, and records the delivery together with the
+reminder's new status in one transaction, right after the platform acknowledged the send (nothing is
+awaited in between); the delivery log holds a reminder at most once (a unique key). A crash before that
+commit leaves the row pending, so after a restart it is sent again: a reminder is never lost.
+The window in which a crash makes a user see a reminder twice:
+- WeCom: none within 4 hours. Reminders go with message/send's duplicate check on
+  (`enable_duplicate_check`, interval 14 400 s, the platform's maximum), so WeCom itself drops the resend
+  of the same text to the same member; the restart must come within 4 hours and the same day (the text
+  counts the days left).
+- Telegram: the Bot API has no idempotency key, so the window is one sendMessage round trip plus our
+  commit (milliseconds): a kill -9 after Telegram accepted the message and before the commit resends it.
+- local mode (console): the log is written first, so none.
 Rows whose day passed while the process was down are sent late, once, and say so.
 
 Planning is pure (dates passed in); the loop reads the clock through `clock` (Asia/Shanghai).
@@ -197,7 +204,8 @@ class ReminderLoop:
                 pass
 
     async def top_up(self, today: dt.date) -> int:
-        """Once a day: plan the subscriptions whose plan ran out (the next review, once one has passed)."""
+        """Plan the subscriptions whose plan ran out (the next review, once one has passed), and those an
+        operator or a binding code just gave a contact."""
         added = 0
         for i, sub_id in enumerate(self.store.to_replan(today.isoformat())):
             added += schedule(self.store, self.kb, sub_id, today, self.settings.reminder_leads)
@@ -212,8 +220,7 @@ class ReminderLoop:
         if not self.in_hours(now):
             return 0
         today = now.date()
-        if self._planned_on != today:
-            await self.top_up(today)
+        await self.top_up(today)  # an index finds the few due for planning (a passed review, a new contact)
         sent = 0
         failed_now: set[int] = set()
         while not (stop and stop.is_set()):
@@ -247,7 +254,10 @@ class ReminderLoop:
                 await channel.push(r["user_id"], text)
             return "sent"
         try:
-            await channel.push(r["user_id"], text)
+            if getattr(channel, "platform_dedupe", False):  # WeCom drops a repeat within 4 h by itself
+                await channel.push(r["user_id"], text, dedupe=True)
+            else:
+                await channel.push(r["user_id"], text)
         except Deferred as exc:
             log.info("reminder %s to %s waits for the user's next message: %s", r["id"], r["channel"], exc)
             self.store.reminder_waiting(r["id"])
@@ -266,5 +276,5 @@ class ReminderLoop:
                         attempts, exc)
             self.store.reminder_failed(r["id"], f"{type(exc).__name__}: {exc}", next_try)
             return "failed"
-        self.store.record_delivery(r, text, late)
+        self.store.record_delivery(r, text, late)  # at once: nothing awaited between the ack and this commit
         return "sent"

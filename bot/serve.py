@@ -17,8 +17,9 @@ import logging
 import signal
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
-from bot.channels.base import Channel
+from bot.channels.base import Channel, RefusalLog
 from bot.config import Settings
 from bot.runtime import Dispatcher
 from bot.storage import Store
@@ -43,11 +44,29 @@ def build_channels(settings: Settings, dispatcher: Dispatcher, store: Store) -> 
     return channels
 
 
+HTTP_REFUSALS = RefusalLog("http")
+
+
+class MalformedHttp(logging.Filter):
+    """aiohttp logs a request it cannot parse (bad request line, headers, chunking) with a traceback at
+    ERROR: that becomes a count and a rate-limited line (RefusalLog), without the traceback. Errors of
+    our own handlers keep theirs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, (HttpProcessingError, ConnectionResetError)):
+            HTTP_REFUSALS.add(f"malformed HTTP ({type(exc).__name__})")
+            return False
+        return True
+
+
 def build_app(channels: list[Channel], console=None) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY)
 
     async def healthz(request: web.Request) -> web.Response:
-        return web.json_response({"ok": True, "channels": [c.name for c in channels]})
+        refused = {c.name: c.refusals.count for c in channels if getattr(c, "refusals", None)}
+        refused["http"] = HTTP_REFUSALS.count
+        return web.json_response({"ok": True, "channels": [c.name for c in channels], "refused": refused})
 
     app.router.add_get("/healthz", healthz)
     for channel in channels:
@@ -77,7 +96,12 @@ async def run(settings: Settings, kb, stop: asyncio.Event | None = None, ready: 
 
     console = Console(settings, store, lambda: dispatcher.kb, swap_kb, dispatcher.today)
     app = build_app(channels, console)
-    runner = web.AppRunner(app, access_log=None)
+    server_log = logging.getLogger("aiohttp.server")
+    if not any(isinstance(f, MalformedHttp) for f in server_log.filters):
+        server_log.addFilter(MalformedHttp())
+    # keepalive_timeout closes a connection idle after a response, and one that has not sent a whole request
+    # head (aiohttp arms the timer at connect and only a parsed request disarms it): idle and slow headers
+    runner = web.AppRunner(app, access_log=None, keepalive_timeout=settings.idle_timeout)
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port)
     await site.start()

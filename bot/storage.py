@@ -1,16 +1,25 @@
-"""SQLite, the record: dialog state per user and the log of questions (declined ones included).
+"""SQLite, the record: dialog state per chat and user, the log of questions (declined ones included),
+subscriptions and their reminders, claims of imported enterprises, handled platform messages.
 
 A small interface over sqlite-utils; every other module goes through it. WAL mode, so the serve
-process and an operator's CLI can use the database at the same time.
+process and an operator's CLI can use the database at the same time. `PRAGMA secure_delete` is on:
+a deleted row's bytes are overwritten, not left in free pages (/forget).
+
+The schema is versioned: `MIGRATIONS` is an ordered list of steps, each a CREATE or an ALTER (or a
+small function); `schema_version` records the steps applied. Opening a database applies the missing
+steps in order, each in its own transaction, so a database made by any earlier release opens. To add a
+column: append a step (`_add_column("table", "column", "TEXT")`); never edit a step that has shipped.
 """
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import hashlib
 import json
+import secrets
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import sqlite_utils
@@ -34,82 +43,202 @@ class _Connection(sqlite3.Connection):
         return super().__exit__(exc_type, exc, tb)
 
 
+def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
+    return {row[1] for row in conn.execute(f'pragma table_info("{table}")')}
+
+
+def _tables(conn: sqlite3.Connection) -> set[str]:
+    return {row[0] for row in conn.execute("select name from sqlite_master where type = 'table'")}
+
+
+def _add_column(table: str, column: str, kind: str) -> Callable[[sqlite3.Connection], None]:
+    """A step adding a column; a no-op where it exists (a database made before versioning may have it)."""
+    def step(conn: sqlite3.Connection) -> None:
+        if column not in _columns(conn, table):
+            conn.execute(f'alter table "{table}" add column "{column}" {kind}')
+    step.__doc__ = f"{table}.{column}"
+    return step
+
+
+def hash_key(channel: str, key: str) -> str:
+    """How a platform message id is stored: hashed, so that no user id (WeCom event keys hold one) stays."""
+    return hashlib.sha256(f"{channel}\0{key}".encode()).hexdigest()[:40]
+
+
+def _baseline(conn: sqlite3.Connection) -> None:
+    """Release 1's tables, created where missing (a database made before versioning keeps its own)."""
+    have = _tables(conn)
+    ddl = {
+        "dialog_state": ['create table dialog_state (channel TEXT, user_id TEXT, state TEXT, updated_at TEXT, '
+                         'primary key (channel, user_id))'],
+        "questions": ['create table questions (id INTEGER PRIMARY KEY, asked_at TEXT, channel TEXT, user_id TEXT, '
+                      'question TEXT, city TEXT, abstained INTEGER, reason TEXT, citation TEXT)',
+                      'create index idx_questions_abstained_asked_at on questions (abstained, asked_at)',
+                      'create index idx_questions_channel_user_id on questions (channel, user_id)'],
+        "checks": ['create table checks (id INTEGER PRIMARY KEY, at TEXT, channel TEXT, user_id TEXT, stage TEXT, '
+                   'city TEXT, verdict TEXT)',
+                   'create index idx_checks_channel_user_id on checks (channel, user_id)'],
+        "seen_messages": ['create table seen_messages (channel TEXT, key TEXT, at TEXT, primary key (channel, key))',
+                          'create index idx_seen_messages_at on seen_messages (at)'],
+        "subscriptions": ['create table subscriptions (id INTEGER PRIMARY KEY, credit_code TEXT, name TEXT, city TEXT, '
+                          'awarded_on TEXT, channel TEXT, user_id TEXT, active INTEGER, inactive_reason TEXT, '
+                          'source TEXT, changed_on TEXT, change_kind TEXT, created_at TEXT, updated_at TEXT)',
+                          'create unique index idx_subscriptions_credit_code on subscriptions (credit_code)',
+                          'create index idx_subscriptions_channel_user_id on subscriptions (channel, user_id)'],
+        "reminders": ['create table reminders (id INTEGER PRIMARY KEY, subscription_id INTEGER REFERENCES '
+                      'subscriptions(id), kind TEXT, due_on TEXT, lead_days INTEGER, send_on TEXT, status TEXT, '
+                      'attempts INTEGER, next_try_at TEXT, last_error TEXT, created_at TEXT)',
+                      'create unique index idx_reminders_subscription_id_kind_due_on_lead_days '
+                      'on reminders (subscription_id, kind, due_on, lead_days)',
+                      'create index idx_reminders_status_send_on on reminders (status, send_on)'],
+        "deliveries": ['create table deliveries (id INTEGER PRIMARY KEY, reminder_id INTEGER, channel TEXT, '
+                       'user_id TEXT, text TEXT, late INTEGER, sent_at TEXT)',
+                       'create unique index idx_deliveries_reminder_id on deliveries (reminder_id)'],
+    }
+    for table, statements in ddl.items():
+        if table not in have:
+            for sql in statements:
+                conn.execute(sql)
+
+
+def _hashed_seen_messages(conn: sqlite3.Connection) -> None:
+    """Handled messages keep their reply (a retry after a crash gets it), its delivery status and the
+    user (deleted by /forget); their keys are stored hashed."""
+    for column, kind in (("reply", "TEXT"), ("status", "TEXT"), ("user_id", "TEXT")):
+        _add_column("seen_messages", column, kind)(conn)
+    rows = conn.execute("select rowid, channel, key from seen_messages").fetchall()
+    for rowid, channel, key in rows:
+        if len(key) != 40 or not all(c in "0123456789abcdef" for c in key):
+            conn.execute("update or ignore seen_messages set key = ? where rowid = ?", [hash_key(channel, key), rowid])
+    conn.execute("delete from seen_messages where length(key) != 40")
+    conn.execute("create index if not exists idx_seen_messages_user on seen_messages (channel, user_id)")
+
+
+def _dialog_state_by_chat(conn: sqlite3.Connection) -> None:
+    """Dialog state keyed by (channel, chat, user): a user's dialog in a group is not theirs in another
+    chat. Rows of private chats (all rows until now) get chat_id = user_id."""
+    conn.execute("create table dialog_state_new (channel TEXT NOT NULL, chat_id TEXT NOT NULL, user_id TEXT NOT NULL, "
+                 "state TEXT, updated_at TEXT, primary key (channel, chat_id, user_id))")
+    conn.execute("insert into dialog_state_new (channel, chat_id, user_id, state, updated_at) "
+                 "select channel, user_id, user_id, state, updated_at from dialog_state")
+    conn.execute("drop table dialog_state")
+    conn.execute("alter table dialog_state_new rename to dialog_state")
+    conn.execute("create index idx_dialog_state_user on dialog_state (channel, user_id)")
+
+
+def _kf_tables(conn: sqlite3.Connection) -> None:
+    """微信客服 (bot/channels/wechat_kf.py): sync_msg's cursor per account, msgids handled, the 48-hour window
+    of each customer, and the outbox (what is sent, or waits to be: the quota's count)."""
+    for sql in (
+            "create table if not exists kf_cursors (open_kfid TEXT PRIMARY KEY, cursor TEXT, updated_at TEXT)",
+            "create table if not exists kf_messages (msgid TEXT PRIMARY KEY, at FLOAT)",
+            "create index if not exists idx_kf_messages_at on kf_messages (at)",
+            "create table if not exists kf_customers (external_userid TEXT PRIMARY KEY, open_kfid TEXT, "
+            "last_msg_at FLOAT)",
+            "create table if not exists kf_outbox (id INTEGER PRIMARY KEY, external_userid TEXT, open_kfid TEXT, "
+            "source TEXT, body TEXT, reminder_ids TEXT, status TEXT, attempts INTEGER, created_at FLOAT, "
+            "sent_at FLOAT, error TEXT)",
+            "create index if not exists idx_kf_outbox_external_userid_status_sent_at "
+            "on kf_outbox (external_userid, status, sent_at)"):
+        conn.execute(sql)
+
+
+def _question_review(conn: sqlite3.Connection) -> None:
+    """Feedback on an answer (+1 / -1 and an optional reason) and what an operator did with the question in the
+    console (linked to an article, or marked out of scope); `turn` numbers a user's questions, so that a feedback
+    button under an older answer lands on that answer."""
+    for column, kind in (("turn", "INTEGER"), ("feedback", "INTEGER"), ("feedback_reason", "TEXT"),
+                         ("feedback_at", "TEXT"), ("resolution", "TEXT"), ("resolved_ref", "TEXT"),
+                         ("resolved_by", "TEXT"), ("resolved_at", "TEXT")):
+        _add_column("questions", column, kind)(conn)
+    conn.execute("create index if not exists idx_questions_feedback on questions (feedback)")
+
+
+def _console_tables(conn: sqlite3.Connection) -> None:
+    """The operator console: accounts (argon2 hashes), sessions (a SHA-256 of the cookie's token only), and what
+    operators taught the knowledge base (the teach log, with the outcome once rebuilt)."""
+    conn.execute("create table if not exists operators (name TEXT PRIMARY KEY, password_hash TEXT NOT NULL, "
+                 "created_at TEXT, last_login_at TEXT)")
+    conn.execute("create table if not exists console_sessions (token_hash TEXT PRIMARY KEY, operator TEXT NOT NULL, "
+                 "csrf TEXT NOT NULL, created_at TEXT, seen_at TEXT, expires_at TEXT)")
+    conn.execute("create index if not exists idx_console_sessions_operator on console_sessions (operator)")
+    conn.execute("create table if not exists teach_log (id INTEGER PRIMARY KEY, at TEXT, by TEXT, kind TEXT, "
+                 "question TEXT, measure TEXT, article INTEGER, status TEXT, outcome TEXT, done_at TEXT)")
+
+
+MIGRATIONS: list[tuple[str, str | Callable[[sqlite3.Connection], None]]] = [
+    ("release 1 tables", _baseline),
+    ("subscriptions.replan_on", _add_column("subscriptions", "replan_on", "TEXT")),
+    ("handled messages: reply, status, user; keys hashed", _hashed_seen_messages),
+    ("dialog state keyed by chat and user", _dialog_state_by_chat),
+    ("claims of imported enterprises",
+     "create table claims (id INTEGER PRIMARY KEY, subscription_id INTEGER NOT NULL REFERENCES subscriptions(id), "
+     "channel TEXT NOT NULL, user_id TEXT NOT NULL, chat_id TEXT, claimed_name TEXT, status TEXT NOT NULL, "
+     "proof TEXT, created_at TEXT, decided_at TEXT, decided_by TEXT)"),
+    ("claims index", "create index idx_claims_status on claims (status, subscription_id)"),
+    ("one-time binding codes",
+     "create table binding_codes (id INTEGER PRIMARY KEY, credit_code TEXT NOT NULL, code_hash TEXT NOT NULL UNIQUE, "
+     "created_at TEXT, expires_at TEXT, used_at TEXT)"),
+    ("subscriptions to plan, found by index (the reminder loop asks every sweep)",
+     "create index idx_subscriptions_replan_on on subscriptions (replan_on) where replan_on is not null"),
+    ("sessions of `policybot ask --session`",
+     "create table if not exists sessions (id TEXT PRIMARY KEY, state TEXT, updated_at TEXT)"),
+    ("微信客服 tables", _kf_tables),
+    ("questions: feedback (👍/👎, a reason), the user's question number, an operator's handling", _question_review),
+    ("operator console: accounts, sessions (token hashes), what operators taught", _console_tables),
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no I, O, 0, 1: read aloud or typed without doubt
+CODE_LENGTH = 10  # 32^10 = 2^50 codes; a dialog allows a few tries
+CODE_DAYS = 30
+
+
+def normalize_code(text: str) -> str:
+    return "".join(ch for ch in (text or "").upper() if ch.isalnum())
+
+
+def _code_hash(credit_code: str, code: str) -> str:
+    return hashlib.sha256(f"{credit_code}:{normalize_code(code)}".encode()).hexdigest()
+
+
 class Store:
     def __init__(self, path: Path | str):
         if str(path) != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite_utils.Database(sqlite3.connect(str(path), factory=_Connection))
+        conn = sqlite3.connect(str(path), factory=_Connection)
+        conn.execute("pragma secure_delete = on")  # deleted rows are overwritten, not left in free pages
+        self.db = sqlite_utils.Database(conn)
         if str(path) != ":memory:":
             self.db.enable_wal()
             self.db.execute("pragma synchronous = normal")  # WAL + NORMAL: a kill -9 loses no committed row
+        self._checkpoint_due = False
         self._migrate()
 
+    # ---- schema -----------------------------------------------------------------------------------
+    def schema_version(self) -> int:
+        conn = self.db.conn
+        if "schema_version" not in _tables(conn):
+            return 0
+        return conn.execute("select coalesce(max(version), 0) from schema_version").fetchone()[0]
+
     def _migrate(self) -> None:
-        db = self.db
-        if "dialog_state" not in db.table_names():
-            db["dialog_state"].create({"channel": str, "user_id": str, "state": str, "updated_at": str},
-                                      pk=("channel", "user_id"))
-        if "questions" not in db.table_names():
-            db["questions"].create({"id": int, "asked_at": str, "channel": str, "user_id": str, "question": str,
-                                    "city": str, "abstained": int, "reason": str, "citation": str}, pk="id")
-            db["questions"].create_index(["abstained", "asked_at"])
-            db["questions"].create_index(["channel", "user_id"])
-
-        if "sessions" not in db.table_names():  # `policybot ask --session ID`: a conversation kept across calls
-            db["sessions"].create({"id": str, "state": str, "updated_at": str}, pk="id")
-
-        # feedback on an answer (👍 +1 / 👎 -1, an optional reason) and what an operator did with the question in
-        # the console (linked to an article, or marked out of scope); `turn` numbers a user's questions, so that a
-        # feedback button of an older answer lands on that answer. Added to an existing table column by column.
-        question_columns = {"turn": int, "feedback": int, "feedback_reason": str, "feedback_at": str,
-                            "resolution": str, "resolved_ref": str, "resolved_by": str, "resolved_at": str}
-        have = set(db["questions"].columns_dict)
-        for column, kind in question_columns.items():
-            if column not in have:
-                db["questions"].add_column(column, kind)
-        if not any(ix.name == "idx_questions_feedback" for ix in db["questions"].indexes):
-            db["questions"].create_index(["feedback"], index_name="idx_questions_feedback")
-
-        # the operator console: accounts (argon2 hashes), sessions (the token's SHA-256 only), what operators taught
-        if "operators" not in db.table_names():
-            db["operators"].create({"name": str, "password_hash": str, "created_at": str, "last_login_at": str},
-                                   pk="name")
-        if "console_sessions" not in db.table_names():
-            db["console_sessions"].create({"token_hash": str, "operator": str, "csrf": str, "created_at": str,
-                                           "seen_at": str, "expires_at": str}, pk="token_hash")
-            db["console_sessions"].create_index(["operator"])
-        if "teach_log" not in db.table_names():
-            db["teach_log"].create({"id": int, "at": str, "by": str, "kind": str, "question": str, "measure": str,
-                                    "article": int, "status": str, "outcome": str, "done_at": str}, pk="id")
-
-        if "checks" not in db.table_names():
-            db["checks"].create({"id": int, "at": str, "channel": str, "user_id": str, "stage": str, "city": str,
-                                 "verdict": str}, pk="id")
-            db["checks"].create_index(["channel", "user_id"])
-
-        if "seen_messages" not in db.table_names():
-            db["seen_messages"].create({"channel": str, "key": str, "at": str}, pk=("channel", "key"))
-            db["seen_messages"].create_index(["at"])
-
-        if "subscriptions" not in db.table_names():
-            db["subscriptions"].create({"id": int, "credit_code": str, "name": str, "city": str, "awarded_on": str,
-                                        "channel": str, "user_id": str, "active": int, "inactive_reason": str,
-                                        "source": str, "changed_on": str, "change_kind": str, "replan_on": str,
-                                        "created_at": str, "updated_at": str}, pk="id")
-            db["subscriptions"].create_index(["credit_code"], unique=True)
-            db["subscriptions"].create_index(["channel", "user_id"])
-        if "reminders" not in db.table_names():
-            db["reminders"].create({"id": int, "subscription_id": int, "kind": str, "due_on": str, "lead_days": int,
-                                    "send_on": str, "status": str, "attempts": int, "next_try_at": str,
-                                    "last_error": str, "created_at": str}, pk="id",
-                                   foreign_keys=[("subscription_id", "subscriptions", "id")])
-            db["reminders"].create_index(["subscription_id", "kind", "due_on", "lead_days"], unique=True)
-            db["reminders"].create_index(["status", "send_on"])
-        if "deliveries" not in db.table_names():
-            db["deliveries"].create({"id": int, "reminder_id": int, "channel": str, "user_id": str, "text": str,
-                                     "late": int, "sent_at": str}, pk="id")
-            db["deliveries"].create_index(["reminder_id"], unique=True)  # the log holds each reminder once
-        self._migrate_kf()
+        conn = self.db.conn
+        conn.execute("create table if not exists schema_version (version INTEGER PRIMARY KEY, step TEXT, "
+                     "applied_at TEXT)")
+        conn.commit()
+        for version, (name, step) in enumerate(MIGRATIONS, start=1):
+            if self.schema_version() >= version:
+                continue
+            with self.transaction():  # BEGIN IMMEDIATE: another process migrating waits, then sees it done
+                if self.schema_version() >= version:
+                    continue
+                if isinstance(step, str):
+                    conn.execute(step)
+                else:
+                    step(conn)
+                conn.execute("insert into schema_version (version, step, applied_at) values (?, ?, ?)",
+                             [version, name, now_shanghai().isoformat()])
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
@@ -129,25 +258,74 @@ class Store:
             raise
         conn.hold = False
         conn.commit()
+        if self._checkpoint_due:  # after /forget: the WAL's copies of the deleted rows go too
+            self._checkpoint_due = False
+            self.db.execute("pragma wal_checkpoint(truncate)")
 
     # ---- platform message ids (a retried or repeated delivery is handled once) -------------------
     def first_time(self, channel: str, key: str, keep_days: int = 3) -> bool:
         """Record a platform message id; False when it was seen before (WeCom retries, Telegram update_id)."""
-        now = now_shanghai()
-        cur = self.db.execute("insert or ignore into seen_messages (channel, key, at) values (?, ?, ?)",
-                              [channel, str(key), now.isoformat()])
-        self.db.conn.commit()
-        self._seen_inserts = getattr(self, "_seen_inserts", 0) + 1
-        if self._seen_inserts % 1000 == 0:  # now and then, forget ids older than keep_days
-            cutoff = (now - dt.timedelta(days=keep_days)).isoformat()
-            self.db.execute("delete from seen_messages where at < ?", [cutoff])
-            self.db.conn.commit()
+        with self.transaction():
+            cur = self.db.execute("insert or ignore into seen_messages (channel, key, at) values (?, ?, ?)",
+                                  [channel, hash_key(channel, str(key)), now_shanghai().isoformat()])
+        self._prune_seen(keep_days)
         return bool(cur.rowcount)
 
-    # ---- dialog state -----------------------------------------------------------------------------
-    def get_state(self, channel: str, user_id: str) -> dict:
-        rows = list(self.db.query("select state from dialog_state where channel = ? and user_id = ?",
-                                  [channel, user_id]))
+    def _prune_seen(self, keep_days: int = 3) -> None:
+        self._seen_inserts = getattr(self, "_seen_inserts", 0) + 1
+        if self._seen_inserts % 1000 == 0:  # now and then, forget ids older than keep_days
+            cutoff = (now_shanghai() - dt.timedelta(days=keep_days)).isoformat()
+            with self.transaction():
+                self.db.execute("delete from seen_messages where at < ?", [cutoff])
+
+    def handled(self, channel: str, key: str) -> dict | None:
+        """A message handled before: {"reply": [...] or None, "status": new|sent|push|pushed|None}."""
+        row = self.db.execute("select reply, status from seen_messages where channel = ? and key = ?",
+                              [channel, hash_key(channel, str(key))]).fetchone()
+        if row is None:
+            return None
+        try:
+            reply = json.loads(row[0]) if row[0] else None
+        except ValueError:
+            reply = None
+        return {"reply": reply, "status": row[1]}
+
+    def mark_handled(self, channel: str, key: str, user_id: str | None, reply: list[dict], status: str = "new") -> None:
+        """Record a message as handled together with its reply (call inside the transaction that recorded
+        what the message changed)."""
+        self.db.execute("insert or replace into seen_messages (channel, key, at, reply, status, user_id) "
+                        "values (?, ?, ?, ?, ?, ?)",
+                        [channel, hash_key(channel, str(key)), now_shanghai().isoformat(),
+                         json.dumps(reply, ensure_ascii=False), status, user_id])
+        self.db.conn.commit()
+        self._prune_seen()
+
+    def set_handled_status(self, channel: str, key: str, status: str) -> None:
+        with self.transaction():
+            self.db.execute("update seen_messages set status = ? where channel = ? and key = ?",
+                            [status, channel, hash_key(channel, str(key))])
+
+    def handled_to_push(self, channel: str, since: str) -> list[dict]:
+        """Replies recorded as to be pushed actively and not pushed yet (a crash came between)."""
+        rows = self.db.execute("select key, user_id, reply from seen_messages where channel = ? and status = 'push' "
+                               "and at >= ? and user_id is not null", [channel, since]).fetchall()
+        out = []
+        for key, user_id, reply in rows:
+            try:
+                out.append({"hashed_key": key, "user_id": user_id, "reply": json.loads(reply or "[]")})
+            except ValueError:
+                continue
+        return out
+
+    def set_hashed_status(self, channel: str, hashed_key: str, status: str) -> None:
+        with self.transaction():
+            self.db.execute("update seen_messages set status = ? where channel = ? and key = ?",
+                            [status, channel, hashed_key])
+
+    # ---- dialog state (per chat and user; a private chat's id is the user's) ------------------------------
+    def get_state(self, channel: str, user_id: str, chat_id: str | None = None) -> dict:
+        rows = list(self.db.query("select state from dialog_state where channel = ? and chat_id = ? and user_id = ?",
+                                  [channel, chat_id or user_id, user_id]))
         if not rows:
             return {}
         try:
@@ -156,14 +334,16 @@ class Store:
             return {}
         return state if isinstance(state, dict) else {}
 
-    def set_state(self, channel: str, user_id: str, state: dict) -> None:
-        if not state:
-            self.db.execute("delete from dialog_state where channel = ? and user_id = ?", [channel, user_id])
-            self.db.conn.commit()
-            return
-        self.db["dialog_state"].upsert({"channel": channel, "user_id": user_id,
-                                        "state": json.dumps(state, ensure_ascii=False),
-                                        "updated_at": now_shanghai().isoformat()}, pk=("channel", "user_id"))
+    def set_state(self, channel: str, user_id: str, state: dict, chat_id: str | None = None) -> None:
+        with self.transaction():
+            if not state:
+                self.db.execute("delete from dialog_state where channel = ? and chat_id = ? and user_id = ?",
+                                [channel, chat_id or user_id, user_id])
+                return
+            self.db.execute("insert or replace into dialog_state (channel, chat_id, user_id, state, updated_at) "
+                            "values (?, ?, ?, ?, ?)",
+                            [channel, chat_id or user_id, user_id, json.dumps(state, ensure_ascii=False),
+                             now_shanghai().isoformat()])
 
     # ---- conversations of `ask --session` ------------------------------------------------------------
     def get_session(self, session_id: str) -> dict:
@@ -325,7 +505,8 @@ class Store:
         """Insert or update by credit code; returns (id, 'new' | 'updated' | 'unchanged').
 
         Contact fields (channel, user_id) are only overwritten by a non-empty value, so re-importing a list
-        without contacts keeps what a chat subscription recorded.
+        without contacts keeps what a chat subscription recorded. This is the operators' path (import); a chat
+        user reaches an existing record only through a claim (`redeem_binding_code`, `decide_claim`).
         """
         now = now_shanghai().isoformat()
         existing = list(self.db.query("select * from subscriptions where credit_code = ?", [row["credit_code"]]))
@@ -337,7 +518,8 @@ class Store:
         update = {k: v for k, v in row.items() if v not in (None, "") or k not in ("channel", "user_id")}
         if row.get("active") is None:
             update.pop("active", None)
-        update.pop("source", None)  # where the subscription first came from (chat or import) stays
+        if update.get("source") != "import":
+            update.pop("source", None)  # a chat row the bureau then imports becomes the bureau's record
         changed = {k: v for k, v in update.items() if old.get(k) != v}
         if not changed:
             return old["id"], "unchanged"
@@ -512,44 +694,130 @@ class Store:
         """The whole question log, oldest first (an iterator: the CSV export streams it)."""
         return self.db.query("select * from questions order by id")
 
+    # ---- claims of existing records: a one-time binding code, or an operator's approval ----------------
+    def issue_binding_code(self, credit_code: str, days: int = CODE_DAYS) -> str:
+        """A one-time code with which the enterprise's staff bind its record to their chat account. Earlier
+        unused codes of the enterprise stop working. KeyError when no record has this credit code."""
+        if not self.subscription_by_code(credit_code):
+            raise KeyError(credit_code)
+        code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+        now = now_shanghai()
+        with self.transaction():
+            self.db.execute("delete from binding_codes where credit_code = ? and used_at is null", [credit_code])
+            self.db.execute("insert into binding_codes (credit_code, code_hash, created_at, expires_at) "
+                            "values (?, ?, ?, ?)", [credit_code, _code_hash(credit_code, code), now.isoformat(),
+                                                    (now + dt.timedelta(days=days)).isoformat()])
+        return f"{code[:5]}-{code[5:]}"
+
+    def binding_code_valid(self, credit_code: str, code: str) -> bool:
+        row = self.db.execute("select 1 from binding_codes where code_hash = ? and credit_code = ? "
+                              "and used_at is null and expires_at > ?",
+                              [_code_hash(credit_code, code), credit_code, now_shanghai().isoformat()]).fetchone()
+        return row is not None
+
+    def redeem_binding_code(self, credit_code: str, code: str, channel: str, user_id: str,
+                            chat_id: str | None = None, claimed_name: str | None = None) -> dict | None:
+        """Use a code: the record's contact becomes this user (its name and dates stay). None if the code
+        is wrong, used or expired."""
+        now = now_shanghai().isoformat()
+        with self.transaction():
+            cur = self.db.execute("update binding_codes set used_at = ? where code_hash = ? and credit_code = ? "
+                                  "and used_at is null and expires_at > ?",
+                                  [now, _code_hash(credit_code, code), credit_code, now])
+            sub = self.subscription_by_code(credit_code)
+            if not cur.rowcount or not sub:
+                return None
+            self.db.execute("insert into claims (subscription_id, channel, user_id, chat_id, claimed_name, status, "
+                            "proof, created_at, decided_at, decided_by) values (?, ?, ?, ?, ?, 'approved', 'code', "
+                            "?, ?, 'binding code')", [sub["id"], channel, user_id, chat_id, claimed_name, now, now])
+            self._bind(sub["id"], channel, user_id)
+        return self.subscription(sub["id"])
+
+    def add_claim(self, credit_code: str, channel: str, user_id: str, chat_id: str | None = None,
+                  claimed_name: str | None = None) -> int | None:
+        """A claim waiting for an operator (the same user's pending claim is not repeated)."""
+        sub = self.subscription_by_code(credit_code)
+        if not sub:
+            return None
+        with self.transaction():
+            row = self.db.execute("select id from claims where subscription_id = ? and channel = ? and user_id = ? "
+                                  "and status = 'pending'", [sub["id"], channel, user_id]).fetchone()
+            if row:
+                return row[0]
+            cur = self.db.execute("insert into claims (subscription_id, channel, user_id, chat_id, claimed_name, "
+                                  "status, created_at) values (?, ?, ?, ?, ?, 'pending', ?)",
+                                  [sub["id"], channel, user_id, chat_id, claimed_name, now_shanghai().isoformat()])
+        return cur.lastrowid
+
+    def pending_claims(self) -> list[dict]:
+        """Claims waiting for an operator, oldest first, with the record they claim (the bureau's name,
+        city, award date, and whether it already has a contact)."""
+        return list(self.db.query(
+            "select c.id, c.subscription_id, c.channel, c.user_id, c.chat_id, c.claimed_name, c.created_at, "
+            "s.credit_code, s.name, s.city, s.awarded_on, s.source, "
+            "(s.user_id is not null) as has_contact from claims c join subscriptions s on s.id = c.subscription_id "
+            "where c.status = 'pending' order by c.id"))
+
+    def decide_claim(self, claim_id: int, approve: bool, by: str) -> dict | None:
+        """An operator approves (the claimant becomes the record's contact) or refuses a pending claim.
+        Returns the claim as decided, or None when there is no pending claim with this id."""
+        now = now_shanghai().isoformat()
+        with self.transaction():
+            row = self.db.execute("select id, subscription_id, channel, user_id from claims where id = ? "
+                                  "and status = 'pending'", [claim_id]).fetchone()
+            if not row:
+                return None
+            self.db.execute("update claims set status = ?, proof = ?, decided_at = ?, decided_by = ? where id = ?",
+                            ["approved" if approve else "refused", "operator" if approve else None, now, by,
+                             claim_id])
+            if approve:
+                self._bind(row[1], row[2], row[3])
+        return next(iter(self.db.query("select * from claims where id = ?", [claim_id])), None)
+
+    def _bind(self, sub_id: int, channel: str, user_id: str) -> None:
+        """The claimant becomes the contact; an early replan_on makes the reminder loop plan the record again
+        at its next sweep (reminders cancelled while it was inactive come back)."""
+        self.db.execute("update subscriptions set channel = ?, user_id = ?, active = 1, inactive_reason = null, "
+                        "replan_on = '0001-01-01', updated_at = ? where id = ?",
+                        [channel, user_id, now_shanghai().isoformat(), sub_id])
+
     # ---- a user's data ----------------------------------------------------------------------------
     def forget(self, channel: str, user_id: str) -> int:
-        """Delete everything stored about one user; returns how many rows went."""
+        """Delete everything stored about one user; returns how many rows went.
+
+        A record the bureau imported stays (only its contact is cleared): a claimant's /forget never
+        deletes the bureau's row. Handled-message rows of the user go too (their keys are hashed anyway),
+        and the WAL is checkpointed and truncated after the commit (secure_delete overwrites the rows)."""
         removed = 0
-        with self.db.conn:
-            subs = [r["id"] for r in self.db.query("select id from subscriptions where channel = ? and user_id = ?",
-                                                   [channel, user_id])]
-            for sub_id in subs:
+        with self.transaction():
+            subs = list(self.db.query("select id, source from subscriptions where channel = ? and user_id = ?",
+                                      [channel, user_id]))
+            for sub in subs:
                 reminder_ids = "select id from reminders where subscription_id = ?"
                 removed += self.db.execute(f"delete from deliveries where reminder_id in ({reminder_ids})",
-                                           [sub_id]).rowcount
-                removed += self.db.execute("delete from reminders where subscription_id = ?", [sub_id]).rowcount
+                                           [sub["id"]]).rowcount
+                if sub["source"] == "import":
+                    self.db.execute("update reminders set last_error = null where subscription_id = ?", [sub["id"]])
+                    self.db.execute("update subscriptions set channel = null, user_id = null, updated_at = ? "
+                                    "where id = ?", [now_shanghai().isoformat(), sub["id"]])
+                    removed += 1
+                else:
+                    removed += self.db.execute("delete from reminders where subscription_id = ?", [sub["id"]]).rowcount
+                    removed += self.db.execute("delete from subscriptions where id = ?", [sub["id"]]).rowcount
             removed += self.db.execute("delete from deliveries where channel = ? and user_id = ?",
                                        [channel, user_id]).rowcount
-            for table in ("dialog_state", "questions", "checks", "subscriptions"):
+            for table in ("dialog_state", "questions", "checks", "claims", "seen_messages"):
                 removed += self.db.execute(f"delete from {table} where channel = ? and user_id = ?",
                                            [channel, user_id]).rowcount
+            removed += self.db.execute("delete from dialog_state where channel = ? and chat_id = ?",
+                                       [channel, user_id]).rowcount
             if channel == "wechat_kf":
                 for table in ("kf_customers", "kf_outbox"):
                     removed += self.db.execute(f"delete from {table} where external_userid = ?", [user_id]).rowcount
+            self._checkpoint_due = True
         return removed
 
     # ---- 微信客服 (bot/channels/wechat_kf.py) --------------------------------------------------------------
-    def _migrate_kf(self) -> None:
-        db = self.db
-        if "kf_cursors" not in db.table_names():  # sync_msg's cursor per customer-service account
-            db["kf_cursors"].create({"open_kfid": str, "cursor": str, "updated_at": str}, pk="open_kfid")
-        if "kf_messages" not in db.table_names():  # msgids handled (WeCom keeps messages 3 days)
-            db["kf_messages"].create({"msgid": str, "at": float}, pk="msgid")
-            db["kf_messages"].create_index(["at"])
-        if "kf_customers" not in db.table_names():  # the last message of each customer opens a 48-hour window
-            db["kf_customers"].create({"external_userid": str, "open_kfid": str, "last_msg_at": float}, pk="external_userid")
-        if "kf_outbox" not in db.table_names():  # what is sent (or waits to be) to customers: the quota's count
-            db["kf_outbox"].create({"id": int, "external_userid": str, "open_kfid": str, "source": str, "body": str,
-                                    "reminder_ids": str, "status": str, "attempts": int, "created_at": float,
-                                    "sent_at": float, "error": str}, pk="id")
-            db["kf_outbox"].create_index(["external_userid", "status", "sent_at"])
-
     def kf_cursor(self, open_kfid: str) -> str:
         row = self.db.execute("select cursor from kf_cursors where open_kfid = ?", [open_kfid]).fetchone()
         return row[0] if row and row[0] else ""

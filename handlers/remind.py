@@ -2,7 +2,10 @@
 
 The handler talks and computes dates (pure: rules.deadlines); what is stored is returned as events
 (`subscribe`, `change`, `unsubscribe`) that the runtime writes, then plans into reminder rows.
-State: state["remind"] = {"step": city|name|code|date|confirm|change_date|unsubscribe, "data": {...}}.
+State: state["remind"] = {"step": city|name|code|bind|date|confirm|change_date|unsubscribe, "data": {...}}.
+A credit code that is already on record (imported by the bureau, or subscribed by another account) is
+bound only with a one-time binding code (`policybot reminders invite`) or by an operator approving the
+claim; until then nothing about the record is shown or changed.
 """
 from __future__ import annotations
 
@@ -120,12 +123,15 @@ def on_text(msg: Incoming, text: str, state: dict, ctx: Context) -> Result:
         if problem:
             return _ask(state, ctx, problem)
         taken = ctx.data.subscription_by_code(code) if ctx.data else None
-        if taken and taken.get("user_id") and (taken["channel"], taken["user_id"]) != (msg.channel, msg.user_id) \
-                and taken.get("active"):
-            state.pop("remind")
-            return Result([Reply("这家企业已经由另一个账号订阅了提醒。如需更换接收人，请联系主管部门（工信局）。")], state)
         data["credit_code"] = code
+        if taken and (taken.get("channel"), taken.get("user_id")) != (msg.channel, msg.user_id):
+            r["step"] = "bind"  # a record that is not this user's: only a binding code or an operator binds it
+            return _ask(state, ctx)
+        if taken and taken.get("source") == "import":
+            return _bound(state, taken, ctx, "这家企业已绑定到您的账号。")
         r["step"] = "date"
+    elif step == "bind":
+        return _bind(msg, text, state, ctx)
     elif step == "date":
         try:
             value = factmod.parse_date(text, ctx.today, year_needed=True)
@@ -161,6 +167,8 @@ def on_button(msg: Incoming, arg: str, state: dict, ctx: Context) -> Result:
         return on_text(msg, arg.split(":", 1)[1], state, ctx)
     if arg == "yes" and r.get("step") in ("confirm", "unsubscribe"):
         return on_text(msg, "确认", state, ctx)
+    if arg == "apply" and r.get("step") == "bind":
+        return on_text(msg, "申请", state, ctx)
     if arg == "no" and r.get("step"):
         return on_text(msg, "取消", state, ctx)
     return Result([Reply("这个按钮已过期。回复“提醒”订阅，或 /status 查看提醒。")], state)
@@ -193,6 +201,10 @@ def _ask(state: dict, ctx: Context, prefix: str = "") -> Result:
         lines.append("请输入统一社会信用代码（18位，见营业执照）：")
     elif step == "date":
         lines.append("请输入获得示范企业称号的日期（授牌或认定文件日期），例如：2024年6月1日：")
+    elif step == "bind":
+        lines.append("这家企业已在主管部门的名单中，或已由其他账号订阅。为防止他人冒用，请输入主管部门（工信局）发给贵企业的"
+                     f"{BIND_LENGTH}位绑定码；没有绑定码可回复“申请”，由工作人员核实后开通。回复“取消”退出。")
+        buttons = [Button("申请人工核实", "rm:apply"), Button("取消", "rm:no")]
     elif step == "confirm":
         measure = ctx.kb.measures[data["city"]]
         lines.append(f"请确认：{measure.city_short}｜{data['name']}｜{data['credit_code']}｜授牌日期 {data['awarded_on']}")
@@ -240,6 +252,48 @@ def _subscribe(msg: Incoming, state: dict, ctx: Context) -> Result:
     state["city"] = data["city"]
     event = Event("subscribe", {**data, "channel": msg.channel, "user_id": msg.user_id})
     return Result([Reply("已订阅提醒。" + _plan_text(data, ctx) + "\n回复 /status 查看提醒。")], state, [event])
+
+
+# ---- claims of a record the bureau imported (or another account subscribed) -----------------------------
+BIND_LENGTH = 10
+BIND_TRIES = 5
+APPLY_WORDS = ("申请", "申请人工核实", "人工核实", "人工审核", "申请审核")
+
+
+def _bind(msg: Incoming, text: str, state: dict, ctx: Context) -> Result:
+    """The binding code (or a request for an operator). Nothing about the record is shown before it binds."""
+    r = state["remind"]
+    data = r["data"]
+    t = factmod.clean(text)
+    if t in APPLY_WORDS:
+        state.pop("remind")
+        event = Event("claim", {"credit_code": data["credit_code"], "claimed_name": data.get("name")})
+        return Result([Reply("已提交申请。主管部门工作人员核实后即为您开通提醒（通过后回复 /status 可查看）。"
+                             "也可联系工信局索取绑定码，回复“提醒”后输入。")], state, [event])
+    code = "".join(ch for ch in text.upper() if ch.isalnum())
+    if ctx.data and len(code) == BIND_LENGTH and ctx.data.binding_code_valid(data["credit_code"], code):
+        state.pop("remind")
+        event = Event("claim", {"credit_code": data["credit_code"], "code": code, "claimed_name": data.get("name")})
+        sub = ctx.data.subscription_by_code(data["credit_code"]) or {}
+        return _bound(state, sub, ctx, "绑定成功。", [event])
+    r["tries"] = r.get("tries", 0) + 1
+    if r["tries"] >= BIND_TRIES:
+        state.pop("remind")
+        return Result([Reply("绑定码多次不正确，已退出。请向主管部门（工信局）核实绑定码，或回复“提醒”后选择“申请人工核实”。")],
+                      state)
+    return _ask(state, ctx, "绑定码不正确或已失效。")
+
+
+def _bound(state: dict, sub: dict, ctx: Context, head: str, events: list | None = None) -> Result:
+    """The record as the bureau keeps it (its name and award date are not changed from chat)."""
+    state.pop("remind", None)
+    data = {"city": sub.get("city"), "awarded_on": sub.get("awarded_on")}
+    lines = [f"{head}{sub.get('name', '')}（授牌 {sub.get('awarded_on', '')}）的提醒将发给您。名称、日期以主管部门名单为准。"]
+    if data["city"] in ctx.kb.measures and data["awarded_on"]:
+        state["city"] = data["city"]
+        lines.append(_plan_text(data, ctx))
+    lines.append("回复 /status 查看提醒。")
+    return Result([Reply("\n".join(lines))], state, events or [])
 
 
 # ---- changes (更名、重组) ----------------------------------------------------------------------------

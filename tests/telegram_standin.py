@@ -203,3 +203,28 @@ def buttons_of(message: dict) -> dict[str, str]:
     """label -> callback_data of a sent message's inline keyboard."""
     markup = message.get("reply_markup") or {}
     return {b["text"]: b["callback_data"] for row in markup.get("inline_keyboard", []) for b in row}
+
+
+ANONYMOUS_ADMIN = 1087968824  # GroupAnonymousBot: every anonymous admin of every group
+
+
+def group_update(update_id: int, group_id: int, uid: int, text: str, *, anonymous: bool = False,
+                 reply_to_bot: bool = False, mention: bool = False, message_id: int = 1) -> dict:
+    """A message in a group: from a user, or from an anonymous admin (from GroupAnonymousBot, sender_chat the
+    group); optionally a reply to one of the bot's messages, or mentioning the bot (@policybot_test_bot …)."""
+    chat = {"id": group_id, "type": "supergroup", "title": f"群{group_id}"}
+    if mention:
+        text = f"@{BOT['username']} {text}"
+    msg = {"message_id": message_id, "date": int(time.time()), "chat": chat, "text": text,
+           "from": {"id": ANONYMOUS_ADMIN, "is_bot": True, "first_name": "Group", "username": "GroupAnonymousBot"}
+           if anonymous else user(uid)}
+    if anonymous:
+        msg["sender_chat"] = chat
+    if text.startswith("/"):
+        msg["entities"] = [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}]
+    if mention:
+        msg["entities"] = [{"type": "mention", "offset": 0, "length": len(BOT["username"]) + 1}]
+    if reply_to_bot:
+        msg["reply_to_message"] = {"message_id": 999, "date": int(time.time()), "chat": chat, "from": BOT,
+                                   "text": "上一条回答"}
+    return {"update_id": update_id, "message": msg}

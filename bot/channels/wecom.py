@@ -4,11 +4,14 @@ The path of a message: signature (msg_signature over token, timestamp, nonce and
 decrypt (wechatpy's PrpCrypto; the receiveid inside must be WECOM_CORP_ID) → parse (wechatpy) →
 `Incoming` → the dispatcher → replies rendered as one text → encrypted passive reply.
 
-What is refused, with a 4xx and nothing stored or sent (never a 500):
+What is refused, with a 4xx and nothing stored or sent (never a 500); each refusal is counted and logged
+only in a rate-limited summary (`RefusalLog`), so forged traffic cannot flood the log:
 - a bad signature (403), a wrong corp id or agent id (403), a timestamp more than `REPLAY_WINDOW`
   (5 minutes) away from our clock either side (403: a replayed or forged request);
-- a body over `BODY_LIMIT` (413), a body with `<!DOCTYPE`, `<!ENTITY` or any other `<!` declaration
-  except CDATA, outside or inside the ciphertext (400), garbage XML or ciphertext (400).
+- a body over `BODY_LIMIT` (413) or slower than `BODY_SECONDS` (408), an envelope with `<!DOCTYPE`,
+  `<!ENTITY` or any other `<!` declaration except CDATA (400), garbage XML or ciphertext (400).
+The decrypted message is checked for declarations outside its CDATA sections only: what a user typed
+(`<!` included) is text. Control characters XML does not allow are stripped from it, not refused.
 
 Buttons: WeCom text has none, so they become numbered lines (`1. 是`). The channel keeps, in memory, the
 buttons of the last answer to each user (`ButtonMemory`, the 10 000 most recent users); a typed number
@@ -16,17 +19,15 @@ within range presses that button (its `data` goes to the dispatcher as `callback
 text. After a restart the numbers are forgotten: a typed number is then passed as text, and the
 self-check re-asks its question (it accepts 是/否 and the other typed answers anyway).
 
-Retries: WeCom retries a callback it got no answer to within 5 seconds. Every accepted message is
-recorded once with `Store.first_time("wecom", key)` (key `msg:<MsgId>`, events
-`evt:<FromUserName>:<CreateTime>:<Event>`), so it reaches the dispatcher once. A retry gets the same
-passive reply again when this process still has it (the first answer may have been lost on the way),
-otherwise an empty `success`.
+Retries and crashes: WeCom retries a callback it got no answer to within 5 seconds. A message is handled
+once per key (`msg:<MsgId>`, events `evt:<FromUserName>:<CreateTime>:<Event>`, stored hashed): the
+dispatcher records its replies in the transaction that records what it changed (`handle_once`). A retry,
+also one after a kill -9 between that commit and our HTTP answer, gets the recorded reply passively.
 
 Deadline: the dispatcher runs on the event loop's thread (one SQLite connection). When the answer is not
-ready `DEADLINE` (4 s) after the request arrived, the callback answers `success` and the replies go out
-later through message/send. An answer that blocks the loop cannot be interrupted: its callback then
-answers `success` as soon as the dispatcher returns (too late for a passive reply), and the reply is
-pushed; WeCom's retries in the meantime are answered `success` by the de-duplication.
+ready `DEADLINE` (4 s) after the request arrived, the callback answers `success`, the message is marked
+`push` and the replies go out through message/send (then `pushed`); a retry of it gets `success`. A
+process that dies before pushing leaves the mark, and the next one pushes on start (`_resume_pushes`).
 
 Long answers: WeCom truncates text over 2048 bytes, so the passive reply carries the first piece and
 the rest follows through message/send.
@@ -35,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import datetime as dt
 import hashlib
 import hmac
 import logging
@@ -49,7 +51,8 @@ from wechatpy.enterprise.crypto import PrpCrypto, WeChatCrypto
 from wechatpy.enterprise.exceptions import InvalidCorpIdException
 from wechatpy.enterprise.replies import TextReply
 
-from bot.channels.base import Blocked, Transient
+from bot.channels.base import Blocked, RefusalLog, Transient
+from bot.clock import now_shanghai
 from bot.channels.wecom_api import WecomApi, split_text
 from bot.config import Settings
 from bot.runtime import Dispatcher
@@ -62,9 +65,13 @@ PATH = "/wecom/callback"
 REPLAY_WINDOW = 300  # seconds either side of our clock
 BODY_LIMIT = 16 * 1024  # bytes; a callback carries at most a 2048-byte text, about 3 KB encrypted
 DEADLINE = 4.0  # seconds; WeCom gives up (and retries) after 5
+BODY_SECONDS = 10.0  # a callback's body arrives in one packet; one taking longer is cut off (408)
+RESUME_HOURS = 6  # answers recorded to be pushed, resumed after a restart when not older than this
 SUCCESS = "success"
 UNSUPPORTED = "目前只能处理文字消息，请直接输入您的问题，或回复“自测”开始申报条件自测。"
 _DECLARATION = re.compile(rb"<!(?!\[CDATA\[)")  # <!DOCTYPE, <!ENTITY, <!ELEMENT, comments …
+_CDATA = re.compile(rb"<!\[CDATA\[.*?\]\]>", re.S)
+_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 
 
 class Refused(Exception):
@@ -124,7 +131,7 @@ class WecomChannel:
         self.buttons = ButtonMemory()
         self.deadline = DEADLINE
         self.clock = time.time  # the replay window's clock (tests move it)
-        self._answers: collections.OrderedDict[str, str] = collections.OrderedDict()  # key -> reply text, for retries
+        self.refusals = RefusalLog(self.name)
         self._tasks: set[asyncio.Task] = set()
         self.kf = None  # the 微信客服 channel (bot/channels/wechat_kf.py): its events arrive here too
 
@@ -135,6 +142,7 @@ class WecomChannel:
     async def start(self) -> None:
         if self._crypto is None:
             log.error("WeCom callbacks are refused: WECOM_TOKEN and WECOM_AES_KEY are not set")
+        self._background(self._resume_pushes())
 
     async def stop(self) -> None:
         for task in list(self._tasks):
@@ -142,11 +150,13 @@ class WecomChannel:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.api.close()
 
+    platform_dedupe = True  # message/send can drop a repeat itself (reminders re-sent after a crash)
+
     async def push(self, user_id: str, text: str, buttons: list[Button] | None = None,
-                   max_wait: float = 5.0) -> None:
+                   max_wait: float = 5.0, dedupe: bool = False) -> None:
         """Active push (message/send); raises Blocked or Transient (see bot/channels/wecom_api.py)."""
         body, shown = render([Reply(text, list(buttons or []))])
-        await self.api.send_text(user_id, body, max_wait=max_wait)
+        await self.api.send_text(user_id, body, max_wait=max_wait, dedupe=dedupe)
         if shown:
             self.buttons.remember(user_id, shown)
 
@@ -210,40 +220,51 @@ class WecomChannel:
                 incoming = Incoming(self.name, user, "" if callback else text, callback=callback, message_id=msg_id)
             else:
                 incoming = None
-        if not self.store.first_time(self.name, key):
-            previous = self._answers.get(key)
-            return self._passive(previous, user, nonce) if previous else web.Response(text=SUCCESS)
         if incoming is None:
+            if not self.store.first_time(self.name, key):
+                return web.Response(text=SUCCESS)
             return self._passive(UNSUPPORTED, user, nonce)
 
-        task = asyncio.ensure_future(self._dispatch(incoming))
+        task = asyncio.ensure_future(self._dispatch(incoming, key))
         try:
-            replies = await asyncio.wait_for(asyncio.shield(task), max(0.0, self.deadline - (time.monotonic() - arrived)))
+            replies, before = await asyncio.wait_for(asyncio.shield(task),
+                                                     max(0.0, self.deadline - (time.monotonic() - arrived)))
         except asyncio.TimeoutError:
-            replies = None
+            replies, before = None, None
+        if before in ("push", "pushed"):  # a retry of an answer that goes (or went) out through message/send
+            return web.Response(text=SUCCESS)
         if replies is None or time.monotonic() - arrived > self.deadline:
-            log.warning("WeCom answer to %s missed the %.1f s deadline: sending it through message/send", user,
-                        self.deadline)
-            self._background(self._push_later(user, task))
+            log.warning("WeCom answer missed the %.1f s deadline: sending it through message/send", self.deadline)
+            self._background(self._push_later(user, task, key))
             return web.Response(text=SUCCESS)
         text, shown = render(replies)
         self.buttons.remember(user, shown)
         first, *rest = split_text(text)
-        self._answers[key] = first
-        while len(self._answers) > 1000:
-            self._answers.popitem(last=False)
-        if rest:
+        if rest and before is None:
             self._background(self._push_pieces(user, rest, delay=0.5))
         return self._passive(first, user, nonce)
 
-    async def _dispatch(self, incoming: Incoming) -> list[Reply]:
-        return self.dispatcher.handle(incoming)
+    async def _dispatch(self, incoming: Incoming, key: str) -> tuple[list[Reply], str | None]:
+        """The replies, and the status recorded when this message was handled before (a WeCom retry, maybe
+        after a crash): its recorded replies come back, nothing is handled twice."""
+        return self.dispatcher.handle_once(incoming, key)
 
-    async def _push_later(self, user: str, task: asyncio.Future) -> None:
-        replies = await task
+    async def _push_later(self, user: str, task: asyncio.Future, key: str) -> None:
+        replies, _ = await task
+        self.dispatcher.delivered(self.name, key, "push")  # a crash from here on: start() pushes it again
         text, shown = render(replies)
         self.buttons.remember(user, shown)
         await self._push_pieces(user, split_text(text))
+        self.dispatcher.delivered(self.name, key, "pushed")
+
+    async def _resume_pushes(self) -> None:
+        """Answers recorded as to be pushed by a process that died before it pushed them."""
+        since = (now_shanghai() - dt.timedelta(hours=RESUME_HOURS)).isoformat()
+        for row in self.store.handled_to_push(self.name, since):
+            text, _ = render([Reply(r.get("text") or "") for r in row["reply"]])
+            if text.strip():
+                await self._push_pieces(row["user_id"], split_text(text))
+            self.store.set_hashed_status(self.name, row["hashed_key"], "pushed")
 
     async def _push_pieces(self, user: str, pieces: list[str], delay: float = 0.0) -> None:
         if delay:
@@ -297,7 +318,8 @@ class WecomChannel:
             raise Refused(400, f"undecryptable ({exc.__class__.__name__})") from None
 
     def _message(self, xml: str):
-        if _DECLARATION.search(xml.encode("utf-8")):
+        xml = _XML_ILLEGAL.sub("", xml)  # control characters a user typed: dropped, the text still answered
+        if _DECLARATION.search(_CDATA.sub(b"", xml.encode("utf-8"))):  # markup, not what the user typed
             raise Refused(400, "XML declarations are not accepted")
         try:
             msg = parse_message(xml)
@@ -319,18 +341,21 @@ class WecomChannel:
             raise Refused(413, "body too large")
         body = bytearray()
         try:
-            while chunk := await request.content.read(BODY_LIMIT + 1 - len(body)):
-                body += chunk
-                if len(body) > BODY_LIMIT:
-                    raise Refused(413, "body too large")
+            async with asyncio.timeout(BODY_SECONDS):  # a body trickled in byte by byte is cut off
+                while chunk := await request.content.read(BODY_LIMIT + 1 - len(body)):
+                    body += chunk
+                    if len(body) > BODY_LIMIT:
+                        raise Refused(413, "body too large")
         except Refused:
             raise
+        except TimeoutError:
+            raise Refused(408, "body too slow") from None
         except Exception:  # noqa: BLE001 - a broken or malformed upload
             raise Refused(400, "unreadable body") from None
         return bytes(body)
 
     def _refuse(self, request: web.Request, exc: Refused) -> web.Response:
-        log.warning("WeCom %s %s refused (%d): %s", request.method, request.path, exc.status, exc.reason)
+        self.refusals.add(f"{request.method} {exc.status} {exc.reason}")
         return web.Response(status=exc.status, text=exc.reason)
 
 

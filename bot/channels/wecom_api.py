@@ -41,6 +41,7 @@ from bot.channels.base import Blocked, Transient
 log = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://qyapi.weixin.qq.com/cgi-bin/"
+DUPLICATE_WINDOW = 4 * 3600  # seconds, the longest message/send's duplicate check allows
 TOKEN_ERRORS = (40014, 42001)  # invalid access_token, access_token expired
 RATE_LIMITED = 45009
 BLOCKED_ERRORS = (81013, 60111)  # user & party & tag all invalid; userid not found
@@ -155,12 +156,15 @@ class WecomApi:
             return self._token
 
     # ---- sending ----------------------------------------------------------------------------------
-    async def send_text(self, user_id: str, text: str, max_wait: float = 5.0) -> None:
-        """One text message (cut into pieces of TEXT_LIMIT bytes) to one member; raises Blocked/Transient."""
-        for piece in split_text(text):
-            await self._send_one(user_id, piece, max_wait)
+    async def send_text(self, user_id: str, text: str, max_wait: float = 5.0, dedupe: bool = False) -> None:
+        """One text message (cut into pieces of TEXT_LIMIT bytes) to one member; raises Blocked/Transient.
 
-    async def _send_one(self, user_id: str, text: str, max_wait: float) -> None:
+        `dedupe`: WeCom's own duplicate check (enable_duplicate_check; the same content to the same member
+        within DUPLICATE_WINDOW is not delivered again), for reminders re-sent after a crash."""
+        for piece in split_text(text):
+            await self._send_one(user_id, piece, max_wait, dedupe)
+
+    async def _send_one(self, user_id: str, text: str, max_wait: float, dedupe: bool = False) -> None:
         now = time.monotonic()
         if now < self._paused_until:
             raise Transient("WeCom API rate limit (45009): backing off", retry_after=self._paused_until - now)
@@ -172,6 +176,8 @@ class WecomApi:
         self.window.record(user_id)  # counted even when it fails: WeCom may have delivered it
         body = {"touser": user_id, "msgtype": "text", "agentid": self.agent_id, "text": {"content": text},
                 "safe": 0}
+        if dedupe:
+            body.update(enable_duplicate_check=1, duplicate_check_interval=DUPLICATE_WINDOW)
         token = await self.token()
         data = await self._call("POST", "message/send", params={"access_token": token}, json=body)
         if _errcode(data) in TOKEN_ERRORS:  # refresh once, retry once

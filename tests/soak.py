@@ -1,0 +1,332 @@
+"""A soak of a real `policybot serve` on loopback (issue 11): N valid and N malformed WeCom callbacks and
+Telegram webhook updates, some of the valid ones retried, against stand-in platform servers.
+
+Bounded: counts are fixed (`--n`), concurrency is `--concurrency`, and the whole run stops after
+`--max-seconds` (what was not sent by then is reported). Loopback only: every server listens on 127.0.0.1.
+
+Reports: 5xx responses, tracebacks in the server's log, unanswered valid messages (no passive reply and
+no push for WeCom, no sendMessage for Telegram), duplicates (a retried message answered twice, a
+question logged twice), secrets found in the log, and the server's RSS growth from after a warm-up to the
+end. Targets: 0 5xx, 0 tracebacks, 0 unanswered, 0 duplicates, 0 secrets, RSS growth < 10 MB over
+10,000 requests.
+
+    .venv/bin/python tests/soak.py --n 2500        # 4 × 2,500 = 10,000 requests (+ retries)
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import signal
+import socket
+import sys
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from telegram_standin import TOKEN as TG_TOKEN  # noqa: E402
+from telegram_standin import StandInBotAPI, text_update  # noqa: E402
+from wechatpy.enterprise.crypto import WeChatCrypto  # noqa: E402
+from wecom_harness import AES_KEY, AGENT_ID, CORP_ID, SECRET, FakeWecomApi  # noqa: E402
+from wecom_harness import TOKEN as WECOM_TOKEN  # noqa: E402
+from wecom_harness import Bench as WecomBench  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+WEBHOOK_SECRET = "soak-webhook-secret_0123456789"
+QUESTIONS = ["威海复核多久一次", "包头更名后多久备案", "威海申报需要什么条件", "包头申报要提交哪些材料", "示范企业有什么支持",
+             "你好", "谢谢", "威海的办法什么时候到期", "包头的服务收入占比要求是多少", "今天天气怎么样"]
+RETRY_SHARE = 0.1  # of the valid messages, this share is sent twice (a platform retry)
+
+
+@dataclass
+class Report:
+    sent: dict[str, int] = field(default_factory=dict)
+    statuses: dict[int, int] = field(default_factory=dict)
+    errors: int = 0  # connection errors on our side
+    unanswered: int = 0
+    duplicates: int = 0
+    tracebacks: int = 0
+    secrets_in_log: int = 0
+    rss_start_kb: int = 0
+    rss_end_kb: int = 0
+    rss_series_kb: list[int] = field(default_factory=list)  # after each batch of 250 × 4, then at the end
+    seconds: float = 0.0
+    stopped_early: bool = False
+
+    @property
+    def server_errors(self) -> int:
+        return sum(n for code, n in self.statuses.items() if code >= 500)
+
+    @property
+    def requests(self) -> int:
+        return sum(self.sent.values())
+
+    @property
+    def rss_growth_mb(self) -> float:
+        return (self.rss_end_kb - self.rss_start_kb) / 1024
+
+    def ok(self) -> bool:
+        return not (self.server_errors or self.tracebacks or self.unanswered or self.duplicates or self.secrets_in_log
+                    or self.errors or self.stopped_early) and self.rss_growth_mb < 10 * max(1, self.requests / 10000)
+
+    def lines(self) -> list[tuple[str, str, str, bool | None]]:
+        return [
+            ("requests (valid + malformed, both channels)", f"{self.requests}", "", None),
+            ("duration", f"{self.seconds:.1f} s", "", None),
+            ("5xx responses", f"{self.server_errors}", "target 0", self.server_errors == 0),
+            ("tracebacks in the server log", f"{self.tracebacks}", "target 0", self.tracebacks == 0),
+            ("valid messages unanswered", f"{self.unanswered}", "target 0", self.unanswered == 0),
+            ("duplicates (retries answered twice)", f"{self.duplicates}", "target 0", self.duplicates == 0),
+            ("secrets in the server log", f"{self.secrets_in_log}", "target 0", self.secrets_in_log == 0),
+            ("server RSS growth after warm-up", f"{self.rss_growth_mb:.1f} MB",
+             f"target < 10 MB per 10,000 requests", self.rss_growth_mb < 10 * max(1, self.requests / 10000)),
+        ]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _rss_kb(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+class _Env:
+    def __init__(self, crypto):
+        self.crypto = crypto
+
+
+async def soak(n: int, kb_file: Path | None = None, concurrency: int = 16, max_seconds: float = 300,
+               workdir: Path | None = None, seed: int = 11, log_level: str = "INFO") -> Report:
+    rng = random.Random(seed)
+    report = Report()
+    started = time.monotonic()
+    tmp = Path(workdir or tempfile.mkdtemp(prefix="policybot-soak-"))
+    tg = await StandInBotAPI(poll_wait=0.3).start()
+    wecom = FakeWecomApi()
+    runner = web.AppRunner(wecom.app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = dict(os.environ, POLICYBOT_DB=str(tmp / "soak.db"), POLICYBOT_PORT=str(port), POLICYBOT_HOST="127.0.0.1",
+               TELEGRAM_BOT_TOKEN=TG_TOKEN, TELEGRAM_API_BASE_URL=tg.base_url,
+               TELEGRAM_WEBHOOK_URL=f"{base}/telegram/webhook", TELEGRAM_WEBHOOK_SECRET=WEBHOOK_SECRET,
+               WECOM_CORP_ID=CORP_ID, WECOM_AGENT_ID=AGENT_ID, WECOM_SECRET=SECRET, WECOM_TOKEN=WECOM_TOKEN,
+               WECOM_AES_KEY=AES_KEY, WECOM_API_BASE_URL=f"http://127.0.0.1:{runner.addresses[0][1]}/cgi-bin/",
+               POLICYBOT_SEND_HOURS="9-18", POLICYBOT_LOG_LEVEL=log_level)
+    if kb_file:
+        env["POLICYBOT_KB"] = str(kb_file)
+    log_path = tmp / "serve.log"
+    log_file = open(log_path, "wb")
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot.cli", "serve", env=env, cwd=ROOT,
+                                                stdout=asyncio.subprocess.DEVNULL, stderr=log_file)
+    crypto = WeChatCrypto(WECOM_TOKEN, AES_KEY, CORP_ID)
+    builder = _Env(crypto)
+    sem = asyncio.Semaphore(concurrency)
+    wecom_answers: dict[str, list[str]] = {}  # msg id -> passive replies got
+    tg_expected: dict[int, int] = {}  # chat -> distinct valid updates sent
+    deadline = started + max_seconds
+
+    async def post(http, kind: str, url: str, **kw) -> tuple[int, str]:
+        async with sem:
+            if time.monotonic() > deadline:
+                report.stopped_early = True
+                return 0, ""
+            report.sent[kind] = report.sent.get(kind, 0) + 1
+            try:
+                async with http.post(url, **kw) as resp:
+                    text = await resp.text()
+                    report.statuses[resp.status] = report.statuses.get(resp.status, 0) + 1
+                    return resp.status, text
+            except (aiohttp.ClientError, asyncio.TimeoutError):
+                report.errors += 1
+                return 0, ""
+
+    def wecom_valid(i: int) -> tuple[str, dict, str]:
+        msg_id = str(8100000000000000000 + i)
+        inner = WecomBench.text_xml(f"soak{i % 400}", rng.choice(QUESTIONS), msg_id)
+        params, body = WecomBench.envelope(builder, inner, nonce=f"n{i}")
+        return msg_id, params, body
+
+    def wecom_malformed(i: int) -> tuple[dict, bytes | str]:
+        _, params, body = wecom_valid(10**6 + i)
+        kind = i % 6
+        if kind == 0:
+            return {**params, "msg_signature": "0" * 40}, body
+        if kind == 1:
+            return params, b"\x00\xff" * rng.randint(1, 300)
+        if kind == 2:
+            return params, '<!DOCTYPE x [<!ENTITY a "b">]>' + body
+        if kind == 3:
+            return {**params, "timestamp": str(int(time.time()) - 3600)}, body
+        if kind == 4:
+            return params, body.replace("</Encrypt>", "")
+        return {}, body
+
+    def tg_malformed(i: int) -> tuple[dict, bytes | str]:
+        kind = i % 5
+        good = json.dumps(text_update(10**7 + i, 5000 + i, "hi"))
+        if kind == 0:
+            return {}, good  # no secret
+        if kind == 1:
+            return {"X-Telegram-Bot-Api-Secret-Token": "wrong"}, good
+        if kind == 2:
+            return {"X-Telegram-Bot-Api-Secret-Token": WEBHOOK_SECRET}, b"{not json" * rng.randint(1, 50)
+        if kind == 3:
+            return {"X-Telegram-Bot-Api-Secret-Token": WEBHOOK_SECRET}, json.dumps({"update_id": "x"})
+        return {"X-Telegram-Bot-Api-Secret-Token": WEBHOOK_SECRET}, json.dumps(
+            {"update_id": 10**7 + i, "message": {"message_id": "nope", "chat": 5}})
+
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
+            up_by = time.monotonic() + 30
+            while True:
+                try:
+                    async with http.get(f"{base}/healthz") as resp:
+                        if resp.status == 200:
+                            break
+                except aiohttp.ClientError:
+                    pass
+                if time.monotonic() > up_by or proc.returncode is not None:
+                    raise RuntimeError(f"serve did not come up: {log_path.read_text(errors='replace')[-2000:]}")
+                await asyncio.sleep(0.1)
+
+            async def one_wecom(i: int) -> None:
+                msg_id, params, body = wecom_valid(i)
+                times = 2 if rng.random() < RETRY_SHARE else 1
+                for _ in range(times):
+                    status, text = await post(http, "wecom valid", f"{base}/wecom/callback", params=params, data=body)
+                    if status == 200 and text != "success":
+                        root = ET.fromstring(text)
+                        inner = crypto.decrypt_message(text, root.findtext("MsgSignature"), root.findtext("TimeStamp"),
+                                                       root.findtext("Nonce"))
+                        wecom_answers.setdefault(msg_id, []).append(ET.fromstring(inner).findtext("Content") or "")
+                    elif status == 200:
+                        wecom_answers.setdefault(msg_id, [])
+
+            async def one_tg(i: int) -> None:
+                chat = 700000 + i % 400
+                update = text_update(900000 + i, chat, rng.choice(QUESTIONS), message_id=i + 1)
+                tg_expected[chat] = tg_expected.get(chat, 0) + 1
+                times = 2 if rng.random() < RETRY_SHARE else 1
+                for _ in range(times):
+                    await post(http, "telegram valid", f"{base}/telegram/webhook", data=json.dumps(update),
+                               headers={"X-Telegram-Bot-Api-Secret-Token": WEBHOOK_SECRET})
+
+            async def bad_wecom(i: int) -> None:
+                params, body = wecom_malformed(i)
+                await post(http, "wecom malformed", f"{base}/wecom/callback", params=params, data=body)
+
+            async def bad_tg(i: int) -> None:
+                headers, body = tg_malformed(i)
+                await post(http, "telegram malformed", f"{base}/telegram/webhook", data=body, headers=headers)
+
+            def batch(lo: int, hi: int) -> list:
+                jobs = []
+                for i in range(lo, hi):
+                    jobs += [one_wecom(i), one_tg(i), bad_wecom(i), bad_tg(i)]
+                rng.shuffle(jobs)
+                return jobs
+
+            warm = min(200, n // 5)
+            await asyncio.gather(*batch(0, warm))
+            await asyncio.sleep(0.5)
+            report.rss_start_kb = _rss_kb(proc.pid)
+            step = 250
+            for lo in range(warm, n, step):
+                await asyncio.gather(*batch(lo, min(n, lo + step)))
+                if time.monotonic() > deadline:
+                    report.stopped_early = True
+                    break
+                report.rss_series_kb.append(_rss_kb(proc.pid))
+            # answers still queued behind Telegram's 30 messages a second: let them land while they keep coming
+            last, still = -1, time.monotonic()
+            while True:
+                got = sum(len(tg.sent_to(c)) for c in tg_expected)
+                if got >= sum(tg_expected.values()) or time.monotonic() - still > 10:
+                    break
+                if got != last:
+                    last, still = got, time.monotonic()
+                await asyncio.sleep(0.2)
+            await asyncio.sleep(0.5)
+            report.rss_end_kb = _rss_kb(proc.pid)
+            report.rss_series_kb.append(report.rss_end_kb)
+    finally:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(proc.wait(), 20)
+        except asyncio.TimeoutError:
+            proc.kill()
+            await proc.wait()
+        log_file.close()
+        await tg.close()
+        await runner.cleanup()
+
+    pushed_to = {s["body"]["touser"] for s in wecom.sends}
+    for msg_id, replies in wecom_answers.items():
+        i = int(msg_id) - 8100000000000000000
+        if not any(replies) and f"soak{i % 400}" not in pushed_to:
+            report.unanswered += 1
+        if len(set(replies)) > 1:
+            report.duplicates += 1  # a retry got a different (second) answer
+    for chat, expected in tg_expected.items():
+        got = len(tg.sent_to(chat))
+        report.unanswered += max(0, expected - got)
+        report.duplicates += max(0, got - expected)
+    import sqlite3
+    con = sqlite3.connect(tmp / "soak.db")
+    questions = con.execute("select count(*) from questions").fetchone()[0]
+    con.close()
+    distinct_valid = len(wecom_answers) + sum(tg_expected.values())
+    report.duplicates += max(0, questions - distinct_valid)
+    log = log_path.read_text(encoding="utf-8", errors="replace")
+    report.tracebacks = log.count("Traceback")
+    access_tokens = [f"TOKEN{k}" for k in range(1, wecom.tokens_issued + 1)]
+    report.secrets_in_log = sum(log.count(s) for s in {TG_TOKEN, TG_TOKEN.split(":")[1], WEBHOOK_SECRET, SECRET,
+                                                        WECOM_TOKEN, AES_KEY, *access_tokens})
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=2500, help="requests of each of the 4 kinds (default 2500)")
+    ap.add_argument("--concurrency", type=int, default=16)
+    ap.add_argument("--max-seconds", type=float, default=300)
+    args = ap.parse_args()
+    if not 1 <= args.n <= 100_000:
+        print("soak: --n must be 1 to 100000", file=sys.stderr)
+        return 2
+    from bot.config import Settings
+    kb_file = Settings.load().kb_path
+    report = asyncio.run(soak(args.n, kb_file=kb_file if kb_file.exists() else None, concurrency=args.concurrency,
+                              max_seconds=args.max_seconds))
+    for name, value, target, ok in report.lines():
+        mark = "" if ok is None else ("  ok" if ok else "  MISSED")
+        print(f"  {name:<44} {value:>12}   {target}{mark}")
+    print("  server RSS after each 1,000 requests (MB): "
+          + " ".join(f"{kb / 1024:.0f}" for kb in report.rss_series_kb))
+    return 0 if report.ok() else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
