@@ -53,6 +53,7 @@ def browser(tmp_path):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(DRIVER), options=options)
     driver.set_page_load_timeout(60)
+    driver.implicitly_wait(10)  # an element of the next page is waited for, not looked up on the old one
     yield driver
     driver.quit()
 
@@ -79,7 +80,9 @@ def _login(driver, server, password: str = PASSWORD) -> None:
     assert "/admin/login" in driver.current_url
     driver.find_element(By.NAME, "username").send_keys("alice")
     driver.find_element(By.NAME, "password").send_keys(password)
-    driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    button = driver.find_element(By.CSS_SELECTOR, "form button[type=submit]")
+    button.click()
+    WebDriverWait(driver, 20).until(EC.staleness_of(button))  # the answer to the POST has loaded
 
 
 def test_logging_in(server, browser, shots):
@@ -156,3 +159,11 @@ def test_an_upload(server, browser, shots, tmp_path):
     page = browser.page_source
     assert "新增 2 家" in page and "拒收 1 行" in page and "第4行" in page and "统一社会信用代码" in page
     assert "威海甲机械有限公司" in page and "办法到期" in page and "无联系方式" in page
+    # a pending claim of the uploaded record, approved from the page
+    server.call(lambda: server.store.add_claim(_code(2), "wecom", "wangwu", claimed_name="包头乙稀土"))
+    browser.get(server.url + "/admin/subscriptions")
+    assert "包头乙稀土" in browser.page_source
+    shots(browser, "subscriptions-claim")
+    browser.find_element(By.XPATH, "//button[@value='approve']").click()
+    WebDriverWait(browser, 20).until(EC.url_contains("#claims"))
+    assert "没有待审核的认领申请" in browser.page_source and "企业微信：wangwu" in browser.page_source
