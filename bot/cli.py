@@ -67,6 +67,15 @@ def build_parser() -> argparse.ArgumentParser:
                      help="conversation id kept across calls: follow-ups (那包头呢, 这个要几份) resolve against it")
     ask.add_argument("question", nargs="+", help="the question, or - for stdin")
 
+    ev = sub.add_parser("eval", help="score question sets: top-1, top-3, declines, per city, kind and reason")
+    ev.add_argument("files", nargs="*", type=Path, help="question sets (default: the repository's test sets)")
+    ev.add_argument("--leave-out", metavar="MEASURE", help="as if that measure had never been seen (no examples of its own)")
+    ev.add_argument("--measures", metavar="DIR", type=Path, action="append", default=[],
+                    help="add the measures of DIR (raw extracted <id>.txt) to a temporary base")
+    ev.add_argument("--as-of", type=_parse_date, help="answer as on this date (default: 2026-11-22, the sets' date)")
+    ev.add_argument("--misses", action="store_true", help="list every miss")
+    ev.add_argument("--json", action="store_true", help="JSON output")
+
     check = sub.add_parser("check", help="eligibility pre-judgement from a YAML file of facts")
     check.add_argument("--city", required=True, help="the city: a measure id, the city's name, or one of its districts or zones (policybot kb list)")
     check.add_argument("--answers", required=True, type=Path, help="YAML (or JSON) mapping of facts, CONTRACT.md")
@@ -251,7 +260,7 @@ def cmd_ask(args, settings: Settings) -> int:
         if direct:
             extra["facts"] = {k: r.value for k, r in direct.found.facts.items()}
         store.log_question("cli", args.session, q, a.city, a.abstained, a.reason,
-                           a.citations[0].title if a.citations else None)
+                           a.citations[0].title if a.citations else None, trace=a.trace)
         if args.json:
             print(json.dumps({**a.as_dict(), **extra}, ensure_ascii=False), flush=True)
         else:
@@ -259,6 +268,24 @@ def cmd_ask(args, settings: Settings) -> int:
             if a.followups:
                 text += "\n您还可以问：" + " / ".join(a.followups)
             print(text + "\n", flush=True)
+    return 0
+
+
+def cmd_eval(args, settings: Settings) -> int:
+    from knowledge.evaluate import AS_OF, EvalError, run
+    from knowledge.kb import KnowledgeBaseError
+    for f in args.files:
+        if not f.is_file():
+            raise UsageError(f"policybot: eval: no such file {f}")
+    try:
+        base = None if args.leave_out or args.measures else _kb(settings)
+        report = run(args.files, args.leave_out, args.measures, args.as_of or AS_OF, base)
+    except (EvalError, KnowledgeBaseError) as exc:
+        raise UsageError(f"policybot: eval: {exc}") from None
+    if args.json:
+        print(json.dumps(report.as_dict(), ensure_ascii=False, indent=1))
+    else:
+        print(report.text(misses=args.misses))
     return 0
 
 
@@ -686,7 +713,8 @@ def cmd_deadlines(args, settings: Settings) -> int:
     return 0
 
 
-COMMANDS = {"chat": cmd_chat, "ask": cmd_ask, "check": cmd_check, "reminders": cmd_reminders, "serve": cmd_serve, "doctor": cmd_doctor, "kf": cmd_kf, "kb": cmd_kb, "deadlines": cmd_deadlines,
+COMMANDS = {"chat": cmd_chat, "ask": cmd_ask, "eval": cmd_eval, "check": cmd_check, "reminders": cmd_reminders,
+            "serve": cmd_serve, "doctor": cmd_doctor, "kf": cmd_kf, "kb": cmd_kb, "deadlines": cmd_deadlines,
             "rules": cmd_rules, "operators": cmd_operators}
 
 if __name__ == "__main__":

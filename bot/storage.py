@@ -184,6 +184,7 @@ MIGRATIONS: list[tuple[str, str | Callable[[sqlite3.Connection], None]]] = [
     ("sessions of `policybot ask --session`",
      "create table if not exists sessions (id TEXT PRIMARY KEY, state TEXT, updated_at TEXT)"),
     ("微信客服 tables", _kf_tables),
+    ("questions.trace: what decided an answer or a decline (issue 9)", _add_column("questions", "trace", "TEXT")),
     ("questions: feedback (👍/👎, a reason), the user's question number, an operator's handling", _question_review),
     ("operator console: accounts, sessions (token hashes), what operators taught", _console_tables),
 ]
@@ -363,11 +364,11 @@ class Store:
     # ---- questions --------------------------------------------------------------------------------
     def log_question(self, channel: str, user_id: str | None, question: str, city: str | None, abstained: bool,
                      reason: str | None, citation: str | None, at: dt.datetime | None = None,
-                     turn: int | None = None) -> None:
+                     trace: str | None = None, turn: int | None = None) -> None:
         self.db["questions"].insert({"asked_at": (at or now_shanghai()).isoformat(), "channel": channel,
                                      "user_id": user_id, "question": question[:2000], "city": city,
                                      "abstained": int(abstained), "reason": reason, "citation": citation,
-                                     "turn": turn})
+                                     "trace": (trace or "")[:500] or None, "turn": turn})
 
     def record_feedback(self, channel: str, user_id: str, turn: int | None, vote: int | None = None,
                         reason: str | None = None) -> bool:
@@ -487,10 +488,15 @@ class Store:
         return list(self.db.query(sql + " order by id desc limit ?", [*args, limit]))
 
     def unanswered(self, limit: int = 20) -> list[dict]:
-        """Declined questions, most frequent first (what users ask that the base does not answer)."""
+        """Declined questions, most frequent first (what users ask that the base does not answer), with what
+        decided the last decline (reason, trace); not the empty, too long or non-Chinese messages."""
         return list(self.db.query(
-            "select question, count(*) as times, max(asked_at) as last_asked from questions "
-            "where abstained = 1 and reason in ('out_of_scope', 'uncovered_city', 'no_article') "
+            "select question, count(*) as times, max(asked_at) as last_asked, "
+            "(select q2.reason from questions q2 where q2.question = q.question and q2.abstained = 1 "
+            " order by q2.asked_at desc, q2.id desc limit 1) as reason, "
+            "(select q2.trace from questions q2 where q2.question = q.question and q2.abstained = 1 "
+            " order by q2.asked_at desc, q2.id desc limit 1) as trace "
+            "from questions q where abstained = 1 and coalesce(reason, '') not in ('empty', 'too_long', 'not_chinese') "
             "group by question order by times desc, last_asked desc limit ?", [limit]))
 
     # ---- self-checks ------------------------------------------------------------------------------

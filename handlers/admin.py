@@ -23,7 +23,9 @@ def handle(msg: Incoming, name: str, arg: str, state: dict, ctx: Context) -> Res
     elif name == "unanswered":
         rows = ctx.data.unanswered(min(days, 50))
         text = "近期未能回答的问题（按次数）：\n" + "\n".join(
-            f"{i}. {r['question'][:60]}（{r['times']}次，最近 {r['last_asked'][:10]}）" for i, r in enumerate(rows, 1)) \
+            f"{i}. {r['question'][:60]}（{r['times']}次，最近 {r['last_asked'][:10]}）"
+            + (f"\n   原因：{r['reason']}" + (f"｜{r['trace'][:80]}" if r.get('trace') else "") if r.get("reason") else "")
+            for i, r in enumerate(rows, 1)) \
             if rows else "没有未能回答的问题。"
     else:
         rows = ctx.data.upcoming(None, None, days)

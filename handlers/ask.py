@@ -76,7 +76,8 @@ def ask(msg: Incoming, question: str, state: dict, ctx: Context) -> Result:
         new_state["fb_turn"] = number
         buttons += feedback.buttons(number)
     event = Event("question", {"question": question, "city": a.city, "abstained": a.abstained, "reason": a.reason,
-                               "citation": a.citations[0].title if a.citations else None, "turn": number,
+                               "trace": a.trace, "citation": a.citations[0].title if a.citations else None,
+                               "turn": number,
                                "resolved": res.query if res.kind else None})
     return Result([Reply(text, buttons)], new_state, [event])
 

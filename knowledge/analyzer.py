@@ -17,6 +17,7 @@ import io
 import math
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import sys
 
@@ -33,15 +34,17 @@ finally:
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
+from knowledge import yamlio
 from knowledge.textnorm import CJK_RUN_RE, WORD_RE, char_bigrams, normalize
 
 jieba.setLogLevel(60)
 
-BIGRAM_WEIGHT = 0.5
-EVERYDAY_INFORMATION = 7.5  # -log(p) of an everyday word in jieba's counts; information above it is what counts
-MIN_INFORMATION = 0.3
-UNKNOWN_INFORMATION = 11.0  # for a word not in the dictionary at all
-MAX_READINGS = 2  # readings of a character a typo may have been typed under
+_TUNED = yamlio.pipeline()["analysis"]  # with how each was chosen
+BIGRAM_WEIGHT = float(_TUNED["bigram_weight"])
+EVERYDAY_INFORMATION = float(_TUNED["everyday_information"])
+MIN_INFORMATION = float(_TUNED["min_information"])
+UNKNOWN_INFORMATION = float(_TUNED["unknown_information"])
+MAX_READINGS = int(_TUNED["max_readings"])
 
 
 @dataclass
@@ -101,16 +104,43 @@ class Analyzer:
         self._sound_index: dict[tuple[str, ...], str] = {}
         self._fuzzy_index: dict[tuple[str, ...], str] = {}
         self.add_sound_targets(self.domain_terms)
-        self.add_sound_targets(lexicon.get("question_words") or [])
+        self._question_words = list(lexicon.get("question_words") or [])
+        self.add_sound_targets(self._question_words)
         self._long_terms: dict[int, list[str]] = {}
         for term in self.domain_terms:
             if len(term) >= 4:
                 self._long_terms.setdefault(len(term), []).append(term)
         self.vocabulary: set[str] = set()  # index terms: set_vocabulary() after the index is built or read
-        self._corpus_sounds: dict[tuple[str, ...], str] = {}
         self.places: set[str] = set()  # place names, not content (they choose the city); set likewise
 
     # ---- tokens -------------------------------------------------------------------------------
+    def bounds(self, text: str) -> frozenset[int]:
+        """The offsets where jieba cuts `text` (its start and end included): a name or a wording matches only
+        from one to another, so 高企 is not found in 提高企业, nor 元 in 多元化 (cached)."""
+        cache = self.__dict__.setdefault("_bounds_cache", {})
+        found = cache.get(text)
+        if found is None:
+            if len(cache) > 4096:
+                cache.clear()
+            at, cuts = 0, {0}
+            for w in self.tokenizer.lcut(text, HMM=False):
+                at += len(w)
+                cuts.add(at)
+            found = cache[text] = frozenset(cuts)
+        return found
+
+    def occurs(self, text: str, word: str) -> bool:
+        """Does `word` stand in `text` as whole tokens (see bounds)?"""
+        start = text.find(word)
+        if start < 0:
+            return False
+        cuts = self.bounds(text)
+        while start >= 0:
+            if start in cuts and start + len(word) in cuts:
+                return True
+            start = text.find(word, start + 1)
+        return False
+
     def words(self, text: str) -> list[str]:
         return [w for w in self.tokenizer.cut_for_search(text, HMM=False) if w.strip()]
 
@@ -164,7 +194,9 @@ class Analyzer:
     # ---- questions ----------------------------------------------------------------------------
     def query(self, question: str) -> QueryTerms:
         text = self.rewrite(normalize(question, self.t2s))
+        text, spelled = self.from_pinyin(text)
         text, corrections = self.repair_typos(text)
+        corrections = spelled + corrections
         # place names choose the city (knowledge/qa.py); as search terms they would only favour the
         # articles that happen to spell the city out (威海市服务型制造示范企业……)
         expanded = self.expand_synonyms(self.strip_places(text))
@@ -212,6 +244,48 @@ class Analyzer:
             return text
         return self._synonym_re.sub(lambda m: f"{m.group(0)} {self._synonym_map[m.group(0)]} ", text)
 
+    # ---- pinyin -------------------------------------------------------------------------------
+    def from_pinyin(self, text: str) -> tuple[str, list[tuple[str, str]]]:
+        """A word typed in toneless pinyin (fuhe, zige tiaojian) read as the term of the lexicon it spells:
+        a domain term, a colloquial word the lexicon knows, a question word; English words of the lexicon
+        (review, apply) and single syllables (he, an) are left as they are."""
+        if not WORD_RE.search(text):
+            return text, []
+        index = self.__dict__.get("_spelled")
+        if index is None:
+            index = self.__dict__["_spelled"] = {}
+            for word in list(self.domain_terms) + list(self._synonym_map) + list(self._question_words):
+                if CJK_RUN_RE.fullmatch(word) and len(word) >= 2:
+                    key = self._sound_key(word)
+                    if key:
+                        index.setdefault("".join(key), word)
+            self.__dict__["_syllables"] = {r for readings in self.pinyin.values() for r in readings}
+        out: list[tuple[str, str]] = []
+
+        def spell(m: re.Match) -> str:
+            w = m.group(0)
+            if w in self._synonym_map or w in self.stopwords or len(w) < 4 or not self._is_pinyin(w):
+                return w
+            term = index.get(w)
+            if term:
+                out.append((w, term))
+                return term
+            return w
+        return re.sub(r"[a-z]+", spell, text), out
+
+    def _is_pinyin(self, word: str) -> bool:
+        """Can the word be cut into two or more pinyin syllables?"""
+        syllables = self.__dict__["_syllables"]
+        ok = [True] + [False] * len(word)
+        count = [0] * (len(word) + 1)
+        for i in range(len(word)):
+            if not ok[i]:
+                continue
+            for j in range(i + 1, min(len(word), i + 6) + 1):
+                if word[i:j] in syllables:
+                    ok[j], count[j] = True, max(count[j], count[i] + 1)
+        return ok[-1] and count[-1] >= 2
+
     # ---- typo repair --------------------------------------------------------------------------
     def _sound_key(self, text: str, fuzzy: bool = False) -> tuple[str, ...] | None:
         """The pinyin of a text, each character in its usual reading: what one types to write it (a typo
@@ -228,9 +302,14 @@ class Analyzer:
         readings = [self.pinyin.get(ch) for ch in text]
         if any(not r for r in readings):
             return []
+        prefixes = self.__dict__.get("_sound_prefixes")
+        if prefixes is None:  # every start of a target's sound: a key no target begins with is dropped early
+            prefixes = self.__dict__["_sound_prefixes"] = {k[:i] for k in self._sound_index for i in range(1, len(k) + 1)}
         keys: list[tuple[str, ...]] = [()]
         for r in readings:
-            keys = [k + (s,) for k in keys for s in r[:MAX_READINGS]]
+            keys = [k + (s,) for k in keys for s in r[:MAX_READINGS] if k + (s,) in prefixes]
+            if not keys:
+                return []
         return keys
 
     def add_sound_targets(self, words) -> None:
@@ -240,17 +319,11 @@ class Analyzer:
                 key = self._sound_key(word, fuzzy)
                 if key and len(word) >= 2:
                     (self._fuzzy_index if fuzzy else self._sound_index).setdefault(key, word)
+        self.__dict__.pop("_sound_prefixes", None)
 
     def set_vocabulary(self, terms: set[str]) -> None:
-        """The index's terms; also indexes the sound of the corpus words, for typo repair."""
+        """The index's terms (a window the corpus contains is never taken for a typo)."""
         self.vocabulary = terms
-        self._corpus_sounds = {}
-        for t in sorted(terms):
-            word = t[2:]
-            if t.startswith("w:") and 2 <= len(word) <= 4 and CJK_RUN_RE.fullmatch(word):
-                key = self._sound_key(word, fuzzy=True)
-                if key:
-                    self._corpus_sounds.setdefault(key, word)
 
     def _known(self, window: str) -> bool:
         """Does the corpus contain this window: as a word, or (three characters or more) all its bigrams?
@@ -294,8 +367,8 @@ class Analyzer:
         return text, corrections
 
     def _by_sound(self, window: str) -> str | None:
-        """A domain term that sounds like the window (its characters read in their usual way: 覆盖 is not
-        复核); or, where the window is no word at all (才料), any word of the measures that sounds like it."""
+        """A domain term (lexicon) that sounds like the window (its characters read in their usual way: 覆盖 is
+        not 复核), or, where the window is no word at all (才料), one that sounds close (材料)."""
         keys = self._sound_keys(window)
         if not keys:
             return None
@@ -307,12 +380,9 @@ class Analyzer:
             # its sound (复合 → 复核, 财物 → 财务), never for one merely close (工信 is no 共性)
             return None
         fuzzy = self._sound_key(window, fuzzy=True)  # merged sounds: the usual reading only (1次示 is no 知识)
-        term = self._fuzzy_index.get(fuzzy)  # 营业执造 → 营业执照
-        if term:
-            return term
-        if window[0] not in self.stopwords and window[-1] not in self.stopwords:
-            return self._corpus_sounds.get(fuzzy)  # 才料 → 材料, but 是先 is no 实现
-        return None
+        # only into a term of the domain (lexicon), never into any word the measures happen to use: 才料 → 材料
+        # (a domain term), but 才够 (two real words) is no 采购
+        return self._fuzzy_index.get(fuzzy)  # 营业执造 → 营业执照
 
     def _by_spelling(self, window: str) -> str | None:
         candidates = self._long_terms.get(len(window))

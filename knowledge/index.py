@@ -10,12 +10,16 @@ The per-posting BM25 term weight is computed once at build time, so a query is o
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from collections import Counter
 
 import numpy as np
 
-K1 = 1.2
-B = 0.6
+from knowledge import yamlio
+
+_TUNED = yamlio.pipeline()["analysis"]  # how they were chosen: there
+K1 = float(_TUNED["bm25_k1"])
+B = float(_TUNED["bm25_b"])
 
 
 class BM25Index:

@@ -41,18 +41,37 @@ def compiled(kb: KnowledgeBase) -> list[Intent]:
     return cache
 
 
-def has_wording(text: str, wording) -> bool:
-    """A compiled wording: normalised plain text, or a regular expression (`re:\\d+月` in the lexicon)."""
-    return wording.search(text) is not None if isinstance(wording, re.Pattern) else wording in text
+def has_wording(text: str, wording, analyzer=None) -> bool:
+    """A compiled wording: normalised plain text, or a regular expression (`re:\\d+月` in the lexicon).
+    With the analyzer, plain text matches on token boundaries only (元 is not in 多元化)."""
+    if isinstance(wording, re.Pattern):
+        return wording.search(text) is not None
+    if analyzer is None:
+        return wording in text
+    return analyzer.occurs(text, wording)
 
 
 def detect(kb: KnowledgeBase, text: str) -> list[Intent]:
-    """The kinds of answer `text` asks for (remembered for the last text: every step of a question asks)."""
+    """The kinds of answer `text` asks for (remembered: every step of a question asks, and example
+    questions are read again and again)."""
     memo = kb.cache.setdefault("_intents_memo", {})
-    if memo.get("text") != text:
-        memo["text"] = text
-        memo["intents"] = [i for i in compiled(kb) if any(has_wording(text, p) for p in i.patterns)]
-    return memo["intents"]
+    found = memo.get(text)
+    if found is None:
+        if len(memo) > 8192:
+            memo.clear()
+        found = memo[text] = [i for i in compiled(kb) if any(has_wording(text, p, kb.analyzer) for p in i.patterns)]
+    return found
+
+
+def article_has(kb: KnowledgeBase, measure: str, number: int, intent: Intent) -> bool:
+    """Is an article worded the way an answer of this kind is (cached)?"""
+    memo = kb.cache.setdefault("_article_has", {})
+    key = (measure, number, id(intent))
+    found = memo.get(key)
+    if found is None:
+        text = kb.article_normalized(measure, number)
+        found = memo[key] = any(has_wording(text, w, kb.analyzer) for w in intent.article_has)
+    return found
 
 
 def wordings(kb: KnowledgeBase, text: str) -> list:
@@ -60,17 +79,20 @@ def wordings(kb: KnowledgeBase, text: str) -> list:
     return [w for i in detect(kb, text) for w in i.article_has]
 
 
-def other_programme(lexicon: dict, text: str) -> str | None:
+def other_programme(lexicon: dict, text: str, analyzer=None, own: str = "") -> str | None:
     """Another programme or document the question is about (专精特新, 国家级示范, what a cited
-    《指南》 contains …), or None."""
+    《指南》 contains …), or None. With the analyzer, names match on token boundaries (高企 is not in 提高企业).
+    A name the measures in scope use themselves (`own`: their text; a measure that also recognises 示范项目)
+    is theirs, not another programme."""
     other = lexicon.get("other_programmes") or {}
+    found = (lambda w: analyzer.occurs(text, w)) if analyzer is not None else (lambda w: w in text)
     for name in other.get("names") or []:
-        if name in text:
+        if found(str(name)) and str(name) not in own:
             return name
     if DOCUMENT_RE.search(text) and any(has_wording(text, _compile(p)) for p in other.get("document_content") or []):
         return "document"
     if not any(has_wording(text, _compile(u)) for u in other.get("unless") or []):
         for level in other.get("levels") or []:
-            if level in text:
+            if found(str(level)):
                 return level
     return None

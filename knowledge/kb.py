@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from knowledge import yamlio
+
 from knowledge.analyzer import Analyzer, prefix_dict
 from knowledge.index import BM25Index
 from knowledge.numerals import NUMERAL_CHARS, cn_to_int
@@ -27,10 +29,11 @@ from knowledge.parser import Article, ParseError, parse_measure
 from knowledge.textnorm import normalize
 
 SOURCE_DIR = Path(__file__).resolve().parent
-FORMAT_VERSION = 11
-_CODE_FILES = ("kb.py", "analyzer.py", "index.py", "parser.py", "textnorm.py", "numerals.py")
-COMMON_WORDS = 40_000  # jieba's most frequent words kept in the trimmed query-time dictionary
+FORMAT_VERSION = 14
+_CODE_FILES = ("kb.py", "yamlio.py", "qa.py", "ranker.py", "intents.py", "pipeline.yaml", "analyzer.py", "index.py", "parser.py", "textnorm.py", "numerals.py")
+COMMON_WORDS = int(yamlio.pipeline()["analysis"]["common_words"])  # see pipeline.yaml
 QUESTIONS_SUFFIX = ".questions.yaml"
+LEXICON_SUFFIX = ".lexicon.yaml"  # wording only one measure uses, kept with it
 QUESTION_PARTICLES = set("吗呢吧啊啥咋么")  # a colloquial phrase with one of these is no word (能报吗)
 PLACE_SUFFIXES = ("市", "省", "地区", "州", "盟", "县", "区")
 
@@ -181,6 +184,7 @@ class KnowledgeBase:
     fingerprint: str
     stats: dict = field(default_factory=dict)
     examples: "Examples | None" = None  # questions articles answer, and questions to decline
+    model: object = None  # the ranker and the answer decision learned from the examples (knowledge/ranker.py)
     cache: dict = field(default_factory=dict, repr=False)  # derived once per process (terms of articles …)
     source: str = ""  # the folder it was built from, against which staleness is checked
 
@@ -255,7 +259,7 @@ def fingerprint(source: Path) -> str:
 
 def _read_yaml(path: Path) -> dict:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = yamlio.loads(path.read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError) as exc:
         raise KnowledgeBaseError(f"{path.name}: {exc}") from exc
     if not isinstance(data, dict):
@@ -266,7 +270,7 @@ def _read_yaml(path: Path) -> dict:
 def _read_measures(source: Path) -> dict[str, Measure]:
     measures: dict[str, Measure] = {}
     for meta_path in sorted((source / "measures").glob("*.yaml")):
-        if meta_path.name.endswith(QUESTIONS_SUFFIX):
+        if meta_path.name.endswith((QUESTIONS_SUFFIX, LEXICON_SUFFIX)):
             continue  # the questions an article answers, read by _examples()
         meta = _read_yaml(meta_path)
         mid = str(meta.get("id") or meta_path.stem)
@@ -430,12 +434,48 @@ def _tags(vocab: dict[str, int]) -> dict[str, str]:
     return out
 
 
-def build(source: Path = SOURCE_DIR, out: Path | None = None) -> KnowledgeBase:
-    """Parse and index every measure in `source`; save to `out` when given."""
+MEASURE_LEXICON_KEYS = ("synonyms", "domain_terms")
+
+
+def _with_measure_lexicons(lexicon: dict, source: Path, measures: dict[str, "Measure"]) -> dict:
+    """The shared lexicon plus each measure's own wording (measures/<id>.lexicon.yaml: synonyms and domain
+    terms only that measure uses). A synonym given both in the shared lexicon and a measure's is refused;
+    two measures may map the same colloquial word, each to its own term (both are kept)."""
+    merged = dict(lexicon)
+    synonyms = dict(lexicon.get("synonyms") or {})
+    terms = list(lexicon.get("domain_terms") or [])
+    own: dict[str, str] = {}
+    for mid in measures:
+        path = source / "measures" / f"{mid}{LEXICON_SUFFIX}"
+        if not path.exists():
+            continue
+        data = _read_yaml(path)
+        unknown = set(data) - set(MEASURE_LEXICON_KEYS)
+        if unknown:
+            raise KnowledgeBaseError(f"{path.name}: only {', '.join(MEASURE_LEXICON_KEYS)} belong here, not {sorted(unknown)}")
+        for key, value in (data.get("synonyms") or {}).items():
+            if key in (lexicon.get("synonyms") or {}):
+                raise KnowledgeBaseError(f"{path.name}: {key!r} is already in lexicon.yaml")
+            if key in own:
+                synonyms[key] = " ".join(dict.fromkeys(f"{synonyms[key]} {value}".split()))
+            else:
+                synonyms[key] = str(value)
+            own[key] = mid
+        terms.extend(t for t in data.get("domain_terms") or [] if t not in terms)
+    if own:
+        merged["synonyms"], merged["domain_terms"] = synonyms, terms
+    return merged
+
+
+def build(source: Path = SOURCE_DIR, out: Path | None = None, learn: bool = True) -> KnowledgeBase:
+    """Parse and index every measure in `source`, and learn the ranker and the answer decision from its
+    example questions (`learn`; without, or without examples, the shipped base's model is used); save to
+    `out` when given."""
     t0 = time.perf_counter()
     source = Path(source)
     measures = _read_measures(source)
     lexicon = _read_yaml(source / "lexicon.yaml") if (source / "lexicon.yaml").exists() else {}
+    lexicon = _with_measure_lexicons(lexicon, source, measures)
     gazetteer = _read_yaml(source / "gazetteer.yaml") if (source / "gazetteer.yaml").exists() else {}
     places, others = _places(measures, gazetteer)
     units: list[Unit] = []
@@ -470,12 +510,29 @@ def build(source: Path = SOURCE_DIR, out: Path | None = None) -> KnowledgeBase:
     kb = KnowledgeBase(measures, units, np.asarray(unit_measure, dtype=np.int32), measure_ids, index, analyzer,
                        places, others, lexicon, fingerprint(source))
     kb.examples = _examples(source, measures, measure_ids, analyzer, places, others, lexicon)
+    from knowledge import qa, ranker
+    t1 = time.perf_counter()
+    kb.model = ranker.train(kb, qa.P) if learn else None
+    kb.cache.clear()  # what training cached for its left-out examples is no cache for questions
+    kb.cache.update(_derived(kb))
     kb.source = str(source.resolve())
     kb.stats = {"measures": len(measures), "articles": sum(len(m.articles) for m in measures.values()),
-                "units": len(units), "terms": len(index.postings), "build_seconds": time.perf_counter() - t0}
+                "units": len(units), "terms": len(index.postings), "build_seconds": time.perf_counter() - t0,
+                "training_seconds": time.perf_counter() - t1}
     if out is not None:
         save(kb, prefixes, general, tags, Path(out))
     return kb
+
+
+DERIVED = ("_analogs", "_example_topics")  # knowledge/qa.py caches worth computing once, at build
+
+
+def _derived(kb: "KnowledgeBase") -> dict:
+    from knowledge import qa
+    qa._analogs(kb)
+    if kb.examples is not None:
+        qa._example_topics(kb)
+    return {k: kb.cache[k] for k in DERIVED if k in kb.cache}
 
 
 def _examples(source: Path, measures: dict[str, Measure], measure_ids: list[str], analyzer: Analyzer,
@@ -497,7 +554,7 @@ def _examples(source: Path, measures: dict[str, Measure], measure_ids: list[str]
     near = source / "near_misses.yaml"
     if near.exists():
         try:
-            items = yaml.safe_load(near.read_text(encoding="utf-8")) or []
+            items = yamlio.loads(near.read_text(encoding="utf-8")) or []
         except yaml.YAMLError as exc:
             raise KnowledgeBaseError(f"near_misses.yaml: {exc}") from exc
         covered = sorted(places, key=len, reverse=True)
@@ -536,7 +593,8 @@ def save(kb: KnowledgeBase, prefixes: tuple[dict[str, int], int], general: dict[
         "format": FORMAT_VERSION, "fingerprint": kb.fingerprint, "stats": kb.stats, "source": kb.source,
         "measures": kb.measures, "units": kb.units, "unit_measure": kb.unit_measure, "measure_ids": kb.measure_ids,
         "index": (kb.index.n_docs, kb.index.postings, kb.index.idf), "places": kb.places, "others": kb.other_places,
-        "examples": kb.examples, "lexicon": kb.lexicon, "prefixes": prefixes, "general": general, "tags": tags, "t2s": analyzer.t2s, "pinyin": analyzer.pinyin,
+        "examples": kb.examples, "model": kb.model.as_dict() if kb.model else None,
+        "derived": {k: kb.cache[k] for k in DERIVED if k in kb.cache}, "lexicon": kb.lexicon, "prefixes": prefixes, "general": general, "tags": tags, "t2s": analyzer.t2s, "pinyin": analyzer.pinyin,
     }
     fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=".kb-", suffix=".tmp")
     with os.fdopen(fd, "wb") as fh:
@@ -558,9 +616,16 @@ def read(path: Path) -> KnowledgeBase:
     analyzer.set_vocabulary(set(index.postings))
     analyzer.places = set(p["places"]) | set(p["others"]) | provinces(p["measures"])
     analyzer.add_sound_targets(_covered_names(p["measures"]))
-    return KnowledgeBase(p["measures"], p["units"], p["unit_measure"], p["measure_ids"], index, analyzer,
-                         p["places"], p["others"], p["lexicon"], p["fingerprint"], p["stats"], p["examples"],
-                         source=p.get("source") or "")
+    from knowledge.ranker import Model
+    try:
+        model = Model.from_dict(p["model"]) if p.get("model") else None
+    except (KeyError, ValueError) as exc:
+        raise KnowledgeBaseError(f"{path}: {exc}; run `policybot kb build`") from exc
+    kb = KnowledgeBase(p["measures"], p["units"], p["unit_measure"], p["measure_ids"], index, analyzer,
+                       p["places"], p["others"], p["lexicon"], p["fingerprint"], p["stats"], p["examples"], model,
+                       source=p.get("source") or "")
+    kb.cache.update(p.get("derived") or {})
+    return kb
 
 
 def built_from(path: Path) -> Path | None:

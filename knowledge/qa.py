@@ -9,41 +9,23 @@ import datetime as dt
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from knowledge.kb import (KnowledgeBase, Measure, Unit, article_refs, city_measures, current_ids, find_names,
                           levels_named, provinces, successor, to_cn_number)
-from knowledge import intents
+from knowledge import intents, ranker, yamlio
 from knowledge.excerpt import excerpt
 from knowledge.textnorm import CJK_RE, normalize, strip_controls
 
 MAX_QUESTION_CHARS = 500
-# Abstention: answer only when the best passage is a real match for the question. The thresholds and
-# weights below were chosen by grid searches over the question sets that are now example questions;
-# tests/test_qa_eval.py says which sets remain tests and what each scored when first seen.
-MIN_SCORE = 2.0  # BM25 of the best passage
-MIN_COVERAGE = 0.3  # share of the question's meaning the article must contain
-MAX_FOREIGN_SHARE = 0.6  # share of the question's meaning in words the measures never use
-FOREIGN_INFORMATION = 3.0  # one such word this informative (奖金, 所得税) …
-MIN_COVERAGE_WITH_FOREIGN = 0.6  # … needs this much coverage to still answer
-ITEM_WEIGHT = 0.85  # an item's match counts a little less than its whole article's
-WHOLE_ARTICLE_RATIO = 0.8  # an item whose article scores this close is shown as the whole list
-INTENT_BOOST = 1.5  # an article worded the way the question's kind of answer is (lexicon.yaml `intents`)
-DEFINITION_BOOST = 2.5  # the article defining the very term a question asks about (服务型制造是…)
-REQUIRED_NEAR_TOP = 0.4  # an article holding the demanded fact may answer if this close to the best
-OFF_TOPIC_NEXT = 0.6  # an article off the question's topics gives way to the next on one this close (0.5–0.65 alike)
-# Example questions (measures/<id>.questions.yaml, near_misses.yaml).
-EXAMPLE_WEIGHT = 0.6  # ranking: final += weight × BM25 of the article's best look-alike example question
-EXAMPLE_CANDIDATES = 5
-EXAMPLE_DEPTH = 40  # the best-matching example questions looked at
-STRONG_EXAMPLE = 25.0  # an article whose example scores this much is answered despite low coverage
-DECLINE_EXAMPLE_MIN = 16.0  # a near-miss example this close …
-DECLINE_EXAMPLE_RATIO = 1.3  # … and this much closer than any answerable one: decline
-DECLINE_EXAMPLE_DEPTH = 3  # the closest near-misses looked at for a detail of theirs in the question
-LATIN_WEIGHT = 1.0  # a foreign word the measures never use (look into, chatgpt): little, but left uncovered
-COVERAGE_FLOOR = 0.25  # re-ranking: final = BM25 × (floor + coverage)
-SECOND_CITY_RATIO = 0.75  # a second city is answered alongside when its best match is this close
+# Every tuned value is declared, with how it was chosen, in knowledge/pipeline.yaml; the ranker's and the
+# decision's coefficients and the answer threshold are learned at build time (knowledge/ranker.py).
+_PIPELINE = yamlio.pipeline()
+P = _PIPELINE["ranker"]
+A = _PIPELINE["answer"]
+LATIN_WEIGHT = P["latin_weight"]
 
 
 @dataclass
@@ -64,13 +46,17 @@ class Answer:
     answer: str
     citations: list[Citation] = field(default_factory=list)
     followups: list[str] = field(default_factory=list)
-    reason: str | None = None  # why it abstained: empty, too_long, not_chinese, uncovered_city, out_of_scope, no_article
+    # what decided it: why it abstained (empty, too_long, not_chinese, uncovered_city, other_programme,
+    # out_of_scope …) or why it answered (ranked, by_reference …)
+    reason: str | None = None
     corrections: list[tuple[str, str]] = field(default_factory=list)
+    trace: str = ""  # the evidence, short (the top candidates and their scores)
+    ranking: list[str] = field(default_factory=list)  # measure:article of the best candidates, declined or not
 
     def as_dict(self) -> dict:
         return {"question": self.question, "city": self.city, "abstained": self.abstained, "answer": self.answer,
                 "citations": [c.as_dict() for c in self.citations], "followups": self.followups,
-                "reason": self.reason, "corrections": [list(c) for c in self.corrections]}
+                "reason": self.reason, "trace": self.trace, "corrections": [list(c) for c in self.corrections]}
 
 
 # ---- places ---------------------------------------------------------------------------------------
@@ -137,10 +123,29 @@ def _year(m: Measure) -> int | None:
     return d.year if d else None
 
 
+def place_names(kb: KnowledgeBase, names, text: str) -> list[str]:
+    """Place names found in text (longest first, each span once), where a word starts: 威海市 and 济南高新区
+    name a place, 提高 does not name 高… (the name must begin at a token boundary of the text)."""
+    found = find_names(names, text)
+    if not found:
+        return found
+    cuts = kb.analyzer.bounds(text)
+    out = []
+    for name in found:
+        start = text.find(name)
+        while start >= 0 and start not in cuts:
+            start = text.find(name, start + 1)
+        if start >= 0:
+            out.append(name)
+    return out
+
+
 def cities_in(kb: KnowledgeBase, text: str) -> list[str]:
-    names = sorted(kb.places, key=len, reverse=True)
+    names = kb.cache.get("_place_order")
+    if names is None:
+        names = kb.cache["_place_order"] = sorted(kb.places, key=len, reverse=True)
     ids: list[str] = []
-    for name in find_names(names, text):
+    for name in place_names(kb, names, text):
         for mid in kb.places[name]:
             if mid not in ids:
                 ids.append(mid)
@@ -232,8 +237,8 @@ def _coverage(kb: KnowledgeBase, content, unit_terms: set[str]) -> float:
     return matched / total if total else 1.0  # nothing to cover (一年评几次): the intent and score decide
 
 
-def _abstain(question: str, city: str | None, reason: str, text: str, corrections=()) -> Answer:
-    return Answer(question, city, True, text, [], [], reason, list(corrections))
+def _abstain(question: str, city: str | None, reason: str, text: str, corrections=(), trace: str = "") -> Answer:
+    return Answer(question, city, True, text, [], [], reason, list(corrections), trace or reason)
 
 
 def hint(kb: KnowledgeBase) -> str:
@@ -260,27 +265,31 @@ def answer(kb: KnowledgeBase, question: str, as_of: dt.date, city: str | None = 
     if not CJK_RE.search(text) and not article_refs(text):
         return _abstain(question, city, "not_chinese", "请用中文提问，" + hint(kb))
 
-    q = kb.analyzer.query(raw)
+    # a long message is read for what it asks (its question sentences), not the enterprise's story; the
+    # city may be named anywhere in it
+    q = kb.analyzer.query(focus(kb, raw))
     # a city named, or mistyped (包投 is repaired to 包头 like any domain term)
     named = cities_in(kb, text) or cities_in(kb, " ".join(term for _, term in q.corrections))
     if not named:
-        province = next((p for p in _provinces_of(kb) if p in text), None)
+        province = next(iter(place_names(kb, _provinces_of(kb), text)), None)
         if province and not any(w in text for w in (kb.lexicon.get("other_programmes") or {}).get("basis") or []):
             # a covered city's province named without the city: the province's own programme
             return _abstain(question, None, "uncovered_city",
                             f"抱歉，目前只收录了{covered_cities(kb)}的服务型制造示范企业认定管理办法，"
-                            f"不涵盖“{province}”省级（自治区级）的政策，请向省级工业和信息化主管部门咨询。")
+                            f"不涵盖“{province}”省级（自治区级）的政策，请向省级工业和信息化主管部门咨询。",
+                            trace=f"province named without a covered city: {province}")
     explicit = explicit_measures(kb, text, named or ([city] if city in kb.measures else []), as_of)
     if explicit:  # an old measure asked about by name: answered from it, saying it was replaced
         scope = explicit
     elif named:
         scope = current_ids(kb.measures, named, as_of)
     else:
-        others = find_names(kb.other_places, text)
+        others = place_names(kb, kb.other_places, text)
         if others:
             return _abstain(question, None, "uncovered_city",
                             f"抱歉，目前只收录了{covered_cities(kb)}的服务型制造示范企业认定管理办法，"
-                            f"暂不涵盖“{others[0]}”的政策，请向当地工业和信息化主管部门咨询。")
+                            f"暂不涵盖“{others[0]}”的政策，请向当地工业和信息化主管部门咨询。",
+                            trace=f"uncovered place named: {others[0]}")
         scope = current_ids(kb.measures, [city] if city in kb.measures else list(kb.measures), as_of)
     scope_city = scope[0] if len(scope) == 1 else None
 
@@ -289,11 +298,16 @@ def answer(kb: KnowledgeBase, question: str, as_of: dt.date, city: str | None = 
         return _by_reference(kb, question, refs, scope, scope_city, as_of)
 
     unknown = kb.analyzer.unknown_words(q)
-    if intents.other_programme(kb.lexicon, q.text) or intents.other_programme(kb.lexicon, q.expanded) \
-            or any(f"{w}企业" in q.text for w in unknown):
-        # another programme, or another category of enterprise (高新技术企业): another policy
-        return _decline(kb, question, scope_city, q)
-    chosen = _select(kb, q, scope, unknown)
+    # the enterprise saying what it is (我们是一家数控机床企业) asks about no other category of enterprise
+    asked = _without_introduction(kb, q.text)
+    own = _scope_text(kb, scope)
+    other = (intents.other_programme(kb.lexicon, q.text, kb.analyzer, own)
+             or intents.other_programme(kb.lexicon, q.expanded, kb.analyzer, own)
+             or next((f"{w}企业" for w in unknown if kb.analyzer.occurs(asked, f"{w}企业")), None))
+    if other:  # another programme, or another category of enterprise (高新技术企业): another policy
+        return _decline(kb, question, scope_city, q, "other_programme", f"names another programme: {other}")
+    info: dict = {}
+    chosen = _select(kb, q, scope, unknown, info)
     if not chosen:
         if len(scope) == 1 and len(kb.measures) > 1:
             others = [m for m in current_ids(kb.measures, list(kb.measures), as_of)
@@ -301,10 +315,15 @@ def answer(kb: KnowledgeBase, question: str, as_of: dt.date, city: str | None = 
             elsewhere = _select(kb, q, others, unknown)
             if elsewhere:  # the city asked about says nothing on it, another city's measure does
                 here, there = kb.measures[scope[0]], kb.measures[elsewhere[0].unit.measure]
-                return _abstain(question, scope[0], "out_of_scope",
-                                f"{here.citation_title}中没有这方面的规定，建议向{here.meta.get('city', {}).get('authority') or '当地主管部门'}咨询。"
-                                f"（供参考：{there.cite(elsewhere[0].unit.article)}对此有规定。）", q.corrections)
-        return _decline(kb, question, scope_city, q)
+                a = _abstain(question, scope[0], "other_city_only",
+                             f"{here.citation_title}中没有这方面的规定，建议向{here.meta.get('city', {}).get('authority') or '当地主管部门'}咨询。"
+                             f"（供参考：{there.cite(elsewhere[0].unit.article)}对此有规定。）", q.corrections)
+                a.trace = f"{scope[0]}: {info.get('trace', '')}; {there.id} answers: {elsewhere[0].unit.article}"
+                a.ranking = info.get("ranking", [])
+                return a
+        a = _decline(kb, question, scope_city, q, info.get("why", "not_confident"), info.get("trace", ""))
+        a.ranking = info.get("ranking", [])
+        return a
     listing = any(w in q.text for w in kb.lexicon.get("list_words") or [])
 
     parts, citations, follow = [], [], []
@@ -322,78 +341,35 @@ def answer(kb: KnowledgeBase, question: str, as_of: dt.date, city: str | None = 
         citations.append(Citation(m.id, u.article, m.cite(u.article)))
         follow.extend(f for f in followups(kb, m, u.article) if f not in follow)
     answer_city = chosen[0].unit.measure if len(chosen) == 1 else None
-    return Answer(question, answer_city, False, "\n\n".join(parts), citations, follow[:2], None, q.corrections)
+    return Answer(question, answer_city, False, "\n\n".join(parts), citations, follow[:2], info.get("decided", "ranked"),
+                  q.corrections, info.get("trace", ""), info.get("ranking", []))
 
 
-def _select(kb: KnowledgeBase, q, scope: list[str], unknown: list[str]) -> list[Candidate]:
-    """The articles that answer the question, one per measure, best first; empty when none really does."""
-    situational = any(i.situational for i in intents.detect(kb, q.text))
-    # a situation's own words (厂里, 废水) neither make the question foreign nor count against coverage
-    skip = {w for w, alts in q.content_words if not any(kb.analyzer.contains(kb.analyzer.vocabulary, a) for a in alts)}
-    ev = evidence(kb, q, scope)
-    # what asks for a definition (定义, 概念) is no part of what is defined: 服务型制造 defined as "是…" covers it
-    framing = {p for i in intents.detect(kb, q.text) if i.subject for p in i.plain_patterns}
-    skip = (skip if situational else set()) | {w for w, _ in q.content_words if w in framing}
-    # words the measures never use where the enterprise introduces itself (我们是东河区一家做机械配件的小厂，…)
-    # are context, whatever it asks; its words the measures use (注册, 分公司) still count
-    intro = _introduction(kb, q.text)
-    skip |= {w for w, alts in q.content_words if w in intro
-             and not any(kb.analyzer.contains(kb.analyzer.vocabulary, a) for a in alts)}
-    ranked = rank(kb, q, scope, skip=skip, ev=ev)
-    if _near_miss_closer(kb, q, ev, ranked[0] if ranked else None):
-        return []  # it reads like a question these measures do not answer
-    foreign = [] if situational else [kb.analyzer.information(w) for w in _foreign(kb, q, unknown)]
-    meaning = sum(_weight(kb, w) for w, _ in q.content_words) or 1.0
-    # a question demanding a kind of fact (重新申请, a date …) is answered by the best article holding one,
-    # if it ranks near the top
-    if ranked and any(i.required for i in intents.detect(kb, q.text)):
-        top = ranked[0].final
-        ranked = [c for c in ranked if c.final >= REQUIRED_NEAR_TOP * top and not _lacks_required_fact(kb, q.text, c)]
-    ranked = _on_topic(kb, q.text, ranked)
-    chosen: list[Candidate] = []
-    for c in _best_per_measure(ranked):
-        if chosen and c.final < chosen[0].final * SECOND_CITY_RATIO:
-            break
-        vouched = ev.by_article.get((c.unit.measure, c.unit.article), 0.0) >= STRONG_EXAMPLE
-        if ((not vouched and not _confident(c, max(foreign, default=0.0), sum(foreign) / meaning))
-                or _off_topic(kb, q.text, c)):
-            break
-        chosen.append(c)
-    return chosen
-
-
-def _near_miss_closer(kb: KnowledgeBase, q, ev: "Evidence", best: "Candidate | None") -> bool:
-    """A near-miss example is clearly closer than any answerable one, and what it asks beyond the best
-    article is in the question too: a word the article lacks (模板, 含税, 几份), a kind of question it gives
-    no answer of (具体指什么, 找谁提), or another level it does not name (国家级). A near-miss that only shares
-    what the best article says (申报, 条件, 收入增长) is no reason to decline."""
-    if not ev.covered or ev.decline < DECLINE_EXAMPLE_MIN or ev.decline <= ev.best * DECLINE_EXAMPLE_RATIO:
-        return False
-    if best is None:
-        return True
-    terms = kb.article_terms(best.unit.measure, best.unit.article)
-    article = kb.article_normalized(best.unit.measure, best.unit.article)
-    words = [alts for _, alts in q.content_words if not any(kb.analyzer.contains(terms, a) for a in alts)]
-    kinds = [id(i) for i in intents.detect(kb, q.text) if not any(intents.has_wording(article, w) for w in i.article_has)]
-    levels = {n for n in levels_named(kb.lexicon, kb.measures, q.text) if n not in article}
-    for i in ev.near[:DECLINE_EXAMPLE_DEPTH]:
-        if ev.scores[i] <= ev.best * DECLINE_EXAMPLE_RATIO or ev.scores[i] < DECLINE_EXAMPLE_MIN:
-            continue
-        example_terms, example_text = _example(kb, i)
-        if (any(kb.analyzer.contains(example_terms, a) for alts in words for a in alts)
-                or any(id(k) in kinds for k in intents.detect(kb, example_text))
-                or levels & levels_named(kb.lexicon, kb.measures, example_text)):
-            return True
-    return False
-
-
-def _example(kb: KnowledgeBase, i: int) -> tuple[set[str], str]:
-    """An example question's search terms and its normalised text (cached)."""
-    cache = kb.cache.setdefault("_example_cache", {})
-    if i not in cache:
-        q = kb.analyzer.query(kb.examples.texts[i])
-        cache[i] = (set(q.terms), q.text)
-    return cache[i]
+# ---- candidates and their features ----------------------------------------------------------------
+# What the ranker sees of a (question, article) pair: nothing names a measure or an article, so what it
+# learns on one measure's example questions carries over to another's articles.
+RANK_FEATURES = (
+    "s_rel",  # BM25 of the article's best passage, over the best in the question's scope
+    "s_log",  # log(1 + that BM25)
+    "coverage",  # share of the question's meaning (information-weighted words) the article contains
+    "coverage_gap",  # coverage less the best coverage among the candidates
+    "intent",  # the question asks a kind of answer (lexicon `intents`) worded the way this article is
+    "lacks_required",  # it demands a kind of fact (an amount, a date …) the article does not hold
+    "defines",  # the article defines the very term the question asks about
+    "off_topic",  # the question names topics (lexicon `topics`) and the article has none of them
+    "ex_article",  # log(1 + BM25 of this article's best look-alike example question): 0 for an unseen measure
+    "ex_article_rel",  # that, over the best of any candidate
+    "ex_topic",  # log(1 + BM25 of the best example question of ANY measure about this article's topic)
+    "ex_topic_rel",  # that, over the best topic
+    "is_item",  # the best passage is one item of the article
+    "bm25_rank",  # 1 / (1 + rank of the article by BM25)
+    "near_miss_detail",  # a near-miss closer than any answerable example asks something this article lacks
+    "s_rel_x_coverage",  # relative BM25 times coverage: a strong match of what the question means
+    "ex_rel_x_coverage",  # the same for the article's look-alike example questions
+    "ex_analog",  # log(1 + best example BM25 of the most similar articles of OTHER measures × their similarity)
+    "ex_analog_rel",  # that, over the best of any candidate
+)
+RF = {name: i for i, name in enumerate(RANK_FEATURES)}
 
 
 @dataclass
@@ -401,40 +377,274 @@ class Candidate:
     unit: Unit  # the best passage of the article
     score: float  # BM25 of that passage
     coverage: float  # share of the question's meaning that the article contains
-    final: float
+    x: np.ndarray  # its features (RANK_FEATURES)
+    r: float = 0.0  # the ranker's score (a logit)
+    p: float = 0.0  # for the best of a measure: the probability that it answers the question
+    d: np.ndarray | None = None  # for the best of a measure: its decision features (knowledge/ranker.py)
+    regime: str = "unseen"  # its measure's own example questions known ("seen") or not
 
 
 @dataclass
 class Evidence:
     """How the question compares with the example questions (knowledge/measures/<id>.questions.yaml,
-    knowledge/near_misses.yaml): BM25 of the best look-alike per article, and of the best one to decline."""
+    knowledge/near_misses.yaml): BM25 of the best look-alike per article and per topic, and of the best
+    one to decline."""
     by_article: dict[tuple[str, int], float]
     best: float
     decline: float
     covered: bool = False  # the measures in scope have example questions of their own
     near: list[int] = field(default_factory=list)  # the closest near-misses to decline, best first
     scores: np.ndarray | None = None  # BM25 of every example
+    by_topic: dict[int, float] = field(default_factory=dict)  # topic position -> best example of any measure
+    seen: frozenset = frozenset()  # the measures in scope with example questions of their own
+    by_article_any: dict[tuple[str, int], float] = field(default_factory=dict)  # as by_article, any measure
 
 
-def evidence(kb: KnowledgeBase, q, scope: list[str]) -> Evidence:
+@dataclass
+class Analysis:
+    """A question read against the measures in scope: candidates with features, and what holds for the
+    whole question."""
+    candidates: list[Candidate]
+    ev: Evidence
+    foreign_share: float  # share of its meaning in words the measures never use
+    foreign_max: float  # information of the most informative such word
+    situational: bool  # "given our situation, can we …": the situation's own words need not be covered
+    n_content: int
+
+
+def _topic_names(kb: KnowledgeBase) -> list[str]:
+    return list((kb.lexicon.get("topics") or {}))
+
+
+def _example_topics(kb: KnowledgeBase) -> np.ndarray:
+    """The topic (position in lexicon `topics`) of each example question's article; -1 for a near-miss."""
+    cache = kb.cache.get("_example_topics")
+    if cache is None:
+        names = _topic_names(kb)
+        out = []
+        for label in kb.examples.labels:
+            t = _article_topic(kb, *label) if label else None
+            out.append(names.index(t) if t in names else -1)
+        cache = kb.cache["_example_topics"] = np.asarray(out, dtype=np.int32)
+    return cache
+
+
+def evidence(kb: KnowledgeBase, q, scope: list[str], drop: np.ndarray | None = None,
+             topic_drop: np.ndarray | None = None) -> Evidence:
+    """`drop`: example questions to ignore (training: the question itself, or its whole measure);
+    `topic_drop`: those to ignore for the per-topic evidence (training: the question's own article's)."""
     ex = kb.examples
     if ex is None:
         return Evidence({}, 0.0, 0.0)
-    scores = ex.scores(q.terms)
+    raw = ex.scores(q.terms)
+    scores = raw if drop is None else np.where(drop, 0.0, raw)
+    topic_scores = scores if topic_drop is None else np.where(topic_drop, 0.0, raw)
     near = _declining(kb, ex, scope, levels_named(kb.lexicon, kb.measures, q.text))
     decline = float(scores[near].max()) if near.any() else 0.0
-    closest = [int(i) for i in np.argsort(-np.where(near, scores, 0.0))[:DECLINE_EXAMPLE_DEPTH] if near[i] and scores[i] > 0]
+    closest = [int(i) for i in np.argsort(-np.where(near, scores, 0.0))[:P["decline_depth"]] if near[i] and scores[i] > 0]
     scoped = np.isin(ex.measure_pos, [kb.measure_ids.index(m) for m in scope])
+    known = ex.measure_pos[ex.measure_pos >= 0] if drop is None else ex.measure_pos[(ex.measure_pos >= 0) & ~drop]
+    seen = frozenset(kb.measure_ids[int(p)] for p in np.unique(known)) & frozenset(scope)
+    covered = bool(seen)
     in_scope = scoped & (scores > 0)
     hits = np.nonzero(in_scope)[0]
-    if len(hits) > EXAMPLE_DEPTH:
-        hits = hits[np.argpartition(-scores[hits], EXAMPLE_DEPTH - 1)[:EXAMPLE_DEPTH]]
+    depth = P["example_depth"]
+    if len(hits) > depth:
+        hits = hits[np.argpartition(-scores[hits], depth - 1)[:depth]]
     by_article: dict[tuple[str, int], float] = {}
     for i in hits:
         label, score = ex.labels[int(i)], float(scores[i])
         if score > by_article.get(label, 0.0):
             by_article[label] = score
-    return Evidence(by_article, max(by_article.values(), default=0.0), decline, bool(scoped.any()), closest, scores)
+    topics = _example_topics(kb)
+    by_topic: dict[int, float] = {}
+    answerable = (topics >= 0) & (topic_scores > 0)
+    if answerable.any():
+        best = np.zeros(len(_topic_names(kb)), dtype=np.float32)
+        np.maximum.at(best, topics[answerable], topic_scores[answerable])
+        by_topic = {int(t): float(s) for t, s in enumerate(best) if s > 0}
+    anywhere = np.nonzero((ex.measure_pos >= 0) & (scores > 0))[0]
+    if len(anywhere) > depth:
+        anywhere = anywhere[np.argpartition(-scores[anywhere], depth - 1)[:depth]]
+    by_any: dict[tuple[str, int], float] = {}
+    for i in anywhere:
+        label, score = ex.labels[int(i)], float(scores[i])
+        if score > by_any.get(label, 0.0):
+            by_any[label] = score
+    return Evidence(by_article, max(by_article.values(), default=0.0), decline, covered, closest, scores, by_topic,
+                    seen, by_any)
+
+
+def analyse(kb: KnowledgeBase, q, scope: list[str], unknown: list[str], drop: np.ndarray | None = None,
+            topic_drop: np.ndarray | None = None) -> Analysis:
+    """The candidates for a question in `scope`, with their features (also used to train the ranker)."""
+    detected = intents.detect(kb, q.text)
+    situational = any(i.situational for i in detected)
+    vocab = kb.analyzer.vocabulary
+    # a situation's own words (厂里, 废水) neither make the question foreign nor count against coverage
+    strange = {w for w, alts in q.content_words if not any(kb.analyzer.contains(vocab, a) for a in alts)}
+    # what asks for a definition (定义, 概念) is no part of what is defined: 服务型制造 defined as "是…" covers it
+    framing = {p for i in detected if i.subject for p in i.plain_patterns}
+    skip = (strange if situational else set()) | {w for w, _ in q.content_words if w in framing}
+    # words the measures never use where the enterprise introduces itself (我们是东河区一家做机械配件的小厂，…)
+    # are context, whatever it asks; its words the measures use (注册, 分公司) still count
+    intro = _introduction(kb, q.text)
+    skip |= {w for w in strange if w in intro}
+    ev = evidence(kb, q, scope, drop, topic_drop)
+    candidates = _candidates(kb, q, scope, skip, ev)
+    foreign = [] if situational else [kb.analyzer.information(w) for w in _foreign(kb, q, unknown)]
+    meaning = sum(_weight(kb, w) for w, _ in q.content_words) or 1.0
+    return Analysis(candidates, ev, sum(foreign) / meaning, max(foreign, default=0.0), situational, len(q.content_words))
+
+
+def _candidates(kb: KnowledgeBase, q, scope: list[str], skip: set[str], ev: Evidence) -> list[Candidate]:
+    """Articles in scope that BM25 or their look-alike example questions find, each with its features."""
+    content = [(w, alts) for w, alts in q.content_words if w not in skip]
+    scores = kb.index.scores(q.terms)
+    if len(scope) < len(kb.measures):
+        scores = np.where(kb.measure_mask(scope), scores, 0.0)
+    depth = min(P["candidate_depth"], len(scores))
+    top = np.argpartition(-scores, depth - 1)[:depth] if depth < len(scores) else np.arange(len(scores))
+    best: dict[tuple[str, int], tuple[float, Unit]] = {}
+    whole: dict[tuple[str, int], tuple[float, Unit]] = {}
+    for i in top:
+        score = float(scores[i])
+        if score <= 0:
+            continue
+        u = kb.units[int(i)]
+        key = (u.measure, u.article)
+        if u.para is None:
+            whole[key] = (score, u)
+        else:
+            score *= P["item_weight"]
+        if key not in best or score > best[key][0]:
+            best[key] = (score, u)
+    for key in sorted(ev.by_article, key=lambda k: -ev.by_article[k])[:P["example_candidates"]]:
+        if key not in best:  # an article only its look-alike questions found
+            i = _whole_unit(kb, *key)
+            best[key] = (float(scores[i]), kb.units[i])
+    if not best:
+        return []
+    detected = intents.detect(kb, q.text)
+    wanted = [i for i in detected if i.article_has]
+    required = [i for i in detected if i.required]
+    named_topics = _named_topics(kb, q.text)
+    defined = _defined_subject(kb, q.text)
+    names = _topic_names(kb)
+    top_score = max(s for s, _ in best.values()) or 1.0
+    by_bm25 = {key: n for n, key in enumerate(sorted(best, key=lambda k: -best[k][0]))}
+    ex_best = max(ev.by_article.values(), default=0.0)
+    topic_best = max(ev.by_topic.values(), default=0.0)
+    near = _near_miss_context(kb, q, ev)
+    analogs = _analogs(kb)
+    out = []
+    for (mid, art), (score, u) in best.items():
+        if u.para is not None and (mid, art) in whole and whole[(mid, art)][0] >= P["whole_article_ratio"] * score:
+            u = whole[(mid, art)][1]  # the item barely beats its article: the question is about the whole list
+        coverage = _coverage(kb, content, kb.article_terms(mid, art))
+        article = kb.article_normalized(mid, art)
+        x = np.zeros(len(RANK_FEATURES), dtype=np.float64)
+        x[RF["s_rel"]] = score / top_score
+        x[RF["s_log"]] = np.log1p(score)
+        x[RF["coverage"]] = coverage
+        x[RF["intent"]] = float(any(intents.article_has(kb, mid, art, i) for i in wanted))
+        x[RF["lacks_required"]] = float(any(not intents.article_has(kb, mid, art, i) for i in required))
+        x[RF["defines"]] = float(defined is not None and bool(defined.search(article)))
+        x[RF["off_topic"]] = float(bool(named_topics) and not any(k in article for ks in named_topics for k in ks))
+        ex_article = ev.by_article.get((mid, art), 0.0)
+        x[RF["ex_article"]] = np.log1p(ex_article)
+        x[RF["ex_article_rel"]] = ex_article / ex_best if ex_best else 0.0
+        topic = _article_topic(kb, mid, art)
+        ex_topic = ev.by_topic.get(names.index(topic), 0.0) if topic in names else 0.0
+        x[RF["ex_topic"]] = np.log1p(ex_topic)
+        x[RF["ex_topic_rel"]] = ex_topic / topic_best if topic_best else 0.0
+        x[RF["is_item"]] = float(u.para is not None)
+        x[RF["bm25_rank"]] = 1.0 / (1 + by_bm25[(mid, art)])
+        x[RF["near_miss_detail"]] = float(_near_miss_detail(kb, q, near, mid, art))
+        x[RF["ex_analog"]] = np.log1p(max((sim * ev.by_article_any.get(b, 0.0) for b, sim in analogs.get((mid, art), ())),
+                                          default=0.0))
+        out.append(Candidate(u, score, coverage, x))
+    gap = max(c.coverage for c in out)
+    analog_best = max(c.x[RF["ex_analog"]] for c in out)
+    for c in out:
+        c.x[RF["ex_analog_rel"]] = c.x[RF["ex_analog"]] / analog_best if analog_best else 0.0
+        c.x[RF["coverage_gap"]] = c.coverage - gap
+        c.x[RF["s_rel_x_coverage"]] = c.x[RF["s_rel"]] * c.coverage
+        c.x[RF["ex_rel_x_coverage"]] = c.x[RF["ex_article_rel"]] * c.coverage
+    return out
+
+
+def _analogs(kb: KnowledgeBase) -> dict[tuple[str, int], list[tuple[tuple[str, int], float]]]:
+    """For each article, the most similar articles of the other measures that have example questions
+    (cosine of their IDF-weighted terms): what is asked of those is likely asked of it (cached)."""
+    cache = kb.cache.get("_analogs")
+    if cache is not None:
+        return cache
+    cache = kb.cache["_analogs"] = {}
+    if kb.examples is None:
+        return cache
+    taught = sorted({lab for lab in kb.examples.labels if lab})
+    if not taught:
+        return cache
+    idf = kb.index.idf
+
+    def vector(m, a):
+        return {t: idf.get(t, 0.0) for t in kb.article_terms(m, a)}
+    taught_vectors = {lab: vector(*lab) for lab in taught}
+    norms = {lab: np.sqrt(sum(w * w for w in v.values())) for lab, v in taught_vectors.items()}
+    for m in kb.measures.values():
+        for a in m.articles:
+            v = vector(m.id, a)
+            norm = np.sqrt(sum(w * w for w in v.values())) or 1.0
+            sims = []
+            for lab, tv in taught_vectors.items():
+                if lab[0] == m.id:
+                    continue
+                shared = sum(w * w for t, w in v.items() if t in tv)
+                sims.append((lab, shared / (norm * (norms[lab] or 1.0))))
+            sims.sort(key=lambda x: -x[1])
+            cache[(m.id, a)] = sims[:P["analogs"]]
+    return cache
+
+
+def _near_miss_context(kb: KnowledgeBase, q, ev: Evidence) -> list[tuple[set[str], str, frozenset]]:
+    """The closest near-misses that are closer to the question than any answerable example question."""
+    if not ev.near or ev.decline <= ev.best:
+        return []
+    out = []
+    for i in ev.near:
+        if ev.scores[i] <= ev.best:
+            continue
+        out.append(_example(kb, i))
+    return out
+
+
+def _near_miss_detail(kb: KnowledgeBase, q, near, measure: str, article: int) -> bool:
+    """One of those near-misses asks what this article lacks and the question asks it too: a word the article
+    lacks (模板, 含税, 几份), a kind of question it gives no answer of (具体指什么, 找谁提), or another level
+    it does not name (国家级). One that only shares what the article says (申报, 条件) is no reason."""
+    if not near:
+        return False
+    terms = kb.article_terms(measure, article)
+    text = kb.article_normalized(measure, article)
+    words = [alts for _, alts in q.content_words if not any(kb.analyzer.contains(terms, a) for a in alts)]
+    kinds = [id(i) for i in intents.detect(kb, q.text) if not intents.article_has(kb, measure, article, i)]
+    levels = {n for n in levels_named(kb.lexicon, kb.measures, q.text) if n not in text}
+    for example_terms, example_text, example_levels in near:
+        if (any(kb.analyzer.contains(example_terms, a) for alts in words for a in alts)
+                or any(id(k) in kinds for k in intents.detect(kb, example_text))
+                or levels & example_levels):
+            return True
+    return False
+
+
+def _example(kb: KnowledgeBase, i: int) -> tuple[set[str], str, frozenset]:
+    """An example question's search terms, its normalised text and the levels it names (cached)."""
+    cache = kb.cache.setdefault("_example_cache", {})
+    if i not in cache:
+        q = kb.analyzer.query(kb.examples.texts[i])
+        cache[i] = (set(q.terms), q.text, levels_named(kb.lexicon, kb.measures, q.text))
+    return cache[i]
 
 
 def _declining(kb: KnowledgeBase, ex, scope: list[str], levels: frozenset[str] = frozenset()) -> np.ndarray:
@@ -460,57 +670,6 @@ def _whole_unit(kb: KnowledgeBase, measure: str, article: int) -> int:
     return cache[(measure, article)]
 
 
-def rank(kb: KnowledgeBase, q, scope: list[str], depth: int = 30, skip: set[str] = frozenset(),
-         ev: Evidence | None = None) -> list[Candidate]:
-    """Articles in scope, best first: BM25 finds the candidates, coverage of the question (less the words
-    in `skip`) re-ranks them, and so does how closely the question resembles what each article answers."""
-    ev = ev or Evidence({}, 0.0, 0.0)
-    content = [(w, alts) for w, alts in q.content_words if w not in skip]
-    scores = kb.index.scores(q.terms)
-    if len(scope) < len(kb.measures):
-        scores = np.where(kb.measure_mask(scope), scores, 0.0)
-    depth = min(depth, len(scores))
-    top = np.argpartition(-scores, depth - 1)[:depth] if depth < len(scores) else np.arange(len(scores))
-    best: dict[tuple[str, int], tuple[float, Unit]] = {}
-    whole: dict[tuple[str, int], tuple[float, Unit]] = {}
-    for i in top:
-        score = float(scores[i])
-        if score <= 0:
-            continue
-        u = kb.units[int(i)]
-        key = (u.measure, u.article)
-        if u.para is None:
-            whole[key] = (score, u)
-        else:
-            score *= ITEM_WEIGHT
-        if key not in best or score > best[key][0]:
-            best[key] = (score, u)
-    for key in sorted(ev.by_article, key=lambda k: -ev.by_article[k])[:EXAMPLE_CANDIDATES]:
-        if key not in best:  # an article only its look-alike questions found
-            i = _whole_unit(kb, *key)
-            best[key] = (float(scores[i]), kb.units[i])
-    wanted = intents.wordings(kb, q.text)
-    defined = _defined_subject(kb, q.text)
-    if defined and not any(defined.search(kb.article_normalized(m, a)) for m, a in best):
-        defined = None  # no candidate defines it: favour definitions in general
-    out = []
-    for (mid, art), (score, u) in best.items():
-        if u.para is not None and (mid, art) in whole and whole[(mid, art)][0] >= WHOLE_ARTICLE_RATIO * score:
-            u = whole[(mid, art)][1]  # the item barely beats its article: the question is about the whole list
-        coverage = _coverage(kb, content, kb.article_terms(mid, art))
-        final = score * (COVERAGE_FLOOR + coverage)
-        article = kb.article_normalized(mid, art)
-        if defined is not None:
-            if defined.search(article):
-                final *= DEFINITION_BOOST
-        elif wanted and any(intents.has_wording(article, w) for w in wanted):
-            final *= INTENT_BOOST
-        final += EXAMPLE_WEIGHT * ev.by_article.get((mid, art), 0.0)
-        out.append(Candidate(u, score, coverage, final))
-    out.sort(key=lambda c: -c.final)
-    return out
-
-
 def _defined_subject(kb: KnowledgeBase, text: str) -> re.Pattern | None:
     """For a question asking what a term is: a pattern for the sentence defining it ("服务型制造是",
     "所称的服务型制造,是")."""
@@ -522,12 +681,6 @@ def _defined_subject(kb: KnowledgeBase, text: str) -> re.Pattern | None:
     return re.compile(re.escape(normalize(terms[0])) + r"[,，]?(是|指)")
 
 
-def _lacks_required_fact(kb: KnowledgeBase, text: str, c: Candidate) -> bool:
-    """The question demands a kind of fact (an amount, a date …) that the article does not hold."""
-    article = kb.article_normalized(c.unit.measure, c.unit.article)
-    return any(not any(intents.has_wording(article, w) for w in i.article_has) for i in intents.detect(kb, text) if i.required)
-
-
 def _foreign(kb: KnowledgeBase, q, unknown: list[str]) -> list[str]:
     """Unknown words that make a question foreign: not those of the enterprise introducing itself, nor
     the words of a kind of question (怎么界定 asks for a definition)."""
@@ -536,22 +689,46 @@ def _foreign(kb: KnowledgeBase, q, unknown: list[str]) -> list[str]:
     return [w for w in unknown if w not in context and w not in framing]
 
 
+def _scope_text(kb: KnowledgeBase, scope: list[str]) -> str:
+    """The normalised text of the measures in scope (cached per scope)."""
+    cache = kb.cache.setdefault("_scope_text", {})
+    key = tuple(sorted(scope))
+    if key not in cache:
+        cache[key] = "\n".join(kb.article_normalized(m, a) for m in key for a in kb.measures[m].articles)
+    return cache[key]
+
+
+def focus(kb: KnowledgeBase, text: str) -> str:
+    """What a long message asks: its sentences with a question marker (lexicon `question_markers`) and its
+    last sentence, less the enterprise introducing itself. A short one is left whole."""
+    if len(text) <= P["long_question_chars"]:
+        return text
+    markers = tuple(kb.lexicon.get("question_markers") or [])
+    sentences = [x for x in re.split(r"(?<=[。！？!?；;\n])", text) if x.strip()]
+    intro = tuple(kb.lexicon.get("self_introduction") or [])
+    kept = [x for i, x in enumerate(sentences)
+            if (i == len(sentences) - 1 or any(m in x for m in markers)) and not any(m in x for m in intro)]
+    out = "".join(kept).strip()
+    return out if out else text
+
+
+def _without_introduction(kb: KnowledgeBase, text: str) -> str:
+    intro = tuple(kb.lexicon.get("self_introduction") or [])
+    return "，".join(c for c in re.split(r"[,，。;；!！?？\s]", text) if c and not any(m in c for m in intro))
+
+
 def _introduction(kb: KnowledgeBase, text: str) -> str:
     """The clauses where the enterprise introduces itself (lexicon.yaml `self_introduction`)."""
     intro = tuple(kb.lexicon.get("self_introduction") or [])
     return "".join(c for c in re.split(r"[,，。;；!！?？\s]", text) if any(m in c for m in intro))
 
 
-def _off_topic(kb: KnowledgeBase, text: str, c: Candidate) -> bool:
-    """The question names topics of the measures (复核, 公示 … from lexicon.yaml `topics`) and the article
-    has no keyword of any of them: it would answer another question (公示期几天 → the 30 days of 备案)."""
+def _named_topics(kb: KnowledgeBase, text: str) -> list[list[str]]:
+    """The keywords of the topics (复核, 公示 … from lexicon.yaml `topics`) the question asks about: an article
+    with none of them is off topic, it would answer another question (公示期几天 → the 30 days of 备案)."""
     asked = _asked(text)
-    named = [t.get("keywords") or [] for t in (kb.lexicon.get("topics") or {}).values()
-             if any(k in asked for k in t.get("keywords") or [])]
-    if not named:
-        return False
-    article = kb.article_normalized(c.unit.measure, c.unit.article)
-    return not any(k in article for keywords in named for k in keywords)
+    return [t.get("keywords") or [] for t in (kb.lexicon.get("topics") or {}).values()
+            if any(k in asked for k in t.get("keywords") or [])]
 
 
 def _asked(text: str) -> str:
@@ -561,42 +738,45 @@ def _asked(text: str) -> str:
     return "，".join(c for i, c in enumerate(clauses) if i == len(clauses) - 1 or not any(m in c for m in "了被"))
 
 
-def _on_topic(kb: KnowledgeBase, text: str, ranked: list[Candidate]) -> list[Candidate]:
-    """A measure's best article on none of the topics the question names (每年开展一次 for 每年都要复核吗)
-    gives way to its next article on one, if that covers at least as much of the question and ranks
-    close; otherwise it stays, and is declined (复核要交哪些材料: neither 申报材料 nor 复核 answers it)."""
-    out = ranked
-    for top in _best_per_measure(ranked):
-        if not _off_topic(kb, text, top):
-            continue
-        same = [c for c in ranked if c.unit.measure == top.unit.measure]
-        after = next((c for c in same if not _off_topic(kb, text, c)), None)
-        if after and after.coverage >= top.coverage and after.final >= OFF_TOPIC_NEXT * top.final:
-            passed = {id(c) for c in same[:same.index(after)]}
-            out = [c for c in out if id(c) not in passed]
-    return out
+# ---- the decision ---------------------------------------------------------------------------------
+def _select(kb: KnowledgeBase, q, scope: list[str], unknown: list[str], info: dict | None = None) -> list[Candidate]:
+    """The articles that answer the question, one per measure, most probable first; empty when none is
+    probable enough. The ranker orders each measure's candidates; the decision model gives the probability
+    that the best is right; it answers when that passes the threshold fitted by cross-validation by measure
+    (knowledge/ranker.py). `info` receives the ranking and what decided (why, trace)."""
+    info = {} if info is None else info
+    model = ranker.model_of(kb)
+    a = analyse(kb, q, scope, unknown)
+    tops = model.best_per_measure(a)
+    ranked = sorted(a.candidates, key=lambda c: -c.r)
+    info["ranking"] = [f"{c.unit.measure}:{c.unit.article}" for c in ranked[:5]]
+    info["trace"] = "; ".join(
+        f"{c.unit.measure}:{c.unit.article} p={c.p:.2f}/{model.threshold(c):.2f} ({c.regime}) r={c.r:.1f} "
+        f"cov={c.coverage:.2f}" for c in tops[:2])
+    if not tops:
+        info["why"] = "no_candidate"
+        return []
+    chosen: list[Candidate] = []
+    for c in tops:
+        if c.p < model.threshold(c):
+            if not chosen:
+                info["why"] = "low_probability:" + model.explain(c)
+                info["trace"] = f"decided by {model.explain(c)}; " + info["trace"]
+            break
+        if chosen and c.r < chosen[0].r - A["second_city_margin"]:
+            break
+        chosen.append(c)
+    info["decided"] = f"probable:{model.explain(chosen[0], negative=False)}" if chosen else None
+    return chosen
 
 
-def _best_per_measure(ranked: list[Candidate]) -> list[Candidate]:
-    seen, out = set(), []
-    for c in ranked:
-        if c.unit.measure not in seen:
-            seen.add(c.unit.measure)
-            out.append(c)
-    return out
-
-
-def _confident(c: Candidate, foreign_max: float, foreign_share: float) -> bool:
-    """Answer only a real match: enough score and coverage, and not a question mostly about something else."""
-    if c.score < MIN_SCORE or c.coverage < MIN_COVERAGE or foreign_share > MAX_FOREIGN_SHARE:
-        return False
-    return not (foreign_max >= FOREIGN_INFORMATION and c.coverage < MIN_COVERAGE_WITH_FOREIGN)
-
-
-def _decline(kb: KnowledgeBase, question: str, city: str | None, q) -> Answer:
-    return _abstain(question, city, "out_of_scope",
-                    f"抱歉，这个问题不在{covered_cities(kb)}服务型制造示范企业认定管理办法的范围内，我无法回答。"
-                    "可以问我申报条件、申报材料、认定程序、复核、撤销、更名备案等问题，" + hint(kb), q.corrections)
+def _decline(kb: KnowledgeBase, question: str, city: str | None, q, reason: str = "out_of_scope",
+             trace: str = "") -> Answer:
+    a = _abstain(question, city, reason,
+                 f"抱歉，这个问题不在{covered_cities(kb)}服务型制造示范企业认定管理办法的范围内，我无法回答。"
+                 "可以问我申报条件、申报材料、认定程序、复核、撤销、更名备案等问题，" + hint(kb), q.corrections)
+    a.trace = trace
+    return a
 
 
 def _by_reference(kb: KnowledgeBase, question: str, refs: list[int], scope: list[str], scope_city: str | None,
@@ -621,4 +801,4 @@ def _by_reference(kb: KnowledgeBase, question: str, refs: list[int], scope: list
         return _abstain(question, scope_city, "no_article", "".join(missing))
     text = "\n\n".join(parts + ([" ".join(missing)] if missing and not labelled else []))
     city = citations[0].measure if len({c.measure for c in citations}) == 1 else None
-    return Answer(question, city, False, text, citations, [], None)
+    return Answer(question, city, False, text, citations, [], "by_reference", [], "article " + ",".join(map(str, refs[:3])))

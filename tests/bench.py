@@ -157,6 +157,28 @@ def _example_questions() -> set[str]:
     return out
 
 
+def leave_one_out(kb) -> None:
+    """Each measure scored as if never seen (knowledge.evaluate, `policybot eval --leave-out`): shipped ones
+    without their example questions, dev ones (tests/data/dev/) as they are."""
+    from knowledge.evaluate import EvalError, default_files, run
+    print("Leave-one-out: each measure as if never seen (no example questions of its own)")
+    files = default_files()
+    dev = sorted(p.stem for p in (DATA / "dev").glob("*.txt"))
+    for mid in list(kb.measure_ids) + [d for d in dev if d not in kb.measure_ids]:
+        try:
+            r = run(files, leave_out=mid)
+        except EvalError as exc:
+            line(f"{mid}: not scored", str(exc)[:60])
+            continue
+        t = r.overall
+        line(f"{mid}: top-1 (unseen)", f"{r.top1_rate:.1%} ({t.top1}/{t.answerable})", "target ≥ 90%",
+             r.top1_rate >= 0.90)
+        line(f"{mid}: top-1, declining off / top-3",
+             f"{t.ranked_first / max(t.answerable, 1):.1%} / {t.top3 / max(t.answerable, 1):.1%}")
+        line(f"{mid}: declined (unseen)", f"{r.decline_rate:.1%} ({t.declined}/{t.declinable})", "target ≥ 90%",
+             r.decline_rate >= 0.90)
+
+
 def main() -> int:
     settings = Settings.load()
     kb = kbmod.load(settings.kb_path)
@@ -186,6 +208,8 @@ def main() -> int:
     line("peak memory of `policybot ask`", f"{cold_peak:.0f} MiB")
     line("knowledge-base build", f"{build_s:.1f} s")
     del built
+
+    leave_one_out(kb)
 
     print("Synthetic knowledge base (500 measures)")
     with tempfile.TemporaryDirectory() as tmp:

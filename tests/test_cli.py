@@ -42,7 +42,24 @@ def test_declined_questions_are_logged_for_operators(env):
     run(env, "ask", "企业所得税怎么交")
     from bot.storage import Store
     rows = Store(env["POLICYBOT_DB"]).unanswered()
-    assert any(r["question"] == "企业所得税怎么交" for r in rows)
+    row = next(r for r in rows if r["question"] == "企业所得税怎么交")
+    assert row["reason"] and row["trace"]  # what decided the decline, for the operators
+
+
+def test_an_old_question_log_gets_the_trace_column(tmp_path):
+    import sqlite3
+    from bot.storage import Store
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("create table questions (id integer primary key, asked_at text, channel text, user_id text, "
+                     "question text, city text, abstained integer, reason text, citation text)")
+        conn.execute("insert into questions (asked_at, channel, question, abstained, reason) values "
+                     "('2026-11-20T10:00:00+08:00', 'cli', '奖金多少', 1, 'out_of_scope')")
+    store = Store(path)
+    assert "trace" in store.db["questions"].columns_dict
+    store.log_question("cli", None, "奖金多少", None, True, "low_probability:coverage", None, trace="weihai:3 p=0.10")
+    row = store.unanswered()[0]
+    assert row["times"] == 2 and row["reason"] == "low_probability:coverage" and row["trace"] == "weihai:3 p=0.10"
 
 
 @pytest.mark.parametrize("args", [["ask", "--city", "济南", "问题"], ["ask", "--as-of", "2026-13-01", "问题"],

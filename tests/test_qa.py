@@ -144,3 +144,27 @@ def test_a_topic_in_the_background_does_not_put_the_answer_off_topic(kb):
     # 复核 only tells what happened; the question is about applying again (威海 第二十条)
     a = answer(kb, "去年复核没通过被撤销了，隔多久才能重新申请", TODAY, "weihai")
     assert cited(a) == [("weihai", 20)]
+
+
+def test_names_and_wordings_match_on_token_boundaries(kb):
+    # 高企 (another programme) is no part of 提高企业
+    a = answer(kb, "要提高企业的服务能力，威海申报条件是什么", TODAY)
+    assert not a.abstained and a.reason != "other_programme" and cited(a)[0] == ("weihai", 12)
+    assert answer(kb, "高企申报条件是什么", TODAY).reason == "other_programme"
+    # 元 of 多元化 is no amount of money: the measures name none, so this is declined, whatever 多元化 matches
+    assert kb.analyzer.occurs("奖励10万元", "万元") and not kb.analyzer.occurs("多元化服务", "元")
+    assert answer(kb, "多元化服务能拿多少钱", TODAY).abstained
+
+
+def test_a_real_word_is_never_repaired_into_another(kb):
+    assert kb.analyzer.query("经营才够两年能申报吗").corrections == []
+    assert kb.analyzer.query("被案要多久").corrections == [("被案", "备案")]
+
+
+def test_every_answer_and_decline_says_what_decided_it(kb):
+    for q in ("威海的示范企业多久复核一次？", "今天天气怎么样", "专精特新怎么申报", "上海的示范企业怎么申报",
+              "威海办法第20条讲的什么"):
+        a = answer(kb, q, TODAY)
+        assert a.reason and a.trace, q
+        assert {"reason", "trace"} <= set(a.as_dict())
+    assert answer(kb, "今天天气怎么样", TODAY).reason.startswith(("low_probability", "no_candidate"))

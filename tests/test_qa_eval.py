@@ -24,7 +24,11 @@ from qa_harness import DATA, evaluate, load_cases
 from knowledge.kb import SOURCE_DIR
 
 TARGET_TOP1, TARGET_DECLINE = 0.95, 0.90
-FLOORS = {"qa_blind5.yaml": (0.97, 0.91)}  # (top-1, decline) of the unseen sets not yet examples
+# (top-1, decline) of the unseen sets not yet examples: qa_blind5 scored 97.0 / 91.2 when first seen with the
+# former hand-tuned cascade, 96.2 / 93.0 with the learned ranker and decision (knowledge/ranker.py, the
+# decision's features chosen by leave-one-measure-out cross-validation, not by this set); it was looked at while
+# the method changed, so these are regression floors now, not estimates
+FLOORS = {"qa_blind5.yaml": (0.96, 0.92)}
 
 
 def _score(kb, name):
