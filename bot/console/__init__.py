@@ -36,7 +36,19 @@ log = logging.getLogger(__name__)
 PREFIX = "/admin"
 UPLOAD_LIMIT = 2 * 1024 * 1024  # bytes; a list of awarded enterprises is a few KB
 REASONS = {"out_of_scope": "超出办法范围", "uncovered_city": "未收录的城市", "no_article": "所问条文不存在",
-           "empty": "空问题", "too_long": "问题太长", "not_chinese": "非中文"}
+           "empty": "空问题", "too_long": "问题太长", "not_chinese": "非中文", "low_probability": "没有把握的条文",
+           "no_candidate": "没有相关条文", "other_programme": "其他政策或项目", "other_city_only": "仅其他城市有规定",
+           "document_number": "问的是引用文件", "document_content": "问的是引用文件"}
+
+
+def reason_label(reason: str | None) -> str:
+    """A decline reason in Chinese; a detailed one (low_probability:ex_article) by its kind, detail in brackets."""
+    reason = reason or ""
+    kind, _, detail = reason.partition(":")
+    label = REASONS.get(reason) or REASONS.get(kind)
+    if not label:
+        return reason
+    return f"{label}（{detail}）" if detail and reason not in REASONS else label
 KINDS = {"review": "复核", "filing": "备案截止", "expiry": "办法到期"}
 STATUS = {"in_force": "有效", "expired": "已到期", "unknown": "有效期未知"}
 CHANNELS = {"telegram": "Telegram", "wecom": "企业微信", "wechat_kf": "微信客服", "console": "终端"}
@@ -70,7 +82,7 @@ class Console:
         self.rebuilder = Rebuilder(settings, store, set_kb, today)
         self.env = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
                                       autoescape=True, undefined=jinja2.StrictUndefined)
-        self.env.filters["reason"] = lambda r: REASONS.get(r or "", r or "")
+        self.env.filters["reason"] = reason_label
         self.env.filters["channel"] = lambda c: CHANNELS.get(c or "", c or "")
         self.env.filters["kind"] = lambda k: KINDS.get(k or "", k or "")
         self.env.filters["status"] = lambda s: STATUS.get(s or "", s or "")
