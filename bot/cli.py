@@ -533,6 +533,13 @@ def cmd_doctor(args, settings: Settings) -> int:
     for problem in settings.problems():
         say(False, problem)
     lines.append(f"operators: {', '.join(sorted(settings.admins)) or 'none (set POLICYBOT_ADMINS=channel:user_id)'}")
+    try:
+        accounts = [op["name"] for op in _store(settings).operators()]
+    except (UsageError, Exception):  # noqa: BLE001 - the database line above already says what is wrong
+        accounts = []
+    lines.append(f"console: http://{settings.host}:{settings.port}/admin/ ("
+                 + (f"accounts: {', '.join(accounts)})" if accounts else
+                    "no account yet: policybot operators add NAME --password-stdin)"))
     print("\n".join(lines))
     return 0 if ok else 1
 

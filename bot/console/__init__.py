@@ -247,6 +247,7 @@ class Console:
         rows = self.store.review_queue(200)
         return self._page(request, "unanswered.html", {
             "rows": rows, "log": self.store.teach_log(15), "rebuilding": self.rebuilder.running,
+            "cities": {m.id: m.city_short for m in self.get_kb().measures.values()},
             "taught": _int(request.query.get("taught"), 0, 0, 10**9)})
 
     async def link_form(self, request: web.Request) -> web.Response:
