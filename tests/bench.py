@@ -4,8 +4,9 @@ Real base: top-1 and decline rate on each question set of tests/data that has no
 questions (qa_eval.yaml, the issue's set, and the later unseen sets), warm latency per question (p50, p99),
 cold start of one `policybot ask` (a new process), peak memory. Synthetic base of 500 measures
 (~12,000 articles, generated from the real ones): build time, warm latency, peak memory.
-Soak (issue 11, tests/soak.py): 4 × 2,500 = 10,000 requests against a real `policybot serve`
-(POLICYBOT_SOAK_N to change N): 5xx, tracebacks, unanswered, duplicates, secrets in the log, RSS growth.
+Soak (issue 11, tests/soak.py): two rounds of 4 × 2,500 = 10,000 requests against a real `policybot serve`
+(POLICYBOT_SOAK_N to change N): 5xx, tracebacks, unanswered, duplicates, secrets in the log, RSS growth over
+round 2, once round 1's Telegram backlog has drained (why: tests/soak.py's docstring).
 """
 from __future__ import annotations
 
@@ -258,7 +259,7 @@ def main() -> int:
     line("peak memory of this benchmark", f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
     soak_n = int(os.environ.get("POLICYBOT_SOAK_N", "2500"))
     print(f"Soak: a real `policybot serve` on loopback, {soak_n} valid + {soak_n} malformed WeCom callbacks and "
-          f"Telegram webhook updates (10% of the valid ones retried), at most 300 s")
+          f"Telegram webhook updates (10% of the valid ones retried), twice (RSS growth: round 2's), at most 300 s")
     import asyncio
 
     import soak
@@ -266,7 +267,7 @@ def main() -> int:
     for name, value, target, ok in report.lines():
         line(name, value, target, ok)
     if report.stopped_early:
-        print(f"  (stopped at the 300 s bound after {report.requests} requests: the RSS target is scaled to them)")
+        print(f"  (stopped at the 300 s bound after {report.requests} requests: the run is incomplete)")
     return 0
 
 

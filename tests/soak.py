@@ -6,11 +6,33 @@ Bounded: counts are fixed (`--n`), concurrency is `--concurrency`, and the whole
 
 Reports: 5xx responses, tracebacks in the server's log, unanswered valid messages (no passive reply and
 no push for WeCom, no sendMessage for Telegram), duplicates (a retried message answered twice, a
-question logged twice), secrets found in the log, and the server's RSS growth from after a warm-up to the
-end. Targets: 0 5xx, 0 tracebacks, 0 unanswered, 0 duplicates, 0 secrets, RSS growth < 10 MB over
-10,000 requests.
+question logged twice), secrets found in the log, and the server's RSS growth in steady state. Targets:
+0 5xx, 0 tracebacks, 0 unanswered, 0 duplicates, 0 secrets, RSS growth < 10 MB over 10,000 requests.
 
-    .venv/bin/python tests/soak.py --n 2500        # 4 × 2,500 = 10,000 requests (+ retries)
+How RSS growth is measured, and why. The traffic is sent in two identical rounds of 4 × N requests (new
+message ids, the same 400 users and chats). Round 1 is the warm-up; the growth is that of round 2, from
+the end of round 1 to the end of round 2, each taken once every Telegram answer has been sent.
+- The soak posts Telegram updates at ~90/s, three times what the Bot API lets a bot send (30 messages/s,
+  `ChatRateLimiter`). Every accepted update becomes a PTB task (`Application.create_task`) that waits
+  its turn, so a backlog of ~1,000-1,600 queued updates builds up in a round (printed as "peak Telegram
+  backlog") and drains ~50 s after the last request, at 30/s. Each queued update costs ~7 KB.
+- That memory is freed when the backlog drains, but glibc malloc and pymalloc keep the pages (a pymalloc
+  arena is returned only when wholly empty): RSS stays at the backlog's high-water mark. Measured with
+  N=2500 in one process (a SIGUSR1 probe: gc.get_objects() by type, asyncio.all_tasks(), smaps_rollup):
+  RSS 159 MB (164,215 live objects) after a 200-request warm-up had drained; in round 1 RSS rose with the
+  queued tasks (202 -> 1,646 tasks, 161 -> 171 MB, ~7 KB a task), and once drained it stayed at 171 MB
+  with 4 tasks and 165,071 live objects (nothing retained); round 2 (peak 1,070 queued) took it from
+  171 to 173 MB; `malloc_trim(0)` then gave back 6 of the 14 MB of anonymous memory gained. PTB's
+  chat_data/user_data stayed empty, the per-chat limiters at 400 (one per chat).
+- So a growth taken from a server that has not yet held such a backlog measures the allocator's high-
+  water mark for queued sends, not a leak; comparing round 2 with round 1 compares like with like, and a
+  real leak (anything retained per message, user or update) still shows as growth in round 2. Round 1's
+  figures are printed too (growth incl. the backlog's high-water), so that cost stays visible.
+  If round 2's backlog peaks higher than round 1's, its growth includes that new high-water: the
+  figure errs on the side of growth. First run so measured: round 1 +21.2 MB (from an idle server, incl.
+  its first answers), round 2 +4.3 MB over 10,545 requests (peak backlogs 1,474 and 1,712).
+
+    .venv/bin/python tests/soak.py --n 2500        # 2 rounds × 4 × 2,500 = 20,000 requests (+ retries)
 """
 from __future__ import annotations
 
@@ -56,9 +78,12 @@ class Report:
     duplicates: int = 0
     tracebacks: int = 0
     secrets_in_log: int = 0
-    rss_start_kb: int = 0
-    rss_end_kb: int = 0
-    rss_series_kb: list[int] = field(default_factory=list)  # after each batch of 250 × 4, then at the end
+    measured_requests: int = 0  # those of round 2, over which the RSS growth is measured
+    rss_first_kb: int = 0  # when the server is up, before round 1
+    rss_start_kb: int = 0  # round 1 sent and its Telegram answers all sent
+    rss_end_kb: int = 0  # the same after round 2
+    rss_series_kb: list[int] = field(default_factory=list)  # after each batch of 250 × 4, and after each drain
+    backlog_peaks: list[int] = field(default_factory=list)  # per round: most Telegram updates not yet answered
     seconds: float = 0.0
     stopped_early: bool = False
 
@@ -74,21 +99,30 @@ class Report:
     def rss_growth_mb(self) -> float:
         return (self.rss_end_kb - self.rss_start_kb) / 1024
 
+    @property
+    def rss_target_mb(self) -> float:
+        return 10 * max(1, self.measured_requests / 10000)
+
     def ok(self) -> bool:
         return not (self.server_errors or self.tracebacks or self.unanswered or self.duplicates or self.secrets_in_log
-                    or self.errors or self.stopped_early) and self.rss_growth_mb < 10 * max(1, self.requests / 10000)
+                    or self.errors or self.stopped_early) and self.rss_growth_mb < self.rss_target_mb
 
     def lines(self) -> list[tuple[str, str, str, bool | None]]:
         return [
-            ("requests (valid + malformed, both channels)", f"{self.requests}", "", None),
+            ("requests (valid + malformed, both channels)", f"{self.requests}", "2 rounds", None),
             ("duration", f"{self.seconds:.1f} s", "", None),
             ("5xx responses", f"{self.server_errors}", "target 0", self.server_errors == 0),
             ("tracebacks in the server log", f"{self.tracebacks}", "target 0", self.tracebacks == 0),
             ("valid messages unanswered", f"{self.unanswered}", "target 0", self.unanswered == 0),
             ("duplicates (retries answered twice)", f"{self.duplicates}", "target 0", self.duplicates == 0),
             ("secrets in the server log", f"{self.secrets_in_log}", "target 0", self.secrets_in_log == 0),
-            ("server RSS growth after warm-up", f"{self.rss_growth_mb:.1f} MB",
-             f"target < 10 MB per 10,000 requests", self.rss_growth_mb < 10 * max(1, self.requests / 10000)),
+            ("peak Telegram backlog (round 1, round 2)", " / ".join(f"{b}" for b in self.backlog_peaks),
+             "updates queued behind 30 sends/s", None),
+            ("server RSS growth in round 1 (warm-up)", f"{(self.rss_start_kb - self.rss_first_kb) / 1024:.1f} MB",
+             "incl. the backlog's high-water", None),
+            ("server RSS growth in round 2 (steady state)", f"{self.rss_growth_mb:.1f} MB",
+             f"over {self.measured_requests} requests, target < {self.rss_target_mb:.1f} MB",
+             self.rss_growth_mb < self.rss_target_mb),
         ]
 
 
@@ -246,29 +280,40 @@ async def soak(n: int, kb_file: Path | None = None, concurrency: int = 16, max_s
                 rng.shuffle(jobs)
                 return jobs
 
-            warm = min(200, n // 5)
-            await asyncio.gather(*batch(0, warm))
-            await asyncio.sleep(0.5)
-            report.rss_start_kb = _rss_kb(proc.pid)
-            step = 250
-            for lo in range(warm, n, step):
-                await asyncio.gather(*batch(lo, min(n, lo + step)))
-                if time.monotonic() > deadline:
-                    report.stopped_early = True
-                    break
+            async def drain() -> None:
+                """Wait for the Telegram answers still queued behind the 30 sends/s, while they keep coming."""
+                last, still = -1, time.monotonic()
+                while True:
+                    got = sum(len(tg.sent_to(c)) for c in tg_expected)
+                    if got >= sum(tg_expected.values()) or time.monotonic() - still > 10:
+                        break
+                    if got != last:
+                        last, still = got, time.monotonic()
+                    await asyncio.sleep(0.2)
+                await asyncio.sleep(0.5)
+
+            async def run_round(offset: int) -> None:
+                peak, step = 0, 250
+                for lo in range(0, n, step):
+                    await asyncio.gather(*batch(offset + lo, offset + min(n, lo + step)))
+                    report.rss_series_kb.append(_rss_kb(proc.pid))
+                    peak = max(peak, sum(tg_expected.values()) - sum(len(tg.sent_to(c)) for c in tg_expected))
+                    if time.monotonic() > deadline:
+                        report.stopped_early = True
+                        break
+                report.backlog_peaks.append(peak)
+                await drain()
                 report.rss_series_kb.append(_rss_kb(proc.pid))
-            # answers still queued behind Telegram's 30 messages a second: let them land while they keep coming
-            last, still = -1, time.monotonic()
-            while True:
-                got = sum(len(tg.sent_to(c)) for c in tg_expected)
-                if got >= sum(tg_expected.values()) or time.monotonic() - still > 10:
-                    break
-                if got != last:
-                    last, still = got, time.monotonic()
-                await asyncio.sleep(0.2)
-            await asyncio.sleep(0.5)
-            report.rss_end_kb = _rss_kb(proc.pid)
-            report.rss_series_kb.append(report.rss_end_kb)
+
+            # two identical rounds (new message ids, the same users and chats); the growth is round 2's: see above
+            report.rss_first_kb = _rss_kb(proc.pid)
+            await run_round(0)
+            report.rss_start_kb = report.rss_series_kb[-1]
+            before = report.requests
+            if not report.stopped_early:
+                await run_round(n)
+            report.measured_requests = report.requests - before
+            report.rss_end_kb = report.rss_series_kb[-1]
     finally:
         if proc.returncode is None:
             proc.send_signal(signal.SIGTERM)
@@ -323,7 +368,7 @@ def main() -> int:
     for name, value, target, ok in report.lines():
         mark = "" if ok is None else ("  ok" if ok else "  MISSED")
         print(f"  {name:<44} {value:>12}   {target}{mark}")
-    print("  server RSS after each 1,000 requests (MB): "
+    print("  server RSS after each 4 × 250 requests, and once the Telegram backlog drained, per round (MB): "
           + " ".join(f"{kb / 1024:.0f}" for kb in report.rss_series_kb))
     return 0 if report.ok() else 1
 

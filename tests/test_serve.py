@@ -140,6 +140,9 @@ def test_a_short_soak_has_no_5xx_no_traceback_no_secret_and_answers_each_message
     assert "setWebhook" in log  # at DEBUG the Bot API calls are logged, the webhook secret among their parameters
     figures = {name: value for name, value, _, _ in report.lines()}
     assert report.requests >= 120 and not report.stopped_early, figures
+    # two rounds, the RSS growth measured over the second (tests/soak.py's docstring says why)
+    assert len(report.backlog_peaks) == 2 and 120 <= report.measured_requests < report.requests, figures
+    assert 0 < report.rss_first_kb and 0 < report.rss_start_kb and 0 < report.rss_end_kb, figures
     assert report.statuses.get(200, 0) >= 60, report.statuses
     assert report.server_errors == 0 and report.tracebacks == 0 and report.errors == 0, figures
     assert report.unanswered == 0 and report.duplicates == 0, figures
