@@ -118,7 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
     kb = sub.add_parser("kb", help="the knowledge base")
     kb_sub = kb.add_subparsers(dest="kb_command", required=True, parser_class=_Parser)
     build = kb_sub.add_parser("build", help="build the knowledge base from knowledge/")
-    build.add_argument("--source", type=Path, help="a folder laid out like knowledge/ (default: the package's)")
+    build.add_argument("--source", type=Path, help="a folder laid out like knowledge/ (default: the package's, "
+                       "plus the questions operators taught, operator_examples.yaml beside the database)")
     build.add_argument("--out", type=Path, help="where to write it (default: beside POLICYBOT_DB)")
     build.add_argument("--if-stale", action="store_true", help="only when missing or out of date")
     imp_kb = kb_sub.add_parser("import", help="a measure from its published document (.txt as extracted, .docx, .pdf)")
@@ -131,6 +132,16 @@ def build_parser() -> argparse.ArgumentParser:
     show = kb_sub.add_parser("show", help="print one article")
     show.add_argument("measure")
     show.add_argument("article")
+
+    ops = sub.add_parser("operators", help="accounts of the operator console (/admin/ of serve)")
+    ops_sub = ops.add_subparsers(dest="operators_command", required=True, parser_class=_Parser)
+    add = ops_sub.add_parser("add", help="add an operator, or set a new password (logs their sessions out)")
+    add.add_argument("name")
+    add.add_argument("--password-stdin", action="store_true", required=True,
+                     help="read the password from the first line of stdin (never from the command line)")
+    ops_sub.add_parser("list", help="the operators")
+    rm = ops_sub.add_parser("remove", help="remove an operator (and end their sessions)")
+    rm.add_argument("name")
 
     rl = sub.add_parser("rules", help="the self-check rules of a measure")
     rl_sub = rl.add_subparsers(dest="rules_command", required=True, parser_class=_Parser)
@@ -181,9 +192,10 @@ def main(argv: list[str] | None = None) -> int:
 
 # ---- commands -------------------------------------------------------------------------------------
 def _kb(settings: Settings):
-    from knowledge.kb import KnowledgeBaseError, load
+    from bot import teach
+    from knowledge.kb import KnowledgeBaseError
     try:
-        return load(settings.kb_path)
+        return teach.load(settings.db, settings.kb_path)
     except KnowledgeBaseError as exc:
         raise UsageError(f"policybot: knowledge base: {exc}") from None
 
@@ -498,7 +510,11 @@ def cmd_doctor(args, settings: Settings) -> int:
         _store(settings)
     except UsageError as exc:
         say(False, str(exc))
-    stale = kbmod.is_stale(settings.kb_path)
+    from bot import teach
+    try:
+        stale = kbmod.is_stale(settings.kb_path, teach.source_dir(settings.db, settings.kb_path))
+    except kbmod.KnowledgeBaseError:
+        stale = True
     say(not stale, f"knowledge base: {settings.kb_path}" + (" (missing or stale: run `policybot kb build`)" if stale else ""))
     say(True, f"HTTP server of serve: http://{settings.host}:{settings.port} (/healthz)")
     if settings.telegram_enabled:
@@ -517,6 +533,13 @@ def cmd_doctor(args, settings: Settings) -> int:
     for problem in settings.problems():
         say(False, problem)
     lines.append(f"operators: {', '.join(sorted(settings.admins)) or 'none (set POLICYBOT_ADMINS=channel:user_id)'}")
+    try:
+        accounts = [op["name"] for op in _store(settings).operators()]
+    except (UsageError, Exception):  # noqa: BLE001 - the database line above already says what is wrong
+        accounts = []
+    lines.append(f"console: http://{settings.host}:{settings.port}/admin/ ("
+                 + (f"accounts: {', '.join(accounts)})" if accounts else
+                    "no account yet: policybot operators add NAME --password-stdin)"))
     print("\n".join(lines))
     return 0 if ok else 1
 
@@ -525,8 +548,16 @@ def cmd_kb(args, settings: Settings) -> int:
     from knowledge import kb as kbmod
     if args.kb_command == "build":
         out = args.out or settings.kb_path
-        # without --source: the folder this base was built from (kb build --source DIR --out FILE), else knowledge/
-        source = args.source or kbmod.built_from(out) or kbmod.SOURCE_DIR
+        # without --source: the folder this base was built from (kb build --source DIR --out FILE), else knowledge/;
+        # the base this database's processes use (POLICYBOT_KB) also gets what operators taught (bot/teach.py)
+        from bot import teach
+        try:
+            if Path(out).resolve() == Path(settings.kb_path).resolve():
+                source = teach.source_dir(settings.db, out, base=args.source)
+            else:
+                source = args.source or kbmod.built_from(out) or kbmod.SOURCE_DIR
+        except kbmod.KnowledgeBaseError as exc:
+            raise UsageError(f"policybot: kb build: {exc}") from None
         if args.if_stale and not kbmod.is_stale(out, source):
             print(f"knowledge base up to date: {out}", file=sys.stderr)
             return 0
@@ -566,6 +597,34 @@ def cmd_kb(args, settings: Settings) -> int:
     art = m.articles[number]
     chapter = f"第{kbmod.to_cn_number(art.chapter_number)}章 {art.chapter_title}\n" if art.chapter_number else ""
     print(f"{m.cite(number)}\n{chapter}{art.text}")
+    return 0
+
+
+def cmd_operators(args, settings: Settings) -> int:
+    from bot.console import auth
+    store = _store(settings)
+    if args.operators_command == "list":
+        for op in store.operators():
+            print(f"{op['name']}\tcreated {op['created_at'][:19]}\tlast login {(op['last_login_at'] or '-')[:19]}")
+        return 0
+    problem = auth.name_problem(args.name)
+    if problem:
+        raise UsageError(f"policybot: operators: {problem}")
+    if args.operators_command == "remove":
+        if not store.remove_operator(args.name):
+            raise UsageError(f"policybot: operators: no operator {args.name!r}")
+        print(f"removed operator {args.name}")
+        return 0
+    if sys.stdin.isatty():
+        import getpass
+        password = getpass.getpass("password: ")
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    problem = auth.password_problem(password)
+    if problem:
+        raise UsageError(f"policybot: operators add: {problem}")
+    new = store.add_operator(args.name, auth.hash_password(password))
+    print(f"{'added' if new else 'new password for'} operator {args.name}")
     return 0
 
 
@@ -663,7 +722,7 @@ def cmd_deadlines(args, settings: Settings) -> int:
 
 COMMANDS = {"chat": cmd_chat, "ask": cmd_ask, "eval": cmd_eval, "check": cmd_check, "reminders": cmd_reminders,
             "serve": cmd_serve, "doctor": cmd_doctor, "kf": cmd_kf, "kb": cmd_kb, "deadlines": cmd_deadlines,
-            "rules": cmd_rules}
+            "rules": cmd_rules, "operators": cmd_operators}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -37,6 +37,7 @@ class Settings:
     send_hours: tuple[int, int] = (9, 18)  # reminders go out from 09:00 to before 18:00, Asia/Shanghai
     sweep_seconds: float = 60.0
     idle_timeout: float = 15.0  # seconds an HTTP connection may sit idle or half-sent (headers, body) before it is closed
+    console_secure_cookie: bool = False  # the console's cookies Secure even without X-Forwarded-Proto: https
 
     @property
     def kb_path(self) -> Path:
@@ -115,6 +116,7 @@ class Settings:
             wecom_token=get("WECOM_TOKEN"), wecom_aes_key=get("WECOM_AES_KEY"),
             wecom_api_base_url=get("WECOM_API_BASE_URL"), reminder_leads=leads, send_hours=(start, end),
             sweep_seconds=sweep, idle_timeout=idle,
+            console_secure_cookie=(get("POLICYBOT_CONSOLE_SECURE_COOKIE") or "").lower() in ("1", "true", "yes", "on"),
         )
 
     def problems(self) -> list[str]:

@@ -48,6 +48,11 @@ def read_rows(path: Path) -> list[tuple[int, dict]]:
         raw = path.read_bytes()
     except OSError as exc:
         raise ImportError_(f"cannot read {path}: {exc.strerror or exc}") from None
+    return parse_rows(raw, str(path))
+
+
+def parse_rows(raw: bytes, path: str) -> list[tuple[int, dict]]:
+    """The rows of a CSV file's bytes (UTF-8 or GBK), with their line numbers; `path` names it in errors."""
     for encoding in ("utf-8-sig", "gb18030"):  # Excel in China saves CSV as GBK
         try:
             text = raw.decode(encoding)
@@ -55,9 +60,16 @@ def read_rows(path: Path) -> list[tuple[int, dict]]:
         except UnicodeDecodeError:
             continue
     else:
-        raise ImportError_(f"{path}: not UTF-8 or GBK text")
-    reader = csv.DictReader(io.StringIO(text))
-    header = [h.strip() for h in reader.fieldnames or []]
+        raise ImportError_(f"{path}: not UTF-8 or GBK text (文件不是 UTF-8 或 GBK 编码的文本)")
+    try:
+        return _rows(csv.DictReader(io.StringIO(text, newline="")), path)
+    except csv.Error as exc:
+        raise ImportError_(f"{path}: not a readable CSV file (不是可读的 CSV 文件): {exc}") from None
+
+
+def _rows(reader: csv.DictReader, path: str) -> list[tuple[int, dict]]:
+    header = [(h or "").strip() for h in reader.fieldnames or []]
+    reader.fieldnames = header
     mapping = {}
     for key, names in COLUMNS.items():
         found = next((h for h in header if h.lower() in {n.lower() for n in names}), None)
@@ -65,9 +77,11 @@ def read_rows(path: Path) -> list[tuple[int, dict]]:
             mapping[key] = found
     missing = [k for k in REQUIRED if k not in mapping]
     if missing:
-        raise ImportError_(f"{path}: missing column(s) {', '.join(missing)} (header: {', '.join(header) or 'none'})")
+        raise ImportError_(f"{path}: missing column(s) {', '.join(missing)} (header: {', '.join(header) or 'none'}; "
+                           f"缺少必填列：{'、'.join(COLUMNS[k][1] for k in missing)})")
     rows = []
-    for line, row in enumerate(reader, start=2):
+    for row in reader:
+        line = reader.line_num
         clean = {k: (row.get(h) or "").strip() for k, h in mapping.items()}
         if any(clean.values()):
             rows.append((line, clean))
@@ -106,9 +120,19 @@ def import_file(path: Path, store: Store, kb, today: dt.date, leads: tuple[int, 
                 invite: bool = False) -> ImportReport:
     """Import the bureau's list; with `invite`, a one-time binding code for each new row without a contact
     (its staff claim the record in chat with it)."""
+    return import_rows(read_rows(path), store, kb, today, leads, invite)
+
+
+def import_data(raw: bytes, name: str, store: Store, kb, today: dt.date, leads: tuple[int, ...]) -> ImportReport:
+    """The same import from an uploaded file's bytes (the console's upload)."""
+    return import_rows(parse_rows(raw, name), store, kb, today, leads)
+
+
+def import_rows(rows: list[tuple[int, dict]], store: Store, kb, today: dt.date, leads: tuple[int, ...],
+                invite: bool = False) -> ImportReport:
     report = ImportReport()
     seen: dict[str, int] = {}
-    for line, row in read_rows(path):
+    for line, row in rows:
         sub, problem = validate(row, kb, today)
         if problem:
             report.refused.append((line, problem))

@@ -107,7 +107,10 @@ class Dispatcher:
             if e.kind == "question":
                 d = e.data
                 self.store.log_question(msg.channel, msg.user_id, d["question"], d.get("city"), d["abstained"],
-                                        d.get("reason"), d.get("citation"), trace=d.get("trace"))
+                                        d.get("reason"), d.get("citation"), trace=d.get("trace"), turn=d.get("turn"))
+            elif e.kind == "feedback":
+                self.store.record_feedback(msg.channel, msg.user_id, e.data.get("turn"), e.data.get("vote"),
+                                           e.data.get("reason"))
             elif e.kind == "check":
                 self.store.log_check(msg.channel, msg.user_id, e.data["stage"], e.data.get("city"),
                                      e.data.get("verdict"))

@@ -1,7 +1,8 @@
 """`policybot serve`: every configured channel, the HTTP server and the reminder loop, in one asyncio process.
 
-The HTTP server (aiohttp) carries `GET /healthz` and each channel's routes (`/wecom/callback`,
-`/telegram/webhook`). Channels are built from the settings: Telegram when TELEGRAM_BOT_TOKEN is set,
+The HTTP server (aiohttp) carries `GET /healthz`, each channel's routes (`/wecom/callback`,
+`/telegram/webhook`) and the operator console under /admin/ (bot/console/). Channels are built from the
+settings: Telegram when TELEGRAM_BOT_TOKEN is set,
 WeCom when WECOM_CORP_ID/AGENT_ID/SECRET are, and with it 微信客服 (its events arrive on the WeCom callback and
 its API is called with the same app's token; it stays idle until a customer writes). With neither, the
 process still serves /healthz and delivers reminders of console subscribers to its log (local mode).
@@ -59,7 +60,7 @@ class MalformedHttp(logging.Filter):
         return True
 
 
-def build_app(channels: list[Channel]) -> web.Application:
+def build_app(channels: list[Channel], console=None) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY)
 
     async def healthz(request: web.Request) -> web.Response:
@@ -70,6 +71,8 @@ def build_app(channels: list[Channel]) -> web.Application:
     app.router.add_get("/healthz", healthz)
     for channel in channels:
         app.add_routes(channel.routes())
+    if console is not None:
+        app.add_routes(console.routes())
     return app
 
 
@@ -79,7 +82,20 @@ async def run(settings: Settings, kb, stop: asyncio.Event | None = None, ready: 
     dispatcher = Dispatcher(settings, store, kb)
     channels = build_channels(settings, dispatcher, store)
     stop = stop or _signal_event()
-    app = build_app(channels)
+    from bot.console import Console
+    from bot.reminders import ReminderLoop
+    loop = ReminderLoop(settings, store, kb, {c.name: c for c in channels})
+
+    def swap_kb(new_kb) -> None:
+        """A knowledge base rebuilt after an operator taught it: every part of the process uses it from now on."""
+        dispatcher.kb = new_kb
+        loop.kb = new_kb
+        for channel in channels:
+            if hasattr(channel, "kb"):  # 微信客服 reads measures when it writes reminders
+                channel.kb = new_kb
+
+    console = Console(settings, store, lambda: dispatcher.kb, swap_kb, dispatcher.today)
+    app = build_app(channels, console)
     server_log = logging.getLogger("aiohttp.server")
     if not any(isinstance(f, MalformedHttp) for f in server_log.filters):
         server_log.addFilter(MalformedHttp())
@@ -95,8 +111,6 @@ async def run(settings: Settings, kb, stop: asyncio.Event | None = None, ready: 
     try:
         for channel in channels:
             await channel.start()
-        from bot.reminders import ReminderLoop
-        loop = ReminderLoop(settings, store, kb, {c.name: c for c in channels})
         tasks.append(asyncio.create_task(loop.run(stop), name="reminders"))
         if ready:
             ready.set()
@@ -105,6 +119,10 @@ async def run(settings: Settings, kb, stop: asyncio.Event | None = None, ready: 
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        try:
+            await asyncio.wait_for(console.rebuilder.wait(), 30)  # a rebuild in progress writes its file whole
+        except (asyncio.TimeoutError, Exception):  # noqa: BLE001 - shutting down
+            pass
         for channel in reversed(channels):
             try:
                 await channel.stop()

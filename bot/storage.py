@@ -143,6 +143,29 @@ def _kf_tables(conn: sqlite3.Connection) -> None:
         conn.execute(sql)
 
 
+def _question_review(conn: sqlite3.Connection) -> None:
+    """Feedback on an answer (+1 / -1 and an optional reason) and what an operator did with the question in the
+    console (linked to an article, or marked out of scope); `turn` numbers a user's questions, so that a feedback
+    button under an older answer lands on that answer."""
+    for column, kind in (("turn", "INTEGER"), ("feedback", "INTEGER"), ("feedback_reason", "TEXT"),
+                         ("feedback_at", "TEXT"), ("resolution", "TEXT"), ("resolved_ref", "TEXT"),
+                         ("resolved_by", "TEXT"), ("resolved_at", "TEXT")):
+        _add_column("questions", column, kind)(conn)
+    conn.execute("create index if not exists idx_questions_feedback on questions (feedback)")
+
+
+def _console_tables(conn: sqlite3.Connection) -> None:
+    """The operator console: accounts (argon2 hashes), sessions (a SHA-256 of the cookie's token only), and what
+    operators taught the knowledge base (the teach log, with the outcome once rebuilt)."""
+    conn.execute("create table if not exists operators (name TEXT PRIMARY KEY, password_hash TEXT NOT NULL, "
+                 "created_at TEXT, last_login_at TEXT)")
+    conn.execute("create table if not exists console_sessions (token_hash TEXT PRIMARY KEY, operator TEXT NOT NULL, "
+                 "csrf TEXT NOT NULL, created_at TEXT, seen_at TEXT, expires_at TEXT)")
+    conn.execute("create index if not exists idx_console_sessions_operator on console_sessions (operator)")
+    conn.execute("create table if not exists teach_log (id INTEGER PRIMARY KEY, at TEXT, by TEXT, kind TEXT, "
+                 "question TEXT, measure TEXT, article INTEGER, status TEXT, outcome TEXT, done_at TEXT)")
+
+
 MIGRATIONS: list[tuple[str, str | Callable[[sqlite3.Connection], None]]] = [
     ("release 1 tables", _baseline),
     ("subscriptions.replan_on", _add_column("subscriptions", "replan_on", "TEXT")),
@@ -162,6 +185,8 @@ MIGRATIONS: list[tuple[str, str | Callable[[sqlite3.Connection], None]]] = [
      "create table if not exists sessions (id TEXT PRIMARY KEY, state TEXT, updated_at TEXT)"),
     ("微信客服 tables", _kf_tables),
     ("questions.trace: what decided an answer or a decline (issue 9)", _add_column("questions", "trace", "TEXT")),
+    ("questions: feedback (👍/👎, a reason), the user's question number, an operator's handling", _question_review),
+    ("operator console: accounts, sessions (token hashes), what operators taught", _console_tables),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -339,11 +364,128 @@ class Store:
     # ---- questions --------------------------------------------------------------------------------
     def log_question(self, channel: str, user_id: str | None, question: str, city: str | None, abstained: bool,
                      reason: str | None, citation: str | None, at: dt.datetime | None = None,
-                     trace: str | None = None) -> None:
+                     trace: str | None = None, turn: int | None = None) -> None:
         self.db["questions"].insert({"asked_at": (at or now_shanghai()).isoformat(), "channel": channel,
                                      "user_id": user_id, "question": question[:2000], "city": city,
                                      "abstained": int(abstained), "reason": reason, "citation": citation,
-                                     "trace": (trace or "")[:500] or None})
+                                     "trace": (trace or "")[:500] or None, "turn": turn})
+
+    def record_feedback(self, channel: str, user_id: str, turn: int | None, vote: int | None = None,
+                        reason: str | None = None) -> bool:
+        """👍 (+1) or 👎 (-1) on the answer of a user's question `turn` (their latest when None), or the reason
+        of a 👎 (vote None); False when there is no such question."""
+        where, args = "channel = ? and user_id = ?", [channel, user_id]
+        if turn is not None:
+            where += " and turn = ?"
+            args.append(turn)
+        rows = list(self.db.query(f"select id from questions where {where} order by id desc limit 1", args))
+        if not rows:
+            return False
+        fields = {"feedback_at": now_shanghai().isoformat()}
+        if vote is not None:
+            fields.update(feedback=vote, feedback_reason=None)
+        if reason is not None:
+            fields["feedback_reason"] = reason[:500]
+        self.db["questions"].update(rows[0]["id"], fields)
+        return True
+
+    def review_queue(self, limit: int = 100) -> list[dict]:
+        """Declined and 👎 questions no operator has handled yet, newest first (the console's /admin/unanswered);
+        the same question asked again is one row, with how many times."""
+        return list(self.db.query(
+            "select max(id) as id, question, count(*) as times, max(asked_at) as last_asked, "
+            "max(abstained) as abstained, min(coalesce(feedback, 0)) as feedback, "
+            "(select reason from questions q2 where q2.question = q.question order by id desc limit 1) as reason, "
+            "(select citation from questions q2 where q2.question = q.question order by id desc limit 1) as citation, "
+            "group_concat(feedback_reason, '；') as feedback_reasons, "
+            "(select city from questions q2 where q2.question = q.question order by id desc limit 1) as city "
+            "from questions q where (abstained = 1 or feedback = -1) and resolution is null "
+            "and reason is not 'empty' and reason is not 'too_long' and reason is not 'not_chinese' "
+            "group by question order by last_asked desc, id desc limit ?", [limit]))
+
+    def question(self, question_id: int) -> dict | None:
+        rows = list(self.db.query("select * from questions where id = ?", [question_id]))
+        return rows[0] if rows else None
+
+    def resolve_question(self, text: str, resolution: str, ref: str | None, by: str) -> int:
+        """Every unhandled row of this question is marked handled (linked / out_of_scope)."""
+        with self.db.conn:
+            cur = self.db.execute("update questions set resolution = ?, resolved_ref = ?, resolved_by = ?, "
+                                  "resolved_at = ? where question = ? and resolution is null",
+                                  [resolution, ref, by, now_shanghai().isoformat(), text])
+        return cur.rowcount
+
+    def questions_between(self, since: str, until: str | None = None) -> list[dict]:
+        sql, args = "select * from questions where asked_at >= ?", [since]
+        if until:
+            sql += " and asked_at < ?"
+            args.append(until)
+        return list(self.db.query(sql + " order by id", args))
+
+    # ---- the operator console ------------------------------------------------------------------------
+    def add_operator(self, name: str, password_hash: str) -> bool:
+        """A new account, or a new password for an existing one; True when it is new."""
+        new = not self.operator(name)
+        now = now_shanghai().isoformat()
+        if new:
+            self.db["operators"].insert({"name": name, "password_hash": password_hash, "created_at": now})
+        else:
+            self.db["operators"].update(name, {"password_hash": password_hash})
+            self.db.execute("delete from console_sessions where operator = ?", [name])  # a new password logs out
+            self.db.conn.commit()
+        return new
+
+    def operator(self, name: str) -> dict | None:
+        rows = list(self.db.query("select * from operators where name = ?", [name]))
+        return rows[0] if rows else None
+
+    def operators(self) -> list[dict]:
+        return list(self.db.query("select name, created_at, last_login_at from operators order by name"))
+
+    def remove_operator(self, name: str) -> bool:
+        with self.db.conn:
+            self.db.execute("delete from console_sessions where operator = ?", [name])
+            cur = self.db.execute("delete from operators where name = ?", [name])
+        return bool(cur.rowcount)
+
+    def set_operator(self, name: str, **fields) -> None:
+        self.db["operators"].update(name, fields)
+
+    def add_session(self, token_hash: str, operator: str, csrf: str, expires_at: str) -> None:
+        now = now_shanghai().isoformat()
+        with self.db.conn:
+            self.db.execute("delete from console_sessions where expires_at < ?", [now])
+            self.db.execute("insert into console_sessions (token_hash, operator, csrf, created_at, seen_at, expires_at) "
+                            "values (?, ?, ?, ?, ?, ?)", [token_hash, operator, csrf, now, now, expires_at])
+
+    def session(self, token_hash: str) -> dict | None:
+        rows = list(self.db.query("select s.* from console_sessions s join operators o on o.name = s.operator "
+                                  "where s.token_hash = ?", [token_hash]))
+        return rows[0] if rows else None
+
+    def touch_session(self, token_hash: str, seen_at: str) -> None:
+        self.db.execute("update console_sessions set seen_at = ? where token_hash = ?", [seen_at, token_hash])
+        self.db.conn.commit()
+
+    def drop_session(self, token_hash: str) -> None:
+        self.db.execute("delete from console_sessions where token_hash = ?", [token_hash])
+        self.db.conn.commit()
+
+    def log_teach(self, by: str, kind: str, question: str, measure: str | None, article: int | None) -> int:
+        return self.db["teach_log"].insert({"at": now_shanghai().isoformat(), "by": by, "kind": kind,
+                                            "question": question, "measure": measure, "article": article,
+                                            "status": "pending"}).last_pk
+
+    def teach_done(self, teach_id: int, status: str, outcome: str) -> None:
+        self.db["teach_log"].update(teach_id, {"status": status, "outcome": outcome,
+                                               "done_at": now_shanghai().isoformat()})
+
+    def teach_log(self, limit: int = 20, status: str | None = None) -> list[dict]:
+        sql, args = "select * from teach_log", []
+        if status:
+            sql += " where status = ?"
+            args.append(status)
+        return list(self.db.query(sql + " order by id desc limit ?", [*args, limit]))
 
     def unanswered(self, limit: int = 20) -> list[dict]:
         """Declined questions, most frequent first (what users ask that the base does not answer), with what
@@ -515,6 +657,48 @@ class Store:
             "reminders_sent": one("select count(*) from deliveries where sent_at >= ?", [since]),
             "reminders_pending": one("select count(*) from reminders where status in ('pending', 'waiting')"),
         }
+
+    def daily_questions(self, since: str) -> list[dict]:
+        """Per day (Asia/Shanghai, as stored): questions, answered, declined, 👍, 👎."""
+        return list(self.db.query(
+            "select substr(asked_at, 1, 10) as day, count(*) as asked, sum(abstained = 0) as answered, "
+            "sum(abstained = 1) as declined, sum(coalesce(feedback, 0) = 1) as up, "
+            "sum(coalesce(feedback, 0) = -1) as down from questions where asked_at >= ? group by day order by day",
+            [since]))
+
+    def top_citations(self, since: str, limit: int = 10) -> list[dict]:
+        return list(self.db.query(
+            "select citation, count(*) as times from questions where asked_at >= ? and abstained = 0 "
+            "and citation is not null group by citation order by times desc, citation limit ?", [since, limit]))
+
+    def decline_reasons(self, since: str) -> list[dict]:
+        return list(self.db.query(
+            "select coalesce(reason, '') as reason, count(*) as times from questions where asked_at >= ? "
+            "and abstained = 1 group by reason order by times desc", [since]))
+
+    def daily_deliveries(self, since: str) -> list[dict]:
+        return list(self.db.query(
+            "select substr(sent_at, 1, 10) as day, count(*) as sent, sum(late) as late from deliveries "
+            "where sent_at >= ? group by day order by day", [since]))
+
+    def reminder_counts(self) -> dict:
+        counts = {r["status"]: r["n"] for r in self.db.query("select status, count(*) as n from reminders group by status")}
+        return {k: counts.get(k, 0) for k in ("pending", "sent", "failed", "cancelled")}
+
+    def failed_reminders(self, limit: int = 50) -> list[dict]:
+        return list(self.db.query(
+            "select r.*, s.name, s.credit_code, s.channel, s.user_id from reminders r "
+            "join subscriptions s on s.id = r.subscription_id where r.status = 'failed' order by r.id desc limit ?",
+            [limit]))
+
+    def recent_deliveries(self, limit: int = 50) -> list[dict]:
+        return list(self.db.query(
+            "select d.*, r.kind, r.due_on, s.name, s.credit_code from deliveries d join reminders r on r.id = d.reminder_id "
+            "join subscriptions s on s.id = r.subscription_id order by d.id desc limit ?", [limit]))
+
+    def all_questions(self):
+        """The whole question log, oldest first (an iterator: the CSV export streams it)."""
+        return self.db.query("select * from questions order by id")
 
     # ---- claims of existing records: a one-time binding code, or an operator's approval ----------------
     def issue_binding_code(self, credit_code: str, days: int = CODE_DAYS) -> str:

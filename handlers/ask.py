@@ -1,6 +1,7 @@
 """Policy questions: one question in, a short cited answer (or an honest decline) out."""
 from __future__ import annotations
 
+from handlers import feedback
 from handlers.context import Context
 from handlers.message import Button, Event, Incoming, Reply, Result
 from handlers.direct import direct_answer
@@ -59,6 +60,9 @@ def ask(msg: Incoming, question: str, state: dict, ctx: Context) -> Result:
     if len(named) == 1:  # the conversation's city is the one the user names, not one an answer happens to be about
         new_state["city"] = named[0]
     new_state["followups"] = a.followups
+    number = int(state.get("turn") or 0) + 1  # numbers this user's questions: feedback names the one it is about
+    new_state["turn"] = number
+    new_state.pop("fb_reason", None)
     buttons = [Button(f"💬 {f}", f"q:{i}") for i, f in enumerate(a.followups)]
     text = a.answer if direct else render(a)
     if direct and direct.facts:  # offer the self-check with what was said already filled in
@@ -66,8 +70,14 @@ def ask(msg: Incoming, question: str, state: dict, ctx: Context) -> Result:
                                 "on": ctx.today.isoformat()}
         buttons = [Button("📝 用这些信息自测", "ck:prefill")] + buttons
         text += "\n想逐项预判，可以点“用这些信息自测”（已说过的不再问）。"
+    if a.abstained:
+        new_state.pop("fb_turn", None)
+    else:  # 👍/👎 under every answer (a decline is reviewed by operators anyway)
+        new_state["fb_turn"] = number
+        buttons += feedback.buttons(number)
     event = Event("question", {"question": question, "city": a.city, "abstained": a.abstained, "reason": a.reason,
                                "trace": a.trace, "citation": a.citations[0].title if a.citations else None,
+                               "turn": number,
                                "resolved": res.query if res.kind else None})
     return Result([Reply(text, buttons)], new_state, [event])
 

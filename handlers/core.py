@@ -22,6 +22,7 @@ from typing import Callable
 from handlers import admin
 from handlers import ask as ask_dialog
 from handlers import check as check_dialog
+from handlers import feedback
 from handlers import remind as remind_dialog
 from handlers import words
 from handlers.context import Context
@@ -149,6 +150,7 @@ CALLBACKS: dict[str, Handler] = {  # button data "kind:arg" → handler(msg, arg
     "rm": lambda msg, arg, state, ctx: remind_dialog.on_button(msg, arg, state, ctx),
     "city": _city_button,
     "forget": _forget_button,
+    "fb": feedback.on_button,
 }
 
 COMMANDS: dict[str, Handler] = {  # /name arg → handler(msg, arg, state, ctx)
@@ -175,6 +177,8 @@ DIALOGS: list[Dialog] = [
            lambda s: s.pop("remind", None)),
     Dialog("check", check_dialog.active, check_dialog.on_text, check_dialog.accepts, check_dialog.prompt,
            lambda s: s.pop("check", None), reads_every_answer=True),
+    Dialog("feedback", feedback.waiting_for_reason, feedback.on_reason_text, feedback.accepts_reason, None,
+           lambda s: s.pop("fb_reason", None)),
 ]
 
 ENTRIES: list[Route] = [  # checked before the dialog under way, except 删除确认 and 提醒 (see handle)
@@ -189,6 +193,7 @@ ENTRIES: list[Route] = [  # checked before the dialog under way, except 删除�
 ]
 
 FALLBACKS: list[Route] = [
+    Route("vote", feedback.is_vote, feedback.on_text_vote),  # + / - typed after an answer
     Route("greeting", lambda t, s: words.bare(t).strip("?？") in GREETINGS, _help),
     Route("thanks", lambda t, s: words.bare(t) in THANKS, _thanks),
     Route("ask", lambda t, s: True, _ask),

@@ -84,16 +84,37 @@ def _start(m: Measure) -> dt.date:
     return m.meta.get("in_force_from") or m.meta.get("issued_on") or dt.date.min
 
 
-def city_measures(measures: dict[str, Measure], mid: str) -> list[str]:
-    """The ids of the measures of `mid`'s city, oldest first (by start date; a measure that `supersedes`
-    another comes after it)."""
-    key = city_key(measures[mid])
-    ids = [i for i, m in measures.items() if city_key(m) == key]
+_CITY_GROUPS: dict[int, tuple[dict, dict[str, list[str]]]] = {}
+
+
+def _city_groups(measures: dict[str, Measure]) -> dict[str, list[str]]:
+    """Each measure id → the ids of its city's measures, oldest first; computed once per base (a base's
+    measures do not change after it is built), so a question over hundreds of measures stays linear."""
+    hit = _CITY_GROUPS.get(id(measures))
+    if hit is not None and hit[0] is measures and len(hit[1]) == len(measures):
+        return hit[1]
+    by_city: dict[object, list[str]] = {}
+    for i, m in measures.items():
+        by_city.setdefault(city_key(m), []).append(i)
 
     def depth(i: str, seen=()) -> int:
         old = measures[i].meta.get("supersedes")
         return 1 + depth(old, seen + (i,)) if old in measures and old not in seen else 0
-    return sorted(ids, key=lambda i: (_start(measures[i]), depth(i)))
+    groups: dict[str, list[str]] = {}
+    for ids in by_city.values():
+        ordered = sorted(ids, key=lambda i: (_start(measures[i]), depth(i)))
+        for i in ids:
+            groups[i] = ordered
+    if len(_CITY_GROUPS) > 8:  # bases built and dropped in one process (tests, the console's rebuilds)
+        _CITY_GROUPS.clear()
+    _CITY_GROUPS[id(measures)] = (measures, groups)
+    return groups
+
+
+def city_measures(measures: dict[str, Measure], mid: str) -> list[str]:
+    """The ids of the measures of `mid`'s city, oldest first (by start date; a measure that `supersedes`
+    another comes after it)."""
+    return list(_city_groups(measures)[mid])
 
 
 def successor(measures: dict[str, Measure], mid: str) -> Measure | None:

@@ -354,6 +354,25 @@ def test_policybot_serve_runs_the_telegram_channel(kb, tmp_path):
     run(scenario())
 
 
+def test_feedback_buttons_under_an_answer(kb, tmp_path):
+    """👍/👎 are inline buttons under every answer; 👎 asks for one reason; both are stored with the question."""
+    async def scenario():
+        async with running(kb, tmp_path) as h:
+            msg = await h.turn("威海申报需要什么条件？")
+            assert {"👍 有帮助", "👎 没帮助"} <= set(buttons_of(msg))
+            before = len(h.api.sent_to(UID))
+            h.press(msg, "👎 没帮助")
+            await h.api.wait_sent(before + 1, UID)
+            await asyncio.sleep(0.05)
+            asked = h.api.sent_to(UID)[-1]
+            assert "哪里不对" in asked["text"] and "跳过" in buttons_of(asked)
+            thanks = await h.turn("没说要交几份材料")
+            assert "收到" in thanks["text"]
+            rows = list(h.store.db.query("select question, feedback, feedback_reason from questions"))
+            assert rows == [{"question": "威海申报需要什么条件？", "feedback": -1, "feedback_reason": "没说要交几份材料"}]
+    run(scenario())
+
+
 # ---- groups: state per chat and user, anonymous admins, only what is addressed to the bot ----------------
 GROUP_A, GROUP_B = -1001, -1002
 

@@ -388,3 +388,24 @@ def test_a_reply_queued_when_wecom_failed_goes_out_after_a_restart_once(kb, tmp_
             assert b.fake.kf_texts("wmZhou") == texts
             await again.stop()
     asyncio.run(main())
+
+
+def test_feedback_is_a_menu_item(tmp_path, kb_file):
+    """👍/👎 under an answer are items of its menu; clicking 👎 asks for a reason; the vote is stored."""
+    async def main():
+        async with Env(tmp_path, kb_file) as e:
+            fake = e.fake
+            await e.start()
+            await e.callback(fake.customer_writes("wmLi", "威海复核多久一次"))
+            await e.until(lambda: any(s["body"]["msgtype"] == "msgmenu" for s in fake.kf_sends))
+            menu = [s["body"] for s in fake.kf_sends if s["body"]["msgtype"] == "msgmenu"][-1]
+            items = {i["click"]["content"]: i["click"]["id"] for i in menu["msgmenu"]["list"]}
+            assert {"👍 有帮助", "👎 没帮助"} <= set(items)
+            before = len(fake.kf_sends)
+            await e.callback(fake.customer_writes("wmLi", "👎 没帮助", menu_id=items["👎 没帮助"]))
+            await e.until(lambda: len(fake.kf_sends) > before)
+            assert "哪里不对" in "\n".join(fake.kf_texts("wmLi")[before:])
+            await e.stop()
+    asyncio.run(main())
+    from bot.storage import Store
+    assert list(Store(tmp_path / "kf.db").db.query("select feedback from questions")) == [{"feedback": -1}]

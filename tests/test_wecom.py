@@ -388,6 +388,21 @@ def test_serve_builds_the_wecom_channel_from_the_settings(kb, tmp_path):
     assert {(r.method, r.path) for r in channels[0].routes()} == {("GET", "/wecom/callback"), ("POST", "/wecom/callback")}
 
 
+def test_feedback_is_a_numbered_option(kb, tmp_path):
+    """👍/👎 are the last numbered options under an answer; typing the number of 👎 asks for a reason."""
+    async def main():
+        async with Bench(kb, tmp_path) as b:
+            answer = await b.text("zhaoliu", "威海复核多久一次")
+            lines = answer.splitlines()
+            down = next(line for line in lines if line.endswith("👎 没帮助"))
+            asked = await b.text("zhaoliu", down.split(".")[0])
+            assert "哪里不对" in asked and "1. 跳过" in asked
+            assert "感谢" in await b.text("zhaoliu", "1")
+            rows = list(b.store.db.query("select feedback, feedback_reason from questions"))
+            assert rows == [{"feedback": -1, "feedback_reason": None}]
+    run(main())
+
+
 def test_a_reminder_resent_after_a_crash_is_dropped_by_wecoms_duplicate_check(kb, tmp_path):
     from bot.config import Settings as S
     from bot.reminders import ReminderLoop, schedule

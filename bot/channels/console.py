@@ -30,11 +30,14 @@ class ConsoleChannel:
         return Incoming(self.name, self.user_id, text=text)
 
     def render(self, replies: list[Reply]) -> str:
-        self.buttons = [b for r in replies for b in r.buttons]
+        # 👍/👎 are typed here as + and - (handlers/feedback.py), not numbered
+        self.buttons = [b for r in replies for b in r.buttons if not _vote_button(b)]
         lines = [r.text for r in replies]
         if self.buttons:
             lines.append("\n".join(f"  [{i}] {b.label}" for i, b in enumerate(self.buttons, 1)))
             lines.append("（输入编号选择）")
+        if any(_vote_button(b) for r in replies for b in r.buttons):
+            lines.append("（有帮助请输入 +，没帮助请输入 -）")
         return "\n".join(lines)
 
     def send(self, line: str) -> str:
@@ -63,6 +66,10 @@ class ConsoleChannel:
                 return 0
             out = self.send(line)
             print(("助手> " if interactive else "") + out + ("\n" if interactive else ""), file=stdout, flush=True)
+
+
+def _vote_button(b: Button) -> bool:
+    return b.data.startswith(("fb:+:", "fb:-:"))
 
 
 def _whoami() -> str:
