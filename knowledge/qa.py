@@ -610,6 +610,18 @@ def article_similarity(kb: KnowledgeBase, a: tuple[str, int], b: tuple[str, int]
     return sum(w * vb[t] for t, w in va.items() if t in vb) / (na * nb)
 
 
+def taught_elsewhere(kb: KnowledgeBase, measure: str) -> list[str]:
+    """The measures of other cities that have example questions of their own (cached per base)."""
+    if kb.examples is None:
+        return []
+    cache = kb.cache.get("_taught")
+    if cache is None:
+        pos = np.unique(kb.examples.measure_pos[kb.examples.measure_pos >= 0])
+        cache = kb.cache["_taught"] = [kb.measure_ids[int(p)] for p in pos]
+    mine = city_measures(kb.measures, measure)
+    return [m for m in cache if m not in mine]
+
+
 def read_elsewhere(kb: KnowledgeBase, a: Analysis, other: Analysis, model) -> None:
     """Sets on `a` (one measure without examples) what the other cities' measures with examples say
     (`other`: the question read against them): the features elsewhere_margin and elsewhere_sim."""
@@ -799,8 +811,7 @@ def _select(kb: KnowledgeBase, q, scope: list[str], unknown: list[str], info: di
     if len(scope) == 1 and scope[0] not in a.ev.seen and "seen" in model.regimes:
         # a measure without examples asked about alone: what the other cities' measures with examples say
         # is a decision feature (learned in training exactly so, knowledge/ranker.py)
-        mine = city_measures(kb.measures, scope[0])
-        others = [m for m in kb.measure_ids if m not in mine]
+        others = taught_elsewhere(kb, scope[0])
         if others:
             read_elsewhere(kb, a, analyse(kb, q, others, unknown), model)
     tops = model.best_per_measure(a)

@@ -287,7 +287,6 @@ class Row:
 
 def training_rows(kb) -> list[Row]:
     from knowledge import intents, qa
-    from knowledge.kb import city_measures
     from knowledge.textnorm import normalize
     ex = kb.examples
     n = len(ex.texts)
@@ -332,8 +331,7 @@ def training_rows(kb) -> list[Row]:
                 gold = next((k for k, c in enumerate(a.candidates) if (c.unit.measure, c.unit.article) == label), -1)
             elsewhere = None
             if not seen:  # the other cities' measures, their own examples known (only the question left out)
-                mine = city_measures(kb.measures, measure)
-                others = [m for m in kb.measure_ids if m not in mine]
+                others = qa.taught_elsewhere(kb, measure)
                 if others:
                     elsewhere = qa.analyse(kb, q, others, unknown, itself)
             rows.append(Row(measure, seen, X, gold, bool(label), a, label[1] if label else i, elsewhere))
@@ -446,11 +444,9 @@ def _cross_logit(kb, model: Model, target: str, sample: list[int]) -> float | No
     questions `sample` of other cities' measures asked of it (the question itself and target's examples
     left out)."""
     from knowledge import qa
-    from knowledge.kb import city_measures
     ex = kb.examples
     pos = kb.measure_ids.index(target)
-    mine = city_measures(kb.measures, target)
-    others = [m for m in kb.measure_ids if m not in mine]
+    others = qa.taught_elsewhere(kb, target)
     logits = []
     for i in sample:
         q = kb.analyzer.query(qa.focus(kb, ex.texts[i]))
