@@ -203,6 +203,18 @@ def _code_hash(credit_code: str, code: str) -> str:
     return hashlib.sha256(f"{credit_code}:{normalize_code(code)}".encode()).hexdigest()
 
 
+def _state_of(rows) -> dict:
+    """The JSON state of the first row, {} when there is none or it is not a mapping."""
+    row = next(iter(rows), None)
+    if row is None:
+        return {}
+    try:
+        state = json.loads(row["state"])
+    except ValueError:
+        return {}
+    return state if isinstance(state, dict) else {}
+
+
 class Store:
     def __init__(self, path: Path | str):
         if str(path) != ":memory:":
@@ -325,15 +337,8 @@ class Store:
 
     # ---- dialog state (per chat and user; a private chat's id is the user's) ------------------------------
     def get_state(self, channel: str, user_id: str, chat_id: str | None = None) -> dict:
-        rows = list(self.db.query("select state from dialog_state where channel = ? and chat_id = ? and user_id = ?",
-                                  [channel, chat_id or user_id, user_id]))
-        if not rows:
-            return {}
-        try:
-            state = json.loads(rows[0]["state"])
-        except ValueError:
-            return {}
-        return state if isinstance(state, dict) else {}
+        return _state_of(self.db.query("select state from dialog_state where channel = ? and chat_id = ? and user_id = ?",
+                                       [channel, chat_id or user_id, user_id]))
 
     def set_state(self, channel: str, user_id: str, state: dict, chat_id: str | None = None) -> None:
         with self.transaction():
@@ -348,14 +353,7 @@ class Store:
 
     # ---- conversations of `ask --session` ------------------------------------------------------------
     def get_session(self, session_id: str) -> dict:
-        rows = list(self.db.query("select state from sessions where id = ?", [session_id]))
-        if not rows:
-            return {}
-        try:
-            state = json.loads(rows[0]["state"])
-        except ValueError:
-            return {}
-        return state if isinstance(state, dict) else {}
+        return _state_of(self.db.query("select state from sessions where id = ?", [session_id]))
 
     def set_session(self, session_id: str, state: dict) -> None:
         self.db["sessions"].upsert({"id": session_id, "state": json.dumps(state, ensure_ascii=False),

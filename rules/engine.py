@@ -202,16 +202,9 @@ def read_facts(rs: Ruleset, raw: dict, as_of: dt.date) -> tuple[dict, list[str]]
 
     Raises AnswerError naming the fact when a value cannot be read (a malformed date, 'abc' for a number).
     """
-    out, ignored = {}, []
-    for key, value in (raw or {}).items():
-        fact = rs.facts.get(str(key))
-        if fact is None:
-            ignored.append(str(key))
-            continue
-        try:
-            out[fact.key] = factmod.read(fact, value, as_of)
-        except AnswerError as exc:
-            raise AnswerError(f"{key}: {exc}") from None
+    out, ignored, unreadable = read_all_facts(rs, raw, as_of)
+    if unreadable:
+        raise AnswerError(f"{unreadable[0]['fact']}: {unreadable[0]['reason']}")
     return out, ignored
 
 

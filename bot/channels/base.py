@@ -10,6 +10,7 @@ worth retrying later (network, rate limits; `retry_after` in seconds when the pl
 """
 from __future__ import annotations
 
+import asyncio
 import collections
 import logging
 import time
@@ -46,6 +47,30 @@ class RefusalLog:
     @property
     def count(self) -> int:
         return sum(self.total.values())
+
+
+class BackgroundTasks:
+    """Tasks a channel starts outside a request (late pushes, syncs): kept until done, a failure logged,
+    all cancelled on stop."""
+
+    def __init__(self, log: logging.Logger, what: str):
+        self._tasks: set[asyncio.Task] = set()
+        self._log, self._what = log, what
+
+    def start(self, coro) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception():
+            self._log.error("%s failed", self._what, exc_info=task.exception())
+
+    async def cancel_all(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
 class DeliveryError(Exception):

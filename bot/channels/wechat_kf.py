@@ -40,7 +40,7 @@ import logging
 import re
 import time
 
-from bot.channels.base import Blocked, Deferred, Transient
+from bot.channels.base import BackgroundTasks, Blocked, Deferred, Transient
 from bot.channels.wecom_api import KfRefused, WecomApi, split_text
 from bot.config import Settings
 from bot.runtime import Dispatcher
@@ -139,7 +139,7 @@ class WechatKfChannel:
         self._send_locks: dict[str, asyncio.Lock] = collections.defaultdict(asyncio.Lock)
         self._again: set[str] = set()
         self._tokens: dict[str, str] = {}  # the newest callback Token per account (valid 10 minutes)
-        self._tasks: set[asyncio.Task] = set()
+        self._tasks = BackgroundTasks(log, "微信客服 background task")
         if dispatcher is not None and hasattr(dispatcher, "capabilities"):
             dispatcher.capabilities[NAME] = {"push_window_hours": WINDOW // 3600}
 
@@ -152,9 +152,7 @@ class WechatKfChannel:
         self._background(self._resume())
 
     async def stop(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._tasks.cancel_all()
 
     async def push(self, user_id: str, text: str, buttons: list[Button] | None = None) -> None:
         """A message outside a turn (a reminder): only within the customer's window and quota, else `Deferred`."""
@@ -397,14 +395,7 @@ class WechatKfChannel:
             await self.sync(open_kfid)
 
     def _background(self, coro) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._done)
-
-    def _done(self, task: asyncio.Task) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception():
-            log.error("微信客服 background task failed", exc_info=task.exception())
+        self._tasks.start(coro)
 
 
 def scene_for(city_id: str) -> str:

@@ -51,7 +51,7 @@ from wechatpy.enterprise.crypto import PrpCrypto, WeChatCrypto
 from wechatpy.enterprise.exceptions import InvalidCorpIdException
 from wechatpy.enterprise.replies import TextReply
 
-from bot.channels.base import Blocked, RefusalLog, Transient
+from bot.channels.base import BackgroundTasks, Blocked, RefusalLog, Transient
 from bot.clock import now_shanghai
 from bot.channels.wecom_api import WecomApi, split_text
 from bot.config import Settings
@@ -132,7 +132,7 @@ class WecomChannel:
         self.deadline = DEADLINE
         self.clock = time.time  # the replay window's clock (tests move it)
         self.refusals = RefusalLog(self.name)
-        self._tasks: set[asyncio.Task] = set()
+        self._tasks = BackgroundTasks(log, "WeCom background send")
         self.kf = None  # the 微信客服 channel (bot/channels/wechat_kf.py): its events arrive here too
 
     # ---- Channel protocol ---------------------------------------------------------------------------
@@ -145,9 +145,7 @@ class WecomChannel:
         self._background(self._resume_pushes())
 
     async def stop(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._tasks.cancel_all()
         await self.api.close()
 
     platform_dedupe = True  # message/send can drop a repeat itself (reminders re-sent after a crash)
@@ -277,14 +275,7 @@ class WecomChannel:
                 return
 
     def _background(self, coro) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._done)
-
-    def _done(self, task: asyncio.Task) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception():
-            log.error("WeCom background send failed", exc_info=task.exception())
+        self._tasks.start(coro)
 
     def _passive(self, text: str, user: str, nonce: str) -> web.Response:
         reply = TextReply(content=text.replace("]]>", "]]]]><![CDATA[>"))  # keep the CDATA section closed
