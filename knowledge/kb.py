@@ -221,6 +221,19 @@ class KnowledgeBase:
             cache[key] = set(self.analyzer.index_terms(_with_chapter(self.measures[measure].articles[number])))
         return cache[key]
 
+    def article_lead_terms(self, measure: str, number: int) -> set[str]:
+        """The search terms of what says what an article is about: its chapter's (and section's) title and its
+        lead sentence (up to the first 。；： or the end of its first paragraph), cached."""
+        cache = self.cache.setdefault("_lead_cache", {})
+        key = (measure, number)
+        if key not in cache:
+            art = self.measures[measure].articles[number]
+            first = art.text.split("\n", 1)[0]
+            lead = re.split(r"[。；：;:]", first, maxsplit=1)[0]
+            head = " ".join(t for t in (art.chapter_title, getattr(art, "section_title", "")) if t)
+            cache[key] = set(self.analyzer.index_terms(f"{head}\n{lead}" if head else lead))
+        return cache[key]
+
     def article_normalized(self, measure: str, number: int) -> str:
         """An article's text normalised like a question (cached)."""
         cache = self.cache.setdefault("_norm_cache", {})

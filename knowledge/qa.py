@@ -313,7 +313,15 @@ def answer(kb: KnowledgeBase, question: str, as_of: dt.date, city: str | None = 
             others = [m for m in current_ids(kb.measures, list(kb.measures), as_of)
                       if city_measures(kb.measures, m) != city_measures(kb.measures, scope[0])]
             elsewhere = _select(kb, q, others, unknown)
-            if elsewhere:  # the city asked about says nothing on it, another city's measure does
+            top = info.get("top")
+            if elsewhere and top is not None and top.p >= ranker.model_of(kb).threshold_in_domain(top):
+                # another city's measure answers it confidently: the question is of the domain, and the
+                # best article here passes the threshold fitted for that state (knowledge/ranker.py)
+                chosen = [top]
+                info["decided"] = "in_domain:" + elsewhere[0].unit.measure
+                info["trace"] = (f"in domain ({elsewhere[0].unit.measure}:{elsewhere[0].unit.article} confident), "
+                                 f"threshold {ranker.model_of(kb).threshold_in_domain(top):.2f}; " + info.get("trace", ""))
+            elif elsewhere:  # the city asked about says nothing on it, another city's measure does
                 here, there = kb.measures[scope[0]], kb.measures[elsewhere[0].unit.measure]
                 a = _abstain(question, scope[0], "other_city_only",
                              f"{here.citation_title}中没有这方面的规定，建议向{here.meta.get('city', {}).get('authority') or '当地主管部门'}咨询。"
@@ -321,6 +329,7 @@ def answer(kb: KnowledgeBase, question: str, as_of: dt.date, city: str | None = 
                 a.trace = f"{scope[0]}: {info.get('trace', '')}; {there.id} answers: {elsewhere[0].unit.article}"
                 a.ranking = info.get("ranking", [])
                 return a
+    if not chosen:
         a = _decline(kb, question, scope_city, q, info.get("why", "not_confident"), info.get("trace", ""))
         a.ranking = info.get("ranking", [])
         return a
@@ -368,6 +377,8 @@ RANK_FEATURES = (
     "ex_rel_x_coverage",  # the same for the article's look-alike example questions
     "ex_analog",  # log(1 + best example BM25 of the most similar articles of OTHER measures × their similarity)
     "ex_analog_rel",  # that, over the best of any candidate
+    "lead_coverage",  # share of the question's meaning in the article's chapter title and lead sentence
+    "lead_gap",  # that less the best among the candidates
 )
 RF = {name: i for i, name in enumerate(RANK_FEATURES)}
 
@@ -410,6 +421,11 @@ class Analysis:
     foreign_max: float  # information of the most informative such word
     situational: bool  # "given our situation, can we …": the situation's own words need not be covered
     n_content: int
+    # a measure without examples of its own, asked about alone: how confidently the other cities' measures
+    # with examples answer the same question (their best p less its threshold; -1 when none is read), and
+    # how similar each candidate (position) is to that answer's article (cosine of IDF-weighted terms)
+    elsewhere_margin: float = -1.0
+    elsewhere_sim: dict = field(default_factory=dict)
 
 
 def _topic_names(kb: KnowledgeBase) -> list[str]:
@@ -563,15 +579,60 @@ def _candidates(kb: KnowledgeBase, q, scope: list[str], skip: set[str], ev: Evid
         x[RF["near_miss_detail"]] = float(_near_miss_detail(kb, q, near, mid, art))
         x[RF["ex_analog"]] = np.log1p(max((sim * ev.by_article_any.get(b, 0.0) for b, sim in analogs.get((mid, art), ())),
                                           default=0.0))
+        x[RF["lead_coverage"]] = _coverage(kb, content, kb.article_lead_terms(mid, art))
         out.append(Candidate(u, score, coverage, x))
     gap = max(c.coverage for c in out)
+    lead_best = max(c.x[RF["lead_coverage"]] for c in out)
     analog_best = max(c.x[RF["ex_analog"]] for c in out)
     for c in out:
         c.x[RF["ex_analog_rel"]] = c.x[RF["ex_analog"]] / analog_best if analog_best else 0.0
         c.x[RF["coverage_gap"]] = c.coverage - gap
+        c.x[RF["lead_gap"]] = c.x[RF["lead_coverage"]] - lead_best
         c.x[RF["s_rel_x_coverage"]] = c.x[RF["s_rel"]] * c.coverage
         c.x[RF["ex_rel_x_coverage"]] = c.x[RF["ex_article_rel"]] * c.coverage
     return out
+
+
+def article_similarity(kb: KnowledgeBase, a: tuple[str, int], b: tuple[str, int]) -> float:
+    """Cosine of two articles' IDF-weighted terms (cached per article)."""
+    cache = kb.cache.setdefault("_article_vectors", {})
+    vectors = []
+    for key in (a, b):
+        v = cache.get(key)
+        if v is None:
+            idf = kb.index.idf
+            terms = {t: idf.get(t, 0.0) for t in kb.article_terms(*key)}
+            v = cache[key] = (terms, float(np.sqrt(sum(w * w for w in terms.values()))) or 1.0)
+        vectors.append(v)
+    (va, na), (vb, nb) = vectors
+    if len(va) > len(vb):
+        va, vb = vb, va
+    return sum(w * vb[t] for t, w in va.items() if t in vb) / (na * nb)
+
+
+def taught_elsewhere(kb: KnowledgeBase, measure: str) -> list[str]:
+    """The measures of other cities that have example questions of their own (cached per base)."""
+    if kb.examples is None:
+        return []
+    cache = kb.cache.get("_taught")
+    if cache is None:
+        pos = np.unique(kb.examples.measure_pos[kb.examples.measure_pos >= 0])
+        cache = kb.cache["_taught"] = [kb.measure_ids[int(p)] for p in pos]
+    mine = city_measures(kb.measures, measure)
+    return [m for m in cache if m not in mine]
+
+
+def read_elsewhere(kb: KnowledgeBase, a: Analysis, other: Analysis, model) -> None:
+    """Sets on `a` (one measure without examples) what the other cities' measures with examples say
+    (`other`: the question read against them): the features elsewhere_margin and elsewhere_sim."""
+    tops = [c for c in model.best_per_measure(other) if c.regime == "seen"]
+    if not tops:
+        return
+    best = max(tops, key=lambda c: c.p - model.threshold(c))
+    a.elsewhere_margin = best.p - model.threshold(best)
+    key = (best.unit.measure, best.unit.article)
+    a.elsewhere_sim = {k: article_similarity(kb, (c.unit.measure, c.unit.article), key)
+                       for k, c in enumerate(a.candidates)}
 
 
 def _analogs(kb: KnowledgeBase) -> dict[tuple[str, int], list[tuple[tuple[str, int], float]]]:
@@ -747,6 +808,12 @@ def _select(kb: KnowledgeBase, q, scope: list[str], unknown: list[str], info: di
     info = {} if info is None else info
     model = ranker.model_of(kb)
     a = analyse(kb, q, scope, unknown)
+    if len(scope) == 1 and scope[0] not in a.ev.seen and "seen" in model.regimes:
+        # a measure without examples asked about alone: what the other cities' measures with examples say
+        # is a decision feature (learned in training exactly so, knowledge/ranker.py)
+        others = taught_elsewhere(kb, scope[0])
+        if others:
+            read_elsewhere(kb, a, analyse(kb, q, others, unknown), model)
     tops = model.best_per_measure(a)
     ranked = sorted(a.candidates, key=lambda c: -c.r)
     info["ranking"] = [f"{c.unit.measure}:{c.unit.article}" for c in ranked[:5]]
@@ -756,6 +823,7 @@ def _select(kb: KnowledgeBase, q, scope: list[str], unknown: list[str], info: di
     if not tops:
         info["why"] = "no_candidate"
         return []
+    info["top"] = tops[0]
     chosen: list[Candidate] = []
     for c in tops:
         if c.p < model.threshold(c):

@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import math
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +42,9 @@ DECIDE_FEATURES = (
     # cross-validation gave the same figures without them, 0.861 / 0.797 against 0.860 / 0.797, and a model
     # that does not ask "have I seen this wording" holds better for new wordings)
     "situational", "n_content",
+    # a measure without examples asked about alone: how confidently the other cities' measures with examples
+    # answer the question, and how similar this article is to their answer (0 / -1 otherwise)
+    "elsewhere_margin", "elsewhere_sim",
 )
 _SETTINGS = yamlio.pipeline()["ranker"]  # how each was chosen: there
 Z_CAP = float(_SETTINGS["z_cap"])
@@ -147,13 +150,19 @@ class Regime:
     ranker: Linear
     decision: Linear
     threshold: float
+    # the threshold when another city's measure answers the question confidently (the question is of the
+    # domain: only which article of this measure is left to tell); fitted like `threshold`, on those rows only
+    threshold_in_domain: float | None = None
 
     def as_dict(self) -> dict:
-        return {"ranker": self.ranker.as_dict(), "decision": self.decision.as_dict(), "threshold": self.threshold}
+        return {"ranker": self.ranker.as_dict(), "decision": self.decision.as_dict(), "threshold": self.threshold,
+                "threshold_in_domain": self.threshold_in_domain}
 
     @classmethod
     def from_dict(cls, d: dict) -> "Regime":
-        return cls(Linear.from_dict(d["ranker"]), Linear.from_dict(d["decision"]), float(d["threshold"]))
+        t = d.get("threshold_in_domain")
+        return cls(Linear.from_dict(d["ranker"]), Linear.from_dict(d["decision"]), float(d["threshold"]),
+                   None if t is None else float(t))
 
 
 REGIMES = ("seen", "unseen")
@@ -163,9 +172,28 @@ REGIMES = ("seen", "unseen")
 class Model:
     regimes: dict[str, Regime]
     report: dict  # how it was trained and what cross-validation found
+    # per measure without examples of its own: how much lower (in logits) the unseen decision scores it than
+    # the measures it was trained on, on the same questions (calibrate_shift); its threshold moves with it
+    shift: dict = field(default_factory=dict)
 
     def threshold(self, c) -> float:
-        return self.regimes[c.regime].threshold
+        return self._shifted(c, self.regimes[c.regime].threshold)
+
+    def threshold_in_domain(self, c) -> float:
+        """The threshold for c when another city's measure answers the same question confidently."""
+        regime = self.regimes[c.regime]
+        return self._shifted(c, regime.threshold if regime.threshold_in_domain is None else regime.threshold_in_domain)
+
+    def _shifted(self, c, t: float) -> float:
+        delta = self.shift.get(c.unit.measure, 0.0) if c.regime == "unseen" else 0.0
+        if not delta:
+            return t
+        return float(1.0 / (1.0 + math.exp(-(math.log(t / (1.0 - t)) + delta))))
+
+    def elsewhere_p(self, a) -> float:
+        """The best probability that another measure (analysis `a`, scoped to the other cities) answers."""
+        tops = self.best_per_measure(a)
+        return max((c.p - self.threshold(c) for c in tops), default=-1.0)
 
     # ---- at question time ---------------------------------------------------------------------
     def best_per_measure(self, a) -> list:
@@ -179,6 +207,8 @@ class Model:
         tops = []
         for measure, cands in by_measure.items():
             regime = "seen" if measure in a.ev.seen else "unseen"
+            if regime not in self.regimes:  # training: a regime not fitted yet
+                continue
             model = self.regimes[regime]
             X = np.vstack([c.x for c in cands])
             r = model.ranker.logit(X)
@@ -200,13 +230,15 @@ class Model:
         return DECIDE_FEATURES[i]
 
     def as_dict(self) -> dict:
-        return {"regimes": {k: v.as_dict() for k, v in self.regimes.items()}, "report": self.report}
+        return {"regimes": {k: v.as_dict() for k, v in self.regimes.items()}, "report": self.report,
+                "shift": self.shift}
 
     @classmethod
     def from_dict(cls, d: dict) -> "Model":
         """A saved model; ValueError when it was learned on other features than this code computes."""
         from knowledge.qa import RANK_FEATURES
-        model = cls({k: Regime.from_dict(v) for k, v in d["regimes"].items()}, d.get("report") or {})
+        model = cls({k: Regime.from_dict(v) for k, v in d["regimes"].items()}, d.get("report") or {},
+                    dict(d.get("shift") or {}))
         for regime in model.regimes.values():
             if len(regime.ranker.w) != len(RANK_FEATURES) + 1 or len(regime.decision.w) != len(DECIDE_FEATURES) + 1:
                 raise ValueError("the model was learned on other features: rebuild the knowledge base")
@@ -225,6 +257,7 @@ def decision_features(a, X: np.ndarray, r: np.ndarray) -> np.ndarray:
         x[RF["ex_article"]], x[RF["ex_topic"]], x[RF["near_miss_detail"]],
         a.foreign_share, min(a.foreign_max, FOREIGN_CAP), near,
         float(a.situational), math.log1p(a.n_content),
+        a.elsewhere_margin, a.elsewhere_sim.get(top, 0.0),
     ])
 
 
@@ -249,6 +282,7 @@ class Row:
     answerable: bool
     analysis: object
     part: int  # the article's number (or the question's position): folds when there is one measure only
+    elsewhere: object = None  # unseen rows: the question read against the other cities' measures (seen)
 
 
 def training_rows(kb) -> list[Row]:
@@ -295,7 +329,12 @@ def training_rows(kb) -> list[Row]:
             gold = -1
             if label:
                 gold = next((k for k, c in enumerate(a.candidates) if (c.unit.measure, c.unit.article) == label), -1)
-            rows.append(Row(measure, seen, X, gold, bool(label), a, label[1] if label else i))
+            elsewhere = None
+            if not seen:  # the other cities' measures, their own examples known (only the question left out)
+                others = qa.taught_elsewhere(kb, measure)
+                if others:
+                    elsewhere = qa.analyse(kb, q, others, unknown, itself)
+            rows.append(Row(measure, seen, X, gold, bool(label), a, label[1] if label else i, elsewhere))
     return rows
 
 
@@ -346,11 +385,17 @@ def train(kb, settings: dict) -> Model | None:
     """The model for a knowledge base with example questions (None without any)."""
     if kb.examples is None or not any(lab for lab in kb.examples.labels):
         return None
+    from knowledge import qa
     l2 = float(settings["l2"])
     all_rows = training_rows(kb)
     regimes, report = {}, {"rows": len(all_rows)}
     for regime in REGIMES:
         rows = [r for r in all_rows if r.seen == (regime == "seen")]
+        if regime == "unseen":  # what the other cities' measures (examples known) say: with the seen model
+            partial = Model(dict(regimes), {})
+            for r in rows:
+                if r.elsewhere is not None and r.elsewhere.candidates:
+                    qa.read_elsewhere(kb, r.analysis, r.elsewhere, partial)
         folds = _folds(rows)
         names = sorted(set(folds))
         oof_p, oof_right, oof_ans = np.zeros(len(rows)), np.zeros(len(rows), bool), np.asarray([r.answerable for r in rows])
@@ -368,13 +413,89 @@ def train(kb, settings: dict) -> Model | None:
         rank, decide = _fit(rows, l2)
         regimes[regime] = Regime(rank, decide, threshold)
         answered = oof_p >= threshold
+        # in domain: another city's measure (its examples known) answers the question confidently; its own
+        # threshold, fitted on those rows' out-of-fold predictions (when there are enough of both kinds)
+        in_domain = np.zeros(len(rows), bool)
+        if regime == "unseen" and "seen" in regimes:
+            partial = Model(dict(regimes), {})
+            in_domain = np.asarray([r.elsewhere is not None and bool(r.elsewhere.candidates)
+                                    and partial.elsewhere_p(r.elsewhere) >= 0 for r in rows])
+            n_min = int(settings["in_domain_min_rows"])
+            if (in_domain & oof_ans).sum() >= n_min and (in_domain & ~oof_ans).sum() >= n_min:
+                t_dom, _ = _best_threshold(oof_p[in_domain], oof_right[in_domain], oof_ans[in_domain],
+                                           settings["threshold_grid"], settings["threshold_objective"])
+                regimes[regime].threshold_in_domain = t_dom
+                answered = np.where(in_domain, oof_p >= t_dom, answered)
         report[regime] = {
             "folds": names, "threshold": threshold, "objective": round(value, 4),
             "cv_top1": round(float((answered & oof_right)[oof_ans].mean()), 4),
             "cv_top1_no_decline": round(float(oof_right[oof_ans].mean()), 4),
             "cv_declined": round(float((~answered)[~oof_ans].mean()), 4),
+            "threshold_in_domain": regimes[regime].threshold_in_domain,
+            "in_domain_rows": [int((in_domain & oof_ans).sum()), int((in_domain & ~oof_ans).sum())],
         }
-    return Model(regimes, report)
+    model = Model(regimes, report)
+    calibrate_shift(kb, model, settings)
+    return model
+
+
+def _cross_logit(kb, model: Model, target: str, sample: list[int]) -> float | None:
+    """The mean decision logit of `target` as a measure without examples, over the answerable example
+    questions `sample` of other cities' measures asked of it (the question itself and target's examples
+    left out)."""
+    from knowledge import qa
+    ex = kb.examples
+    pos = kb.measure_ids.index(target)
+    others = qa.taught_elsewhere(kb, target)
+    logits = []
+    for i in sample:
+        q = kb.analyzer.query(qa.focus(kb, ex.texts[i]))
+        unknown = kb.analyzer.unknown_words(q)
+        drop = ex.measure_pos == pos
+        drop = drop.copy()
+        drop[i] = True
+        a = qa.analyse(kb, q, [target], unknown, drop)
+        if not a.candidates:
+            continue
+        qa.read_elsewhere(kb, a, qa.analyse(kb, q, others, unknown, drop), model)
+        tops = [c for c in model.best_per_measure(a) if c.regime == "unseen"]
+        if tops:
+            p = min(max(tops[0].p, 1e-6), 1 - 1e-6)
+            logits.append(math.log(p / (1 - p)))
+    return float(np.mean(logits)) if logits else None
+
+
+def calibrate_shift(kb, model: Model, settings: dict) -> None:
+    """Per-measure calibration of the unseen decision (label-free): the same sample of other measures'
+    example questions is asked of each measure as if it had no examples; a measure without examples of its
+    own that scores lower on it than the measures the decision was trained on (the reference) gets its
+    threshold lowered by the difference in mean logit, so that its probabilities mean what they meant in
+    the leave-one-measure-out cross-validation. Nothing is shifted without two measures with examples."""
+    ex = kb.examples
+    taught = sorted({lab[0] for lab in ex.labels if lab})
+    if len(taught) < 2 or "unseen" not in model.regimes:
+        return
+    n = int(settings["shift_sample"])
+    answerable = [i for i, lab in enumerate(ex.labels) if lab]
+
+    def sample_for(target: str) -> list[int]:
+        from knowledge.kb import city_measures
+        mine = set(city_measures(kb.measures, target))
+        pool = [i for i in answerable if ex.labels[i][0] not in mine]
+        step = max(1, len(pool) // n)
+        return pool[::step][:n]
+    reference = [_cross_logit(kb, model, m, sample_for(m)) for m in taught]
+    reference = [r for r in reference if r is not None]
+    if not reference:
+        return
+    ref = float(np.mean(reference))
+    for m in kb.measure_ids:
+        if m in taught:
+            continue
+        own = _cross_logit(kb, model, m, sample_for(m))
+        if own is not None and own < ref:
+            model.shift[m] = round(own - ref, 4)
+    model.report["shift"] = {"reference_logit": round(ref, 4), **model.shift}
 
 
 def write_fallback(kb) -> None:

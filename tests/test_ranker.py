@@ -54,3 +54,37 @@ def test_the_fallback_model_fits_the_features():
     for regime in model.regimes.values():
         assert len(regime.ranker.w) == len(RANK_FEATURES) + 1
         assert len(regime.decision.w) == len(ranker.DECIDE_FEATURES) + 1
+
+
+class _Unit:
+    def __init__(self, measure):
+        self.measure = measure
+
+
+class _Cand:
+    def __init__(self, measure, regime):
+        self.unit, self.regime = _Unit(measure), regime
+
+
+def test_a_measure_scored_lower_without_examples_gets_its_threshold_shifted_alike(kb):
+    model = ranker.Model(dict(kb.model.regimes), {}, {"newcity": -0.5})
+    base = kb.model.regimes["unseen"].threshold
+    lowered = model.threshold(_Cand("newcity", "unseen"))
+    logit = np.log(base / (1 - base)) - 0.5
+    assert abs(lowered - 1 / (1 + np.exp(-logit))) < 1e-9 and lowered < base
+    assert model.threshold(_Cand("othercity", "unseen")) == base  # no shift measured: unchanged
+    assert model.threshold(_Cand("newcity", "seen")) == kb.model.regimes["seen"].threshold  # examples: none
+    # a saved model keeps its shifts
+    assert ranker.Model.from_dict(json.loads(json.dumps(model.as_dict()))).shift == {"newcity": -0.5}
+
+
+def test_the_shipped_base_shifts_no_measure_it_was_trained_on(kb):
+    assert kb.model.shift == {}  # both shipped measures have examples: they are the reference
+
+
+def test_an_articles_lead_is_its_chapter_title_and_first_sentence(kb):
+    measure = kb.measure_ids[0]
+    number, art = next((n, a) for n, a in kb.measures[measure].articles.items() if a.chapter_title)
+    lead = kb.article_lead_terms(measure, number)
+    assert set(kb.analyzer.index_terms(art.chapter_title)) <= lead
+    assert lead <= kb.article_terms(measure, number)
