@@ -13,6 +13,7 @@ import shutil
 import threading
 from pathlib import Path
 
+import pytest
 import requests
 from aiohttp import web
 
@@ -126,3 +127,12 @@ def login(server: ConsoleServer, name: str = "alice", password: str = PASSWORD) 
                                                   "csrf_token": csrf_of(page.text)}, allow_redirects=False)
     assert r.status_code == 303, r.text
     return s
+
+
+@pytest.fixture
+def server(tmp_path, kb, kb_file):
+    """A console server with one operator (PASSWORD), closed after the test."""
+    s = ConsoleServer(tmp_path, kb, kb_file)
+    s.add_operator()
+    yield s
+    s.close()

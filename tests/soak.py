@@ -42,7 +42,6 @@ import json
 import os
 import random
 import signal
-import socket
 import sys
 import tempfile
 import time
@@ -61,6 +60,7 @@ from wechatpy.enterprise.crypto import WeChatCrypto  # noqa: E402
 from wecom_harness import AES_KEY, AGENT_ID, CORP_ID, SECRET, FakeWecomApi  # noqa: E402
 from wecom_harness import TOKEN as WECOM_TOKEN  # noqa: E402
 from wecom_harness import Bench as WecomBench  # noqa: E402
+from helpers import free_port as _free_port  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 WEBHOOK_SECRET = "soak-webhook-secret_0123456789"
@@ -124,12 +124,6 @@ class Report:
              f"over {self.measured_requests} requests, target < {self.rss_target_mb:.1f} MB",
              self.rss_growth_mb < self.rss_target_mb),
         ]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _rss_kb(pid: int) -> int:

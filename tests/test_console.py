@@ -9,10 +9,10 @@ import re
 import pytest
 import requests
 import yaml
-from console_harness import PASSWORD, ConsoleServer, csrf_of, login
-from stdnum.cn import uscc
+from console_harness import PASSWORD, csrf_of, login, server  # noqa: F401 (server is a fixture)
 
 from bot import teach
+from helpers import credit_code as _code
 
 GET_PAGES = ["/admin/", "/admin/unanswered", "/admin/unanswered/1", "/admin/subscriptions", "/admin/measures",
              "/admin/export/questions.csv", "/admin/nosuchpage"]
@@ -20,19 +20,6 @@ POST_ACTIONS = ["/admin/logout", "/admin/unanswered/link", "/admin/unanswered/ou
                 "/admin/subscriptions/upload", "/admin/claims/decide", "/admin/nosuchaction"]
 # declined by the shipped knowledge base; 威海 第二十一条 (备案 after a change) is what answers it
 TAUGHT = "企业搬迁到别的城市了称号还有效吗"
-
-
-@pytest.fixture
-def server(tmp_path, kb, kb_file):
-    s = ConsoleServer(tmp_path, kb, kb_file)
-    s.add_operator()
-    yield s
-    s.close()
-
-
-def _code(n: int) -> str:
-    body = f"91371000{n:09d}"[:17]
-    return body + uscc.calc_check_digit(body)
 
 
 def test_login_form_follows_the_contract(server):

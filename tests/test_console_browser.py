@@ -11,8 +11,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from console_harness import PASSWORD, ConsoleServer
-from stdnum.cn import uscc
+from console_harness import PASSWORD, server  # noqa: F401 (server is a fixture)
+from helpers import credit_code as _code
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 DRIVER = shutil.which("chromedriver")
@@ -32,14 +32,6 @@ pytestmark = pytest.mark.skipif(
            "(pip install -e '.[test]')")
 
 TAUGHT = "企业搬迁到别的城市了称号还有效吗"
-
-
-@pytest.fixture
-def server(tmp_path, kb, kb_file):
-    s = ConsoleServer(tmp_path, kb, kb_file)
-    s.add_operator()
-    yield s
-    s.close()
 
 
 @pytest.fixture
@@ -135,11 +127,6 @@ def test_linking_an_unanswered_question(server, browser, shots):
     assert "已生效" in browser.page_source and "第二十一条" in browser.page_source
     shots(browser, "unanswered-after")
     assert "第二十一条" in server.ask(TAUGHT, user="u3")[0].text
-
-
-def _code(n: int) -> str:
-    body = f"91371000{n:09d}"[:17]
-    return body + uscc.calc_check_digit(body)
 
 
 def test_an_upload(server, browser, shots, tmp_path):

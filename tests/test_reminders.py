@@ -18,6 +18,7 @@ from bot.config import Settings
 from bot.importer import import_file
 from bot.reminders import ReminderLoop, compose, plan, schedule
 from bot.storage import Store
+from helpers import free_port as _free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 SHANGHAI = dt.timezone(dt.timedelta(hours=8))
@@ -176,12 +177,6 @@ def test_forget_keeps_the_bureaus_record_and_clears_only_its_contact(kb, store):
 
 
 # ---- a real `policybot serve`, killed in the middle of a sweep -------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _serve(env):
     return subprocess.Popen([sys.executable, "-m", "bot.cli", "serve"], env=env, cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)

@@ -14,26 +14,15 @@ from pathlib import Path
 
 import aiohttp
 from aiohttp import web
-from stdnum.cn import uscc
 from telegram_standin import TOKEN, StandInBotAPI, text_update
 from wechatpy.enterprise.crypto import WeChatCrypto
 from wecom_harness import AES_KEY, AGENT_ID, CORP_ID, SECRET, FakeWecomApi
 from wecom_harness import TOKEN as WECOM_TOKEN
 from wecom_harness import Bench as WecomBench
+from helpers import free_port as _free_port, credit_code as _code
 
 ROOT = Path(__file__).resolve().parent.parent
 TG_USER = 424242
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _code(n: int) -> str:
-    body = f"91371000{n:09d}"[:17]
-    return body + uscc.calc_check_digit(body)
 
 
 async def _scenario(tmp_path: Path, kb_file: Path) -> None:

@@ -16,25 +16,14 @@ from pathlib import Path
 import aiohttp
 import pytest
 from aiohttp import web
-from stdnum.cn import uscc
 from wechatpy.enterprise.crypto import WeChatCrypto
 from wecom_harness import AES_KEY, AGENT_ID, CORP_ID, OPEN_KFID, SECRET, TOKEN, Bench, FakeWecomApi
 
 from bot.channels.wechat_kf import fit, menu_message, render, text_message
 from handlers.message import Button, Reply
+from helpers import free_port as _free_port, credit_code as _code
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _code(n: int) -> str:
-    body = f"91371000{n:09d}"[:17]
-    return body + uscc.calc_check_digit(body)
 
 
 class Env:
