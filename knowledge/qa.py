@@ -195,12 +195,35 @@ def _topic(lexicon: dict, text: str) -> str | None:
     return best
 
 
+def _lead(text: str) -> str:
+    """An article's lead: its first sentence, up to the list it may introduce (有下列情形之一的，撤销其称号：)."""
+    first, *rest = re.split(r"(?<=[。：:；;\n])", text, maxsplit=1)
+    if len(first) < 20 and rest:  # 市工业和信息化局每年发布申报指南。申报单位…提交申报材料：
+        first += re.split(r"(?<=[。：:；;\n])", rest[0], maxsplit=1)[0]
+    return first
+
+
 def _article_topic(kb: KnowledgeBase, measure: str, article: int) -> str | None:
+    """The role an article plays in its measure (lexicon.yaml `topics`): the first topic whose `lead` wording
+    stands in the article's lead sentence (what the article is about, in the way any measure of this kind
+    opens such an article), else the topic whose keywords the article names most."""
     cache = kb.cache.setdefault("_topic_cache", {})
     key = (measure, article)
     if key not in cache:
-        cache[key] = _topic(kb.lexicon, kb.measures[measure].articles[article].text)
+        text = kb.article_normalized(measure, article)
+        lead = _lead(text)
+        topics = kb.lexicon.get("topics") or {}
+        cache[key] = next((name for name, t in topics.items()
+                           if any(intents.has_wording(lead, w) for w in _lead_wordings(kb, name))),
+                          None) or _topic(kb.lexicon, kb.measures[measure].articles[article].text)
     return cache[key]
+
+
+def _lead_wordings(kb: KnowledgeBase, topic: str) -> list:
+    cache = kb.cache.setdefault("_lead_wordings", {})
+    if topic not in cache:
+        cache[topic] = [intents._compile(w) for w in ((kb.lexicon.get("topics") or {}).get(topic) or {}).get("lead") or []]
+    return cache[topic]
 
 
 def followups(kb: KnowledgeBase, m: Measure, article: int) -> list[str]:
@@ -211,7 +234,7 @@ def followups(kb: KnowledgeBase, m: Measure, article: int) -> list[str]:
     covered = {_article_topic(kb, m.id, a) for a in m.articles}
     out = []
     for name in topics[current].get("related") or []:
-        if name in covered and name in topics:
+        if name in covered and name in topics and topics[name].get("question"):
             out.append(topics[name]["question"].format(city=m.city_short))
     return out[:2]
 
@@ -411,6 +434,7 @@ class Evidence:
     by_article_any: dict[tuple[str, int], float] = field(default_factory=dict)  # as by_article, any measure
 
 
+
 @dataclass
 class Analysis:
     """A question read against the measures in scope: candidates with features, and what holds for the
@@ -426,6 +450,9 @@ class Analysis:
     # how similar each candidate (position) is to that answer's article (cosine of IDF-weighted terms)
     elsewhere_margin: float = -1.0
     elsewhere_sim: dict = field(default_factory=dict)
+    # and whether each candidate plays the same role in its measure as that answer in its own (lexicon.yaml
+    # `topics`): +1 the same topic, -1 another, 0 unknown
+    elsewhere_topic: dict = field(default_factory=dict)
 
 
 def _topic_names(kb: KnowledgeBase) -> list[str]:
@@ -633,6 +660,10 @@ def read_elsewhere(kb: KnowledgeBase, a: Analysis, other: Analysis, model) -> No
     key = (best.unit.measure, best.unit.article)
     a.elsewhere_sim = {k: article_similarity(kb, (c.unit.measure, c.unit.article), key)
                        for k, c in enumerate(a.candidates)}
+    theirs = _article_topic(kb, *key)
+    a.elsewhere_topic = {k: 0.0 if theirs is None or mine is None else (1.0 if mine == theirs else -1.0)
+                         for k, mine in ((k, _article_topic(kb, c.unit.measure, c.unit.article))
+                                         for k, c in enumerate(a.candidates))}
 
 
 def _analogs(kb: KnowledgeBase) -> dict[tuple[str, int], list[tuple[tuple[str, int], float]]]:

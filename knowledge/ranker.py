@@ -45,6 +45,8 @@ DECIDE_FEATURES = (
     # a measure without examples asked about alone: how confidently the other cities' measures with examples
     # answer the question, and how similar this article is to their answer (0 / -1 otherwise)
     "elsewhere_margin", "elsewhere_sim",
+    # and whether this article plays the same role (topic) in its measure as that answer in its own
+    "elsewhere_topic",
 )
 _SETTINGS = yamlio.pipeline()["ranker"]  # how each was chosen: there
 Z_CAP = float(_SETTINGS["z_cap"])
@@ -257,7 +259,7 @@ def decision_features(a, X: np.ndarray, r: np.ndarray) -> np.ndarray:
         x[RF["ex_article"]], x[RF["ex_topic"]], x[RF["near_miss_detail"]],
         a.foreign_share, min(a.foreign_max, FOREIGN_CAP), near,
         float(a.situational), math.log1p(a.n_content),
-        a.elsewhere_margin, a.elsewhere_sim.get(top, 0.0),
+        a.elsewhere_margin, a.elsewhere_sim.get(top, 0.0), a.elsewhere_topic.get(top, 0.0),
     ])
 
 
@@ -373,6 +375,25 @@ def _best_threshold(p: np.ndarray, right: np.ndarray, answerable: np.ndarray, gr
     return best_t, best_v
 
 
+def _best_pair(p: np.ndarray, right: np.ndarray, answerable: np.ndarray, in_domain: np.ndarray, grid,
+               objective: str = "min") -> tuple[float, float, float]:
+    """The pair (threshold, threshold in domain) on the grid that does best on the objective over all rows,
+    an in-domain row answered when it passes either (as at question time, knowledge/qa.py answer)."""
+    steps = int(round((grid[1] - grid[0]) / grid[2]))
+    ts = [round(grid[0] + k * grid[2], 6) for k in range(steps + 1)]
+    n_ans, n_dec = max(int(answerable.sum()), 1), max(int((~answerable).sum()), 1)
+    best = (0.5, 0.5, -1.0)
+    for t in ts:
+        for t_dom in ts:
+            answered = p >= (np.where(in_domain, min(t, t_dom), t))
+            top1 = (answered & right & answerable).sum() / n_ans
+            declined = (~answered & ~answerable).sum() / n_dec
+            v = min(top1, declined) if objective == "min" else top1 + declined
+            if v > best[2] + 1e-12:
+                best = (float(t), float(t_dom), float(v))
+    return best
+
+
 def _folds(rows: list[Row]) -> list[str]:
     """Cross-validation folds: leave one measure out; with one measure only, five folds of its articles."""
     groups = sorted({r.group for r in rows if r.answerable})
@@ -422,10 +443,13 @@ def train(kb, settings: dict) -> Model | None:
                                     and partial.elsewhere_p(r.elsewhere) >= 0 for r in rows])
             n_min = int(settings["in_domain_min_rows"])
             if (in_domain & oof_ans).sum() >= n_min and (in_domain & ~oof_ans).sum() >= n_min:
-                t_dom, _ = _best_threshold(oof_p[in_domain], oof_right[in_domain], oof_ans[in_domain],
-                                           settings["threshold_grid"], settings["threshold_objective"])
+                # fitted jointly with the other threshold, on the objective over all rows: the in-domain rows
+                # alone hold few questions to decline, and their own best would trade many answers for them
+                threshold, t_dom, value = _best_pair(oof_p, oof_right, oof_ans, in_domain, settings["threshold_grid"],
+                                                     settings["threshold_objective"])
+                regimes[regime].threshold = threshold
                 regimes[regime].threshold_in_domain = t_dom
-                answered = np.where(in_domain, oof_p >= t_dom, answered)
+                answered = np.where(in_domain, oof_p >= min(t_dom, threshold), oof_p >= threshold)
         report[regime] = {
             "folds": names, "threshold": threshold, "objective": round(value, 4),
             "cv_top1": round(float((answered & oof_right)[oof_ans].mean()), 4),
