@@ -5,6 +5,7 @@ answering it has (工作日, 撤销其 …); a `required` one means an article w
 """
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -25,9 +26,12 @@ class Intent:
     subject: bool
 
 
-def _compile(w) -> str | re.Pattern:
+@functools.lru_cache(maxsize=4096)
+def compile_wording(w) -> str | re.Pattern:
+    """A lexicon wording: `re:…` a regular expression, else normalised plain text."""
     w = str(w)
     return re.compile(w[3:]) if w.startswith("re:") else normalize(w)
+
 
 
 def compiled(kb: KnowledgeBase) -> list[Intent]:
@@ -35,7 +39,7 @@ def compiled(kb: KnowledgeBase) -> list[Intent]:
     if not cache:
         for i in (kb.lexicon.get("intents") or {}).values():
             patterns = i.get("patterns") or []
-            cache.append(Intent([_compile(p) for p in patterns], [_compile(w) for w in i.get("article_has") or []],
+            cache.append(Intent([compile_wording(p) for p in patterns], [compile_wording(w) for w in i.get("article_has") or []],
                                 [normalize(str(p)) for p in patterns if not str(p).startswith("re:")],
                                 bool(i.get("required")), bool(i.get("situational")), bool(i.get("subject"))))
     return cache
@@ -89,9 +93,9 @@ def other_programme(lexicon: dict, text: str, analyzer=None, own: str = "") -> s
     for name in other.get("names") or []:
         if found(str(name)) and str(name) not in own:
             return name
-    if DOCUMENT_RE.search(text) and any(has_wording(text, _compile(p)) for p in other.get("document_content") or []):
+    if DOCUMENT_RE.search(text) and any(has_wording(text, compile_wording(p)) for p in other.get("document_content") or []):
         return "document"
-    if not any(has_wording(text, _compile(u)) for u in other.get("unless") or []):
+    if not any(has_wording(text, compile_wording(u)) for u in other.get("unless") or []):
         for level in other.get("levels") or []:
             if found(str(level)):
                 return level

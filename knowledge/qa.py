@@ -210,20 +210,18 @@ def _article_topic(kb: KnowledgeBase, measure: str, article: int) -> str | None:
     cache = kb.cache.setdefault("_topic_cache", {})
     key = (measure, article)
     if key not in cache:
-        text = kb.article_normalized(measure, article)
-        lead = _lead(text)
-        topics = kb.lexicon.get("topics") or {}
-        cache[key] = next((name for name, t in topics.items()
-                           if any(intents.has_wording(lead, w) for w in _lead_wordings(kb, name))),
-                          None) or _topic(kb.lexicon, kb.measures[measure].articles[article].text)
+        cache[key] = article_role(kb.lexicon, kb.article_normalized(measure, article),
+                                  kb.measures[measure].articles[article].text)
     return cache[key]
 
 
-def _lead_wordings(kb: KnowledgeBase, topic: str) -> list:
-    cache = kb.cache.setdefault("_lead_wordings", {})
-    if topic not in cache:
-        cache[topic] = [intents._compile(w) for w in ((kb.lexicon.get("topics") or {}).get(topic) or {}).get("lead") or []]
-    return cache[topic]
+def article_role(lexicon: dict, normalized: str, text: str | None = None) -> str | None:
+    """The topic of an article (its normalised text; `text` as written, for the keyword count)."""
+    lead = _lead(normalized)
+    for name, topic in (lexicon.get("topics") or {}).items():
+        if any(intents.has_wording(lead, intents.compile_wording(w)) for w in topic.get("lead") or []):
+            return name
+    return _topic(lexicon, normalized if text is None else text)
 
 
 def followups(kb: KnowledgeBase, m: Measure, article: int) -> list[str]:
