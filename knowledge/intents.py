@@ -96,7 +96,10 @@ def other_programme(lexicon: dict, text: str, analyzer=None, own: str = "") -> s
     if DOCUMENT_RE.search(text) and any(has_wording(text, compile_wording(p)) for p in other.get("document_content") or []):
         return "document"
     if not any(has_wording(text, compile_wording(u)) for u in other.get("unless") or []):
+        # a level the measures in scope speak of themselves (对首次获得国家级示范认定的，给予一次性奖励), asked
+        # about at the city's own level (市里还奖励吗), is theirs
+        local = any(has_wording(text, compile_wording(w)) for w in other.get("local") or [])
         for level in other.get("levels") or []:
-            if found(str(level)):
+            if found(str(level)) and not (local and str(level) in own):
                 return level
     return None

@@ -589,7 +589,10 @@ def _candidates(kb: KnowledgeBase, q, scope: list[str], skip: set[str], ev: Evid
         x[RF["s_log"]] = np.log1p(score)
         x[RF["coverage"]] = coverage
         x[RF["intent"]] = float(any(intents.article_has(kb, mid, art, i) for i in wanted))
-        x[RF["lacks_required"]] = float(any(not intents.article_has(kb, mid, art, i) for i in required))
+        # the share of the kinds of fact demanded that the article does not hold (a question asking two things,
+        # 多久能再申报，奖金要退吗, is half answered by an article holding one)
+        x[RF["lacks_required"]] = (sum(not intents.article_has(kb, mid, art, i) for i in required) / len(required)
+                                   if required else 0.0)
         x[RF["defines"]] = float(defined is not None and bool(defined.search(article)))
         x[RF["off_topic"]] = float(bool(named_topics) and not any(k in article for ks in named_topics for k in ks))
         ex_article = ev.by_article.get((mid, art), 0.0)
