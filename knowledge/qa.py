@@ -15,7 +15,7 @@ import numpy as np
 
 from knowledge.kb import (KnowledgeBase, Measure, Unit, article_refs, city_measures, current_ids, find_names,
                           levels_named, provinces, successor, to_cn_number)
-from knowledge import intents, ranker, yamlio
+from knowledge import dialogue, intents, ranker, yamlio
 from knowledge.excerpt import excerpt
 from knowledge.textnorm import CJK_RE, normalize, strip_controls
 
@@ -570,6 +570,7 @@ def _candidates(kb: KnowledgeBase, q, scope: list[str], skip: set[str], ev: Evid
     wanted = [i for i in detected if i.article_has]
     required = [i for i in detected if i.required]
     named_topics = _named_topics(kb, q.text)
+    title_term = _asks_title_term(q.text)
     defined = _defined_subject(kb, q.text)
     names = _topic_names(kb)
     top_score = max(s for s, _ in best.values()) or 1.0
@@ -594,7 +595,9 @@ def _candidates(kb: KnowledgeBase, q, scope: list[str], skip: set[str], ev: Evid
         x[RF["lacks_required"]] = (sum(not intents.article_has(kb, mid, art, i) for i in required) / len(required)
                                    if required else 0.0)
         x[RF["defines"]] = float(defined is not None and bool(defined.search(article)))
-        x[RF["off_topic"]] = float(bool(named_topics) and not any(k in article for ks in named_topics for k in ks))
+        x[RF["off_topic"]] = float(bool(named_topics) and not any(k in article for ks in named_topics for k in ks)
+                                   # how long a title lasts is not how long the measure does
+                                   or (title_term and _article_topic(kb, mid, art) == "validity"))
         ex_article = ev.by_article.get((mid, art), 0.0)
         x[RF["ex_article"]] = np.log1p(ex_article)
         x[RF["ex_article_rel"]] = ex_article / ex_best if ex_best else 0.0
@@ -822,6 +825,13 @@ def _named_topics(kb: KnowledgeBase, text: str) -> list[list[str]]:
     asked = _asked(text)
     return [t.get("keywords") or [] for t in (kb.lexicon.get("topics") or {}).values()
             if any(k in asked for k in t.get("keywords") or [])]
+
+
+def _asks_title_term(text: str) -> bool:
+    """Does the question ask how long something the measure grants lasts (称号有效期几年, 牌子管几年), rather
+    than the measure itself (dialogue.yaml validity: `asks` and `title_words`)?"""
+    w = dialogue.words().get("validity") or {}
+    return any(t in text for t in w.get("title_words") or []) and any(a in text for a in w.get("asks") or [])
 
 
 def _asked(text: str) -> str:
