@@ -83,6 +83,11 @@ def wordings(kb: KnowledgeBase, text: str) -> list:
     return [w for i in detect(kb, text) for w in i.article_has]
 
 
+def _names_domain(other: dict, text: str, found) -> bool:
+    """Does the question name what the measures are about (lexicon other_programmes `domain`)?"""
+    return any(found(str(w)) for w in other.get("domain") or [])
+
+
 def other_programme(lexicon: dict, text: str, analyzer=None, own: str = "") -> str | None:
     """Another programme or document the question is about (专精特新, 国家级示范, what a cited
     《指南》 contains …), or None. With the analyzer, names match on token boundaries (高企 is not in 提高企业).
@@ -91,7 +96,10 @@ def other_programme(lexicon: dict, text: str, analyzer=None, own: str = "") -> s
     other = lexicon.get("other_programmes") or {}
     found = (lambda w: analyzer.occurs(text, w)) if analyzer is not None else (lambda w: w in text)
     for name in other.get("names") or []:
-        if found(str(name)) and str(name) not in own:
+        name = str(name)
+        # a name the measures use themselves is theirs only in a question about them: 专精特新企业怎么申报
+        # asks about that programme even where the measure relaxes a condition for 专精特新 enterprises
+        if found(name) and (name not in own or not _names_domain(other, text.replace(name, " "), found)):
             return name
     if DOCUMENT_RE.search(text) and any(has_wording(text, compile_wording(p)) for p in other.get("document_content") or []):
         return "document"
