@@ -28,10 +28,12 @@ TARGET_TOP1, TARGET_DECLINE = 0.95, 0.90
 # former hand-tuned cascade, 96.2 / 93.0 with the learned ranker and decision (knowledge/ranker.py, the
 # decision's features chosen by leave-one-measure-out cross-validation, not by this set); it was looked at while
 # the method changed, so these are regression floors now, not estimates
-# qa_hard_test.yaml, the held-out half of the blind hard set (kinds: paraphrase, long, numbers, typos, traditional,
-# mixed, comparison, followup, validity, out_of_scope), was opened once after the method was final (a725050):
-# 83.9 / 95.0, as it came out; it is held at that level.
-FLOORS = {"qa_blind5.yaml": (0.96, 0.92), "qa_hard_test.yaml": (0.83, 0.95)}
+# qa_hard_test.yaml, the held-out half of the blind hard set, was opened once after the method was final (a725050):
+# 83.9 / 95.0, as it came out; in session 4 it and qa_hard_dev became example questions (their comparisons and
+# follow-ups excepted). qa_hard4.yaml, a fresh hard set (kinds: paraphrase, long, numbers, typos, traditional,
+# mixed, comparison, followup, out_of_scope), was first scored on d78f5ea: 80.4 / 97.1 (tests/data/fresh/README.md),
+# 80.5 / 93.3 after the examples grew (its misses unread); it is held at that level.
+FLOORS = {"qa_blind5.yaml": (0.96, 0.92), "qa_hard4.yaml": (0.80, 0.93)}
 
 
 def _score(kb, name):
