@@ -571,6 +571,8 @@ def _candidates(kb: KnowledgeBase, q, scope: list[str], skip: set[str], ev: Evid
     required = [i for i in detected if i.required]
     named_topics = _named_topics(kb, q.text)
     title_term = _asks_title_term(q.text)
+    kinds = kb.lexicon.get("subject_kinds") or []
+    kind_asked = [k for k in kinds if k in q.text]
     defined = _defined_subject(kb, q.text)
     names = _topic_names(kb)
     top_score = max(s for s, _ in best.values()) or 1.0
@@ -597,7 +599,9 @@ def _candidates(kb: KnowledgeBase, q, scope: list[str], skip: set[str], ev: Evid
         x[RF["defines"]] = float(defined is not None and bool(defined.search(article)))
         x[RF["off_topic"]] = float(bool(named_topics) and not any(k in article for ks in named_topics for k in ks)
                                    # how long a title lasts is not how long the measure does
-                                   or (title_term and _article_topic(kb, mid, art) == "validity"))
+                                   or (title_term and _article_topic(kb, mid, art) == "validity")
+                                   # an article on another kind of demonstration (示范平台的条件 asked, 示范企业's given)
+                                   or _other_kind(kb, mid, art, kind_asked, kinds))
         ex_article = ev.by_article.get((mid, art), 0.0)
         x[RF["ex_article"]] = np.log1p(ex_article)
         x[RF["ex_article_rel"]] = ex_article / ex_best if ex_best else 0.0
@@ -825,6 +829,15 @@ def _named_topics(kb: KnowledgeBase, text: str) -> list[list[str]]:
     asked = _asked(text)
     return [t.get("keywords") or [] for t in (kb.lexicon.get("topics") or {}).values()
             if any(k in asked for k in t.get("keywords") or [])]
+
+
+def _other_kind(kb: KnowledgeBase, measure: str, article: int, asked: list[str], kinds: list[str]) -> bool:
+    """The question names one kind of demonstration (lexicon.yaml `subject_kinds`: 示范企业, 示范平台 …) and the
+    article's lead names another and not it."""
+    if len(asked) != 1:
+        return False
+    lead = re.split(r"[。：:\n]", kb.article_normalized(measure, article), maxsplit=1)[0]  # its whole first sentence
+    return asked[0] not in lead and any(k in lead for k in kinds if k != asked[0])
 
 
 def _asks_title_term(text: str) -> bool:
