@@ -83,8 +83,8 @@ def routed(kb: KnowledgeBase, question: str, as_of: dt.date, city: str | None = 
     asked = part or text
     # the cities the question names, else those of the whole message (我们在荣成…，请问包头的条件是什么: 包头)
     named = (part and dialogue.cities_named(kb, part)) or dialogue.cities_named(kb, text)
-    if part and not named and _names_elsewhere(kb, text):
-        return None  # an uncovered city or province in the introduction: declined by knowledge.qa
+    if not named and _names_elsewhere(kb, text if part else asked):
+        return None  # an uncovered city or province (in the introduction, or asked about): declined by knowledge.qa
     w = dialogue.words()
     bare_rest = dialogue.bare(dialogue.remove_all(dialogue.remove_all(dialogue.without_places(kb, asked),
                                                                       w.get("compare_words")), w.get("fillers")))

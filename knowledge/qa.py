@@ -334,13 +334,16 @@ def answer(kb: KnowledgeBase, question: str, as_of: dt.date, city: str | None = 
             others = [m for m in current_ids(kb.measures, list(kb.measures), as_of)
                       if city_measures(kb.measures, m) != city_measures(kb.measures, scope[0])]
             elsewhere = _select(kb, q, others, unknown)
+            # in domain as in training: a measure with examples of its own answers it confidently
+            taught = [m for m in others if m in taught_elsewhere(kb, scope[0])]
+            confident = (elsewhere if taught == others else _select(kb, q, taught, unknown)) if taught else []
             top = info.get("top")
-            if elsewhere and top is not None and top.p >= ranker.model_of(kb).threshold_in_domain(top):
+            if confident and top is not None and top.p >= ranker.model_of(kb).threshold_in_domain(top):
                 # another city's measure answers it confidently: the question is of the domain, and the
                 # best article here passes the threshold fitted for that state (knowledge/ranker.py)
                 chosen = [top]
-                info["decided"] = "in_domain:" + elsewhere[0].unit.measure
-                info["trace"] = (f"in domain ({elsewhere[0].unit.measure}:{elsewhere[0].unit.article} confident), "
+                info["decided"] = "in_domain:" + confident[0].unit.measure
+                info["trace"] = (f"in domain ({confident[0].unit.measure}:{confident[0].unit.article} confident), "
                                  f"threshold {ranker.model_of(kb).threshold_in_domain(top):.2f}; " + info.get("trace", ""))
             elif elsewhere:  # the city asked about says nothing on it, another city's measure does
                 here, there = kb.measures[scope[0]], kb.measures[elsewhere[0].unit.measure]
