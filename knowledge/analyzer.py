@@ -254,7 +254,11 @@ class Analyzer:
         index = self.__dict__.get("_spelled")
         if index is None:
             index = self.__dict__["_spelled"] = {}
-            for word in list(self.domain_terms) + list(self._synonym_map) + list(self._question_words):
+            # the lexicon's terms first, then the measures' own words (项目, 企业: a new measure's too), shortest
+            # first among those so that a syllable pair reads as the common word, not a rarer compound
+            own = sorted((t[2:] for t in self.vocabulary if t.startswith("w:") and 2 <= len(t) - 2 <= 4),
+                         key=lambda w: (len(w), w))
+            for word in list(self.domain_terms) + list(self._synonym_map) + list(self._question_words) + own:
                 if CJK_RUN_RE.fullmatch(word) and len(word) >= 2:
                     key = self._sound_key(word)
                     if key:

@@ -52,3 +52,12 @@ def test_the_in_domain_threshold_is_fitted_with_the_other_on_every_row():
     assert t_dom <= 0.45 < 0.6 < t and abs(value - 0.75) < 1e-9  # all 5 answered right; 3 of 4 declined
     alone, _ = ranker._best_threshold(p[in_domain], right[in_domain], answerable[in_domain], [0.05, 0.95, 0.01])
     assert alone > 0.5  # the former fit: the in-domain rows alone
+
+
+@pytest.mark.parametrize("typed, read", [
+    ("shifan qiye 的 tiaojian", "示范 企业 的 条件"),
+    ("gongshi 几天", "公示 几天"),
+    ("jiangli 多少", "奖励 多少"),
+])
+def test_a_word_of_the_measures_typed_in_pinyin_is_read_as_it(kb, typed, read):
+    assert kb.analyzer.query(typed).text == read
