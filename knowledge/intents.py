@@ -33,7 +33,6 @@ def compile_wording(w) -> str | re.Pattern:
     return re.compile(w[3:]) if w.startswith("re:") else normalize(w)
 
 
-
 def compiled(kb: KnowledgeBase) -> list[Intent]:
     cache = kb.cache.setdefault("_intents_cache", [])
     if not cache:

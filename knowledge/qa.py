@@ -435,7 +435,6 @@ class Evidence:
     by_article_any: dict[tuple[str, int], float] = field(default_factory=dict)  # as by_article, any measure
 
 
-
 @dataclass
 class Analysis:
     """A question read against the measures in scope: candidates with features, and what holds for the
