@@ -18,6 +18,7 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shuti
 DRIVER = shutil.which("chromedriver")
 try:
     from selenium import webdriver
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as EC
@@ -74,7 +75,19 @@ def _login(driver, server, password: str = PASSWORD) -> None:
     driver.find_element(By.NAME, "password").send_keys(password)
     button = driver.find_element(By.CSS_SELECTOR, "form button[type=submit]")
     button.click()
-    WebDriverWait(driver, 20).until(EC.staleness_of(button))  # the answer to the POST has loaded
+    WebDriverWait(driver, 20).until(_gone(button))  # the answer to the POST has loaded
+
+
+def _gone(element):
+    """The element is no longer in the document. Chromium reports a node it has just dropped either as stale or,
+    in a race with the new page, as "Node with given id does not belong to the document"."""
+    def check(_driver) -> bool:
+        try:
+            element.is_enabled()
+        except WebDriverException:  # StaleElementReferenceException is one
+            return True
+        return False
+    return check
 
 
 def test_logging_in(server, browser, shots):
