@@ -489,16 +489,7 @@ def evidence(kb: KnowledgeBase, q, scope: list[str], drop: np.ndarray | None = N
     known = ex.measure_pos[ex.measure_pos >= 0] if drop is None else ex.measure_pos[(ex.measure_pos >= 0) & ~drop]
     seen = frozenset(kb.measure_ids[int(p)] for p in np.unique(known)) & frozenset(scope)
     covered = bool(seen)
-    in_scope = scoped & (scores > 0)
-    hits = np.nonzero(in_scope)[0]
-    depth = P["example_depth"]
-    if len(hits) > depth:
-        hits = hits[np.argpartition(-scores[hits], depth - 1)[:depth]]
-    by_article: dict[tuple[str, int], float] = {}
-    for i in hits:
-        label, score = ex.labels[int(i)], float(scores[i])
-        if score > by_article.get(label, 0.0):
-            by_article[label] = score
+    by_article = _best_per_article(ex, scores, scoped)
     topics = _example_topics(kb)
     by_topic: dict[int, float] = {}
     answerable = (topics >= 0) & (topic_scores > 0)
@@ -506,16 +497,23 @@ def evidence(kb: KnowledgeBase, q, scope: list[str], drop: np.ndarray | None = N
         best = np.zeros(len(_topic_names(kb)), dtype=np.float32)
         np.maximum.at(best, topics[answerable], topic_scores[answerable])
         by_topic = {int(t): float(s) for t, s in enumerate(best) if s > 0}
-    anywhere = np.nonzero((ex.measure_pos >= 0) & (scores > 0))[0]
-    if len(anywhere) > depth:
-        anywhere = anywhere[np.argpartition(-scores[anywhere], depth - 1)[:depth]]
-    by_any: dict[tuple[str, int], float] = {}
-    for i in anywhere:
-        label, score = ex.labels[int(i)], float(scores[i])
-        if score > by_any.get(label, 0.0):
-            by_any[label] = score
+    by_any = _best_per_article(ex, scores, ex.measure_pos >= 0)
     return Evidence(by_article, max(by_article.values(), default=0.0), decline, covered, closest, scores, by_topic,
                     seen, by_any)
+
+
+def _best_per_article(ex, scores: np.ndarray, among: np.ndarray) -> dict[tuple[str, int], float]:
+    """BM25 of each article's best look-alike among the `example_depth` best-matching examples of `among`."""
+    hits = np.nonzero(among & (scores > 0))[0]
+    depth = P["example_depth"]
+    if len(hits) > depth:
+        hits = hits[np.argpartition(-scores[hits], depth - 1)[:depth]]
+    best: dict[tuple[str, int], float] = {}
+    for i in hits:
+        label, score = ex.labels[int(i)], float(scores[i])
+        if score > best.get(label, 0.0):
+            best[label] = score
+    return best
 
 
 def analyse(kb: KnowledgeBase, q, scope: list[str], unknown: list[str], drop: np.ndarray | None = None,
