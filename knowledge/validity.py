@@ -123,9 +123,17 @@ def _add_years(d: dt.date, years: int) -> dt.date:
 def validity_of(m: Measure) -> Validity:
     """What the measure's metadata and its validity article say about when it is in force."""
     number, text = None, ""
-    for n in sorted(m.articles, reverse=True):  # the validity article closes a measure: the last that reads like one
-        if _VALIDITY_ARTICLE.search(m.articles[n].text):
-            number, text = n, m.articles[n].text
+    # the validity article closes a measure: the last that states a start or a term (本办法自2025年7月15日起施行，
+    # 有效期至…); else the last that reads like one. An article repealing an earlier measure 自本办法施行之日起
+    # names the day without stating it.
+    specific = (_START, _FROM_PUBLICATION, _END, _TRIAL, _TERM)
+    for wanted in (lambda flat: any(p.search(flat) for p in specific), _VALIDITY_ARTICLE.search):
+        for n in sorted(m.articles, reverse=True):
+            flat = re.sub(r"\s+", "", m.articles[n].text)
+            if _VALIDITY_ARTICLE.search(flat) and wanted(flat):
+                number, text = n, m.articles[n].text
+                break
+        if number is not None:
             break
     flat = re.sub(r"\s+", "", text)
     start = m.meta.get("in_force_from")
