@@ -141,6 +141,19 @@ class Analyzer:
             start = text.find(word, start + 1)
         return False
 
+    def begins(self, text: str, word: str) -> bool:
+        """Does `word` stand in `text` where a token starts (a whole word, or the head of a compound: 示范 in
+        示范企业)?"""
+        start = text.find(word)
+        if start < 0:
+            return False
+        cuts = self.bounds(text)
+        while start >= 0:
+            if start in cuts:
+                return True
+            start = text.find(word, start + 1)
+        return False
+
     def words(self, text: str) -> list[str]:
         return [w for w in self.tokenizer.cut_for_search(text, HMM=False) if w.strip()]
 

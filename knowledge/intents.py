@@ -82,8 +82,10 @@ def wordings(kb: KnowledgeBase, text: str) -> list:
     return [w for i in detect(kb, text) for w in i.article_has]
 
 
-def _names_domain(other: dict, text: str, found) -> bool:
-    """Does the question name what the measures are about (lexicon other_programmes `domain`)?"""
+def _names_domain(other: dict, text: str, analyzer=None) -> bool:
+    """Does the question name what the measures are about (lexicon other_programmes `domain`), as a word or
+    as the head of a compound (示范 in 能报示范企业吗)?"""
+    found = (lambda w: analyzer.begins(text, w)) if analyzer is not None else (lambda w: w in text)
     return any(found(str(w)) for w in other.get("domain") or [])
 
 
@@ -97,15 +99,17 @@ def other_programme(lexicon: dict, text: str, analyzer=None, own: str = "") -> s
     for name in other.get("names") or []:
         name = str(name)
         # a name the measures use themselves is theirs only in a question about them: 专精特新企业怎么申报
-        # asks about that programme even where the measure relaxes a condition for 专精特新 enterprises
-        if found(name) and (name not in own or not _names_domain(other, text.replace(name, " "), found)):
+        # asks about that programme even where the measure relaxes a condition for 专精特新 enterprises, while
+        # 不是链主企业，能报示范企业吗 does not (a name that is itself of the domain, 示范项目, always is)
+        if found(name) and (name not in own or not (_names_domain(other, name, analyzer)
+                                                    or _names_domain(other, text.replace(name, " "), analyzer))):
             return name
     if DOCUMENT_RE.search(text) and any(has_wording(text, compile_wording(p)) for p in other.get("document_content") or []):
         return "document"
     if not any(has_wording(text, compile_wording(u)) for u in other.get("unless") or []):
         # a level the measures in scope speak of themselves (对首次获得国家级示范认定的，给予一次性奖励), asked
         # about at the city's own level (市里还奖励吗), is theirs
-        local = any(has_wording(text, compile_wording(w)) for w in other.get("local") or [])
+        local = any(has_wording(text, compile_wording(w)) for w in [*(other.get("local") or []), *(other.get("held") or [])])
         for level in other.get("levels") or []:
             if found(str(level)) and not (local and str(level) in own):
                 return level
