@@ -319,10 +319,11 @@ def respond(kb: KnowledgeBase, question: str, as_of: dt.date, city: str | None =
         a = qa_answer(kb, q, as_of, res.city)
     else:
         a = qa_answer(kb, res.query, as_of, res.city)
-        if res.kind == "aspect" and a.abstained and res.query != question:
-            # the topic put before it did not help: the message as it stands, in the same city
+        if res.kind == "aspect" and res.query != question:
+            # the message as it stands, in the same city: taken when the topic put before it did not help, or
+            # when the decision is surer of it than of the two read together (更名备案 then 一年评几次)
             plain = qa_answer(kb, question, as_of, res.city)
-            if not plain.abstained:
+            if not plain.abstained and (a.abstained or (plain.confidence or 0.0) > (a.confidence or 1.0)):
                 a, res = plain, Resolution(question, res.city, "aspect")
     a.question = question
     if res.kind:

@@ -29,11 +29,14 @@ from knowledge.parser import Article, ParseError, parse_measure
 from knowledge.textnorm import normalize
 
 SOURCE_DIR = Path(__file__).resolve().parent
-FORMAT_VERSION = 14
+FORMAT_VERSION = 15
 _CODE_FILES = ("kb.py", "yamlio.py", "qa.py", "ranker.py", "intents.py", "pipeline.yaml", "analyzer.py", "index.py", "parser.py", "textnorm.py", "numerals.py")
 COMMON_WORDS = int(yamlio.pipeline()["analysis"]["common_words"])  # see pipeline.yaml
 QUESTIONS_SUFFIX = ".questions.yaml"
 LEXICON_SUFFIX = ".lexicon.yaml"  # wording only one measure uses, kept with it
+# measures of other cities kept only for what their example questions teach (knowledge/reference/README.md):
+# indexed and learned from like the others, never answered from, never named to a user
+REFERENCE_DIR = "reference"
 QUESTION_PARTICLES = set("吗呢吧啊啥咋么")  # a colloquial phrase with one of these is no word (能报吗)
 PLACE_SUFFIXES = ("市", "省", "地区", "州", "盟", "县", "区")
 
@@ -208,6 +211,15 @@ class KnowledgeBase:
     model: object = None  # the ranker and the answer decision learned from the examples (knowledge/ranker.py)
     cache: dict = field(default_factory=dict, repr=False)  # derived once per process (terms of articles …)
     source: str = ""  # the folder it was built from, against which staleness is checked
+    # measures of other cities held only for what their example questions teach (REFERENCE_DIR): their
+    # articles are indexed (units, measure_ids) and learned from, but they are not in `measures`, so no
+    # scope, city, answer, help text or rule ever reaches them
+    references: dict[str, Measure] = field(default_factory=dict)
+
+    def measure(self, mid: str) -> Measure:
+        """A measure by id, reference measures included (for what is computed over indexed articles)."""
+        m = self.measures.get(mid)
+        return m if m is not None else self.references[mid]
 
     def measure_mask(self, measure_ids: list[str]) -> np.ndarray:
         positions = [self.measure_ids.index(m) for m in measure_ids]
@@ -218,7 +230,7 @@ class KnowledgeBase:
         cache = self.cache.setdefault("_terms_cache", {})
         key = (measure, number)
         if key not in cache:
-            cache[key] = set(self.analyzer.index_terms(_with_chapter(self.measures[measure].articles[number])))
+            cache[key] = set(self.analyzer.index_terms(_with_chapter(self.measure(measure).articles[number])))
         return cache[key]
 
     def article_lead_terms(self, measure: str, number: int) -> set[str]:
@@ -227,7 +239,7 @@ class KnowledgeBase:
         cache = self.cache.setdefault("_lead_cache", {})
         key = (measure, number)
         if key not in cache:
-            art = self.measures[measure].articles[number]
+            art = self.measure(measure).articles[number]
             first = art.text.split("\n", 1)[0]
             lead = re.split(r"[。；：;:]", first, maxsplit=1)[0]
             head = " ".join(t for t in (art.chapter_title, getattr(art, "section_title", "")) if t)
@@ -239,11 +251,11 @@ class KnowledgeBase:
         cache = self.cache.setdefault("_norm_cache", {})
         key = (measure, number)
         if key not in cache:
-            cache[key] = normalize(self.measures[measure].articles[number].text, self.analyzer.t2s)
+            cache[key] = normalize(self.measure(measure).articles[number].text, self.analyzer.t2s)
         return cache[key]
 
     def article(self, measure: str, number: int) -> Article | None:
-        m = self.measures.get(measure)
+        m = self.measures.get(measure) or self.references.get(measure)
         return m.articles.get(number) if m else None
 
 
@@ -278,7 +290,8 @@ def article_refs(text: str) -> list[int]:
 
 # ---- sources --------------------------------------------------------------------------------------
 def _source_files(source: Path) -> list[Path]:
-    files = sorted((source / "measures").glob("*.txt")) + sorted((source / "measures").glob("*.yaml"))
+    files = [path for folder in ("measures", REFERENCE_DIR) for ext in ("*.txt", "*.yaml")
+             for path in sorted((source / folder).glob(ext))]
     files += [source / name for name in ("lexicon.yaml", "gazetteer.yaml", "near_misses.yaml") if (source / name).exists()]
     return files
 
@@ -301,10 +314,10 @@ def _read_yaml(path: Path) -> dict:
     return data
 
 
-def _read_measures(source: Path) -> dict[str, Measure]:
+def _read_measures(source: Path, folder: str = "measures") -> dict[str, Measure]:
     measures: dict[str, Measure] = {}
-    for meta_path in sorted((source / "measures").glob("*.yaml")):
-        if meta_path.name.endswith((QUESTIONS_SUFFIX, LEXICON_SUFFIX)):
+    for meta_path in sorted((source / folder).glob("*.yaml")):
+        if meta_path.name.endswith((QUESTIONS_SUFFIX, LEXICON_SUFFIX)) or meta_path.name == "near_misses.yaml":
             continue  # the questions an article answers, read by _examples()
         meta = _read_yaml(meta_path)
         mid = str(meta.get("id") or meta_path.stem)
@@ -322,7 +335,7 @@ def _read_measures(source: Path) -> dict[str, Measure]:
             raise KnowledgeBaseError(f"{text_path.name}: {exc}") from exc
         title = meta.get("title") or parsed.title
         measures[mid] = Measure(mid, title, meta, {a.number: a for a in parsed.articles})
-    if not measures:
+    if not measures and folder == "measures":
         raise KnowledgeBaseError(f"no measure found in {source / 'measures'}")
     return measures
 
@@ -508,15 +521,20 @@ def build(source: Path = SOURCE_DIR, out: Path | None = None, learn: bool = True
     t0 = time.perf_counter()
     source = Path(source)
     measures = _read_measures(source)
+    references = _read_measures(source, REFERENCE_DIR)
+    clash = sorted(set(measures) & set(references))
+    if clash:
+        raise KnowledgeBaseError(f"{REFERENCE_DIR}/: {', '.join(clash)} is also a measure of measures/")
     lexicon = _read_yaml(source / "lexicon.yaml") if (source / "lexicon.yaml").exists() else {}
     lexicon = _with_measure_lexicons(lexicon, source, measures)
     gazetteer = _read_yaml(source / "gazetteer.yaml") if (source / "gazetteer.yaml").exists() else {}
     places, others = _places(measures, gazetteer)
     units: list[Unit] = []
     texts: list[str] = []
-    measure_ids = list(measures)
+    indexed = {**measures, **references}
+    measure_ids = list(indexed)
     unit_measure: list[int] = []
-    for pos, m in enumerate(measures.values()):
+    for pos, m in enumerate(indexed.values()):
         for art in m.articles.values():
             units.append(Unit(m.id, art.number, None))
             texts.append(_with_chapter(art))
@@ -542,8 +560,8 @@ def build(source: Path = SOURCE_DIR, out: Path | None = None, learn: bool = True
     analyzer.places = set(places) | set(others) | provinces(measures)
     analyzer.add_sound_targets(_covered_names(measures))
     kb = KnowledgeBase(measures, units, np.asarray(unit_measure, dtype=np.int32), measure_ids, index, analyzer,
-                       places, others, lexicon, fingerprint(source))
-    kb.examples = _examples(source, measures, measure_ids, analyzer, places, others, lexicon)
+                       places, others, lexicon, fingerprint(source), references=references)
+    kb.examples = _examples(source, indexed, measure_ids, analyzer, places, others, lexicon, set(references))
     from knowledge import qa, ranker
     t1 = time.perf_counter()
     kb.model = ranker.train(kb, qa.P) if learn else None
@@ -551,6 +569,7 @@ def build(source: Path = SOURCE_DIR, out: Path | None = None, learn: bool = True
     kb.cache.update(_derived(kb))
     kb.source = str(source.resolve())
     kb.stats = {"measures": len(measures), "articles": sum(len(m.articles) for m in measures.values()),
+                "reference_measures": len(references),
                 "units": len(units), "terms": len(index.postings), "build_seconds": time.perf_counter() - t0,
                 "training_seconds": time.perf_counter() - t1}
     if out is not None:
@@ -570,13 +589,14 @@ def _derived(kb: "KnowledgeBase") -> dict:
 
 
 def _examples(source: Path, measures: dict[str, Measure], measure_ids: list[str], analyzer: Analyzer,
-              places: dict[str, list[str]], others: list[str], lexicon: dict) -> Examples | None:
+              places: dict[str, list[str]], others: list[str], lexicon: dict,
+              references: set[str] = frozenset()) -> Examples | None:
     texts: list[str] = []
     labels: list[tuple[str, int] | None] = []
     only_for: dict[int, frozenset[str]] = {}
     only_naming: dict[int, frozenset[str]] = {}
     for mid, m in measures.items():
-        path = source / "measures" / f"{mid}{QUESTIONS_SUFFIX}"
+        path = source / (REFERENCE_DIR if mid in references else "measures") / f"{mid}{QUESTIONS_SUFFIX}"
         if not path.exists():
             continue
         for number, questions in _read_yaml(path).items():
@@ -585,17 +605,22 @@ def _examples(source: Path, measures: dict[str, Measure], measure_ids: list[str]
             for q in questions or []:
                 texts.append(str(q))
                 labels.append((mid, number))
-    near = source / "near_misses.yaml"
-    if near.exists():
+    # questions to decline: near_misses.yaml, and the reference measures' own (reference/near_misses.yaml,
+    # each tied to its measure by `city:`)
+    for near in (source / "near_misses.yaml", source / REFERENCE_DIR / "near_misses.yaml"):
+        if not near.exists():
+            continue
         try:
             items = yamlio.loads(near.read_text(encoding="utf-8")) or []
         except yaml.YAMLError as exc:
-            raise KnowledgeBaseError(f"near_misses.yaml: {exc}") from exc
+            raise KnowledgeBaseError(f"{near.parent.name}/{near.name}: {exc}") from exc
+        if not isinstance(items, list):
+            raise KnowledgeBaseError(f"{near.parent.name}/{near.name}: expected a list of questions")
         covered = sorted(places, key=len, reverse=True)
         for item in items:
             q, city = (item.get("q"), item.get("city")) if isinstance(item, dict) else (item, None)
             if not q:
-                raise KnowledgeBaseError(f"near_misses.yaml: an entry is a question or {{q: …, city: …}}: {item!r}")
+                raise KnowledgeBaseError(f"{near.name}: an entry is a question or {{q: …, city: …}}: {item!r}")
             text = normalize(str(q), analyzer.t2s)
             named = {mid for name in find_names(covered, text) for mid in places[name]}
             if city is not None:
@@ -606,7 +631,7 @@ def _examples(source: Path, measures: dict[str, Measure], measure_ids: list[str]
                 continue  # declined for a city the base does not cover: the place decides, not the words
             if named:
                 only_for[len(texts)] = frozenset(named)
-            levels = levels_named(lexicon, measures, text)
+            levels = levels_named(lexicon, {k: m for k, m in measures.items() if k not in references}, text)
             if levels:
                 only_naming[len(texts)] = levels
             texts.append(str(q))
@@ -625,7 +650,7 @@ def save(kb: KnowledgeBase, prefixes: tuple[dict[str, int], int], general: dict[
     analyzer = kb.analyzer
     payload = {
         "format": FORMAT_VERSION, "fingerprint": kb.fingerprint, "stats": kb.stats, "source": kb.source,
-        "measures": kb.measures, "units": kb.units, "unit_measure": kb.unit_measure, "measure_ids": kb.measure_ids,
+        "measures": kb.measures, "references": kb.references, "units": kb.units, "unit_measure": kb.unit_measure, "measure_ids": kb.measure_ids,
         "index": (kb.index.n_docs, kb.index.postings, kb.index.idf), "places": kb.places, "others": kb.other_places,
         "examples": kb.examples, "model": kb.model.as_dict() if kb.model else None,
         "derived": {k: kb.cache[k] for k in DERIVED if k in kb.cache}, "lexicon": kb.lexicon, "prefixes": prefixes, "general": general, "tags": tags, "t2s": analyzer.t2s, "pinyin": analyzer.pinyin,
@@ -657,7 +682,7 @@ def read(path: Path) -> KnowledgeBase:
         raise KnowledgeBaseError(f"{path}: {exc}; run `policybot kb build`") from exc
     kb = KnowledgeBase(p["measures"], p["units"], p["unit_measure"], p["measure_ids"], index, analyzer,
                        p["places"], p["others"], p["lexicon"], p["fingerprint"], p["stats"], p["examples"], model,
-                       source=p.get("source") or "")
+                       source=p.get("source") or "", references=p.get("references") or {})
     kb.cache.update(p.get("derived") or {})
     return kb
 

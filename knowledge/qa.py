@@ -52,6 +52,7 @@ class Answer:
     corrections: list[tuple[str, str]] = field(default_factory=list)
     trace: str = ""  # the evidence, short (the top candidates and their scores)
     ranking: list[str] = field(default_factory=list)  # measure:article of the best candidates, declined or not
+    confidence: float | None = None  # the decision's probability that the first cited article answers (ranked)
 
     def as_dict(self) -> dict:
         return {"question": self.question, "city": self.city, "abstained": self.abstained, "answer": self.answer,
@@ -211,7 +212,7 @@ def _article_topic(kb: KnowledgeBase, measure: str, article: int) -> str | None:
     key = (measure, article)
     if key not in cache:
         cache[key] = article_role(kb.lexicon, kb.article_normalized(measure, article),
-                                  kb.measures[measure].articles[article].text)
+                                  kb.measure(measure).articles[article].text)
     return cache[key]
 
 
@@ -375,7 +376,7 @@ def answer(kb: KnowledgeBase, question: str, as_of: dt.date, city: str | None = 
         follow.extend(f for f in followups(kb, m, u.article) if f not in follow)
     answer_city = chosen[0].unit.measure if len(chosen) == 1 else None
     return Answer(question, answer_city, False, "\n\n".join(parts), citations, follow[:2], info.get("decided", "ranked"),
-                  q.corrections, info.get("trace", ""), info.get("ranking", []))
+                  q.corrections, info.get("trace", ""), info.get("ranking", []), chosen[0].p)
 
 
 # ---- candidates and their features ----------------------------------------------------------------
@@ -542,7 +543,7 @@ def _candidates(kb: KnowledgeBase, q, scope: list[str], skip: set[str], ev: Evid
     """Articles in scope that BM25 or their look-alike example questions find, each with its features."""
     content = [(w, alts) for w, alts in q.content_words if w not in skip]
     scores = kb.index.scores(q.terms)
-    if len(scope) < len(kb.measures):
+    if len(scope) < len(kb.measure_ids):  # (reference measures are indexed too: never candidates unless in scope)
         scores = np.where(kb.measure_mask(scope), scores, 0.0)
     depth = min(P["candidate_depth"], len(scores))
     top = np.argpartition(-scores, depth - 1)[:depth] if depth < len(scores) else np.arange(len(scores))
@@ -653,7 +654,7 @@ def taught_elsewhere(kb: KnowledgeBase, measure: str) -> list[str]:
     if cache is None:
         pos = np.unique(kb.examples.measure_pos[kb.examples.measure_pos >= 0])
         cache = kb.cache["_taught"] = [kb.measure_ids[int(p)] for p in pos]
-    mine = city_measures(kb.measures, measure)
+    mine = city_measures(kb.measures, measure) if measure in kb.measures else [measure]
     return [m for m in cache if m not in mine]
 
 
@@ -692,7 +693,7 @@ def _analogs(kb: KnowledgeBase) -> dict[tuple[str, int], list[tuple[tuple[str, i
         return {t: idf.get(t, 0.0) for t in kb.article_terms(m, a)}
     taught_vectors = {lab: vector(*lab) for lab in taught}
     norms = {lab: np.sqrt(sum(w * w for w in v.values())) for lab, v in taught_vectors.items()}
-    for m in kb.measures.values():
+    for m in [*kb.measures.values(), *kb.references.values()]:
         for a in m.articles:
             v = vector(m.id, a)
             norm = np.sqrt(sum(w * w for w in v.values())) or 1.0
@@ -794,7 +795,7 @@ def _scope_text(kb: KnowledgeBase, scope: list[str]) -> str:
     cache = kb.cache.setdefault("_scope_text", {})
     key = tuple(sorted(scope))
     if key not in cache:
-        cache[key] = "\n".join(kb.article_normalized(m, a) for m in key for a in kb.measures[m].articles)
+        cache[key] = "\n".join(kb.article_normalized(m, a) for m in key for a in kb.measure(m).articles)
     return cache[key]
 
 

@@ -319,7 +319,10 @@ def training_rows(kb) -> list[Row]:
         itself = np.zeros(n, dtype=bool)
         itself[same_text[normalize(text, kb.analyzer.t2s)]] = True
         pos = kb.measure_ids.index(measure)
-        for seen in (True, False):
+        # a reference measure (kb.references) is never asked about: it teaches what a measure without examples
+        # of its own gets, not the regime of a measure with them (whose examples are many: fitted on those,
+        # the seen threshold would be set for a few hundred examples, not the shipped measures' thousands)
+        for seen in (False,) if measure in kb.references else (True, False):
             # unseen: as if the measure were new: its own examples are gone; what examples of the same topic
             # say comes from the other measures' (with one measure only, from none: the ranker learns nothing
             # from them then, rather than something that would not hold for a new measure)
@@ -412,6 +415,8 @@ def train(kb, settings: dict) -> Model | None:
     regimes, report = {}, {"rows": len(all_rows)}
     for regime in REGIMES:
         rows = [r for r in all_rows if r.seen == (regime == "seen")]
+        if not any(r.answerable for r in rows):
+            continue  # (seen: no measure of the base has examples of its own, only the reference measures do)
         if regime == "unseen":  # what the other cities' measures (examples known) say: with the seen model
             partial = Model(dict(regimes), {})
             for r in rows:
@@ -504,7 +509,7 @@ def calibrate_shift(kb, model: Model, settings: dict) -> None:
 
     def sample_for(target: str) -> list[int]:
         from knowledge.kb import city_measures
-        mine = set(city_measures(kb.measures, target))
+        mine = set(city_measures(kb.measures, target)) if target in kb.measures else {target}
         pool = [i for i in answerable if ex.labels[i][0] not in mine]
         step = max(1, len(pool) // n)
         return pool[::step][:n]

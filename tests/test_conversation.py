@@ -30,6 +30,8 @@ KEYS = {"q", "context", "city", "expect", "expect_all", "decline", "say", "not",
 # cascade, on which these cases were developed, got them right: reported, not hidden (strict: a fix shows).
 KNOWN_MISSES = {
     "comparisons-15": "威海's materials article (第十四条) covers too little of 申报要交的材料 for the decision",
+    "long-7": ("session 5: with the reference measures the seen threshold is 0.40; the whole question part "
+               "(需要做什么？多长时间之内？找哪个部门？) is answered with 第四条 (p 0.42) before its clauses are tried"),
     "long-11": "the clause 复核结果不合格…之后隔多久还能重新申报 is declined: it demands a period 第十九条 lacks",
 }
 
