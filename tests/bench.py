@@ -182,7 +182,8 @@ def leave_one_out(kb) -> None:
     print("Leave-one-out: each measure as if never seen (no example questions of its own)")
     files = default_files()
     # the dev measures (tuning), huzhou (closed until session 3), changzhou and yichang (first looked at in
-    # session 4, tuning since) and zhuzhou (session 4's closed measure): tests/data/*/README.md say which
+    # session 4, tuning since), zhuzhou (session 4's closed measure) and anshan (session 5's, opened once on
+    # 8c5bcd3): tests/data/*/README.md say which. The reference measures are trained on: not scored here.
     folders = [DATA / "dev", DATA / "closed", DATA / "fresh"]
     own = {p.stem: [p.with_name(f"qa_{p.stem}.yaml")] for f in folders for p in sorted(f.glob("*.txt"))
            if p.with_name(f"qa_{p.stem}.yaml").exists()}
