@@ -187,7 +187,7 @@ def leave_one_out(kb) -> None:
     folders = [DATA / "dev", DATA / "closed", DATA / "fresh"]
     own = {p.stem: [p.with_name(f"qa_{p.stem}.yaml")] for f in folders for p in sorted(f.glob("*.txt"))
            if p.with_name(f"qa_{p.stem}.yaml").exists()}
-    for mid in list(kb.measure_ids) + [d for d in own if d not in kb.measure_ids]:
+    for mid in list(kb.measures) + [d for d in own if d not in kb.measures]:
         try:
             r = run(own.get(mid) or files, leave_out=mid)
         except EvalError as exc:
