@@ -11,6 +11,9 @@ questions (measures/<id>.questions.yaml: the article each answers; near_misses.y
 - the answer threshold is the probability that does best, over a leave-one-measure-out cross-validation,
   on (answerable questions answered right) + (questions to decline declined).
 
+The reference measures (knowledge/reference/: other cities' measures with their questions, never answered from)
+are trained on as measures without examples of their own only.
+
 Every example question is seen twice in training: as a question about a measure whose examples are known
 (the question itself left out of the examples), and as one about a measure never seen (all of that measure's
 examples left out). So the model learns both to use a measure's own examples and to do without them,
